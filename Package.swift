@@ -1,0 +1,35 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Arrows point one way: stockade → StockadeCLI → Sandbox → Seccomp, CSandbox.
+// The sandbox knows nothing of buildpacks; C is confined to the leaf targets.
+let package = Package(
+    name: "stockade",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "stockade", targets: ["stockade"]),
+        .library(name: "Sandbox", targets: ["Sandbox"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp",
+                       providers: [.apt(["libseccomp-dev"])]),
+        .systemLibrary(name: "CCap", pkgConfig: "libcap",
+                       providers: [.apt(["libcap-dev"])]),
+        // The only code that runs between clone() and execve(): async-signal-safe C.
+        .target(name: "CSandbox"),
+        // Seccomp profiles in the OCI/Docker JSON format, compiled to BPF with libseccomp.
+        .target(name: "Seccomp", dependencies: ["CSeccomp"]),
+        .target(name: "Sandbox", dependencies: ["CSandbox", "Seccomp", "CCap"]),
+        .target(name: "StockadeCLI", dependencies: [
+            "Sandbox", "Seccomp",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "stockade", dependencies: ["StockadeCLI"]),
+        .testTarget(name: "SeccompTests", dependencies: ["Seccomp"]),
+        .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "Seccomp", "stockade"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

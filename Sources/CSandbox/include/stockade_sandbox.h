@@ -1,0 +1,202 @@
+// The contract between the Swift supervisor and the C code that runs between
+// clone() and execve(). Swift fills these structs completely before the clone;
+// the child only reads them (its copy-on-write view of the parent's memory),
+// makes raw syscalls, and reports failures as {stage, errno} messages.
+#ifndef STOCKADE_SANDBOX_H
+#define STOCKADE_SANDBOX_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+
+/// Namespace flags for clone3 (glibc hides them without _GNU_SOURCE).
+enum stk_namespace {
+    STK_NEWNS = 0x00020000,
+    STK_NEWCGROUP = 0x02000000,
+    STK_NEWUTS = 0x04000000,
+    STK_NEWIPC = 0x08000000,
+    STK_NEWUSER = 0x10000000,
+    STK_NEWPID = 0x20000000,
+    STK_NEWNET = 0x40000000,
+};
+
+/// The rlimits a plan may set, under names Swift can see.
+enum stk_resource {
+    STK_RLIMIT_CPU = RLIMIT_CPU,
+    STK_RLIMIT_FSIZE = RLIMIT_FSIZE,
+    STK_RLIMIT_NOFILE = RLIMIT_NOFILE,
+    STK_RLIMIT_NPROC = RLIMIT_NPROC,
+    STK_RLIMIT_AS = RLIMIT_AS,
+};
+
+/// What one step of the filesystem plan does. Destinations are absolute paths
+/// inside the sandbox, resolved inside the new root so no symlink leads out.
+enum stk_mount_kind {
+    STK_MOUNT_BIND = 1,   ///< bind `source` (canonical host path) recursively onto `dest`
+    STK_MOUNT_TMPFS,      ///< fresh tmpfs; `mode`, `uid`/`gid` own its root, `size` bytes (0: kernel default)
+    STK_MOUNT_PROC,       ///< fresh procfs for the new pid namespace
+    STK_MOUNT_DEVPTS,     ///< devpts newinstance
+    STK_MOUNT_SYMLINK,    ///< symlink at `dest` pointing at `data`
+    STK_MOUNT_FILE,       ///< regular file at `dest` with `data_len` bytes of `data`
+    STK_MOUNT_DIR,        ///< directory at `dest` with `mode`, owned by `uid`/`gid`
+    STK_MOUNT_REMOUNT_RO, ///< make the mount at `dest` read-only (recursively if STK_MOUNT_RECURSIVE)
+    STK_MOUNT_MASK_RO,    ///< bind `dest` onto itself read-only if it exists (procfs masks)
+};
+
+enum {
+    STK_MOUNT_READONLY = 1u << 0,   ///< bind: read-only, recursively
+    STK_MOUNT_OPTIONAL = 1u << 1,   ///< bind: skip when the source does not exist
+    STK_MOUNT_DEVICES = 1u << 2,    ///< bind: keep device nodes usable (no nodev), for /dev/null and friends
+    STK_MOUNT_RECURSIVE = 1u << 3,  ///< remount: apply to every submount too
+};
+
+struct stk_mount {
+    uint32_t kind;
+    uint32_t flags;
+    const char *source;     ///< host path, canonical (no symlinks), for binds
+    const char *dest;       ///< absolute path inside the sandbox
+    const char *data;       ///< symlink target, file content, or devpts options
+    size_t data_len;
+    uint32_t mode;
+    uint32_t uid;           ///< owner inside the sandbox; (uint32_t)-1 keeps the creator
+    uint32_t gid;
+    uint64_t size;          ///< tmpfs size limit in bytes, 0 for the kernel default
+    uint64_t source_dev;    ///< identity of the source as the parent saw it;
+    uint64_t source_ino;    ///< both 0: not checked
+};
+
+struct stk_rlimit {
+    int resource;
+    uint64_t soft;
+    uint64_t hard;
+};
+
+/// A BPF program as `struct sock_filter` records; `count` instructions.
+struct stk_bpf {
+    const void *instructions;
+    uint16_t count;
+    uint32_t flags;     ///< SECCOMP_FILTER_FLAG_* for seccomp(2)
+};
+
+struct stk_spawn_plan {
+    uint64_t clone_flags;           ///< CLONE_NEW* namespaces to create
+    int loopback_up;                ///< bring `lo` up in the new network namespace
+    const char *hostname;           ///< NULL: leave it
+
+    /// Identity used while building the filesystem (files created by the plan
+    /// are owned by it); -1 when the creator's own id is already mapped.
+    int64_t setup_uid;
+    int64_t setup_gid;
+    uint32_t uid;                   ///< the stack user the command runs as
+    uint32_t gid;
+    int clear_groups;               ///< setgroups(0) is permitted in this user namespace
+
+    const struct stk_mount *mounts;
+    size_t mount_count;
+    int *scratch_fds;               ///< mount_count slots the child may use for source fds
+    const char *staging;            ///< an existing host directory to build the new root on
+    const char *workdir;            ///< inside the sandbox
+
+    /// Landlock: writes are allowed only beneath these paths (inside the sandbox).
+    const char *const *writable_paths;
+    size_t writable_count;
+    int landlock;                   ///< 0: off, 1: apply when the kernel offers it
+
+    const char *const *argv;        ///< NULL-terminated
+    const char *const *envp;        ///< NULL-terminated
+    const char *search_path;        ///< PATH used to find argv[0] when it has no '/'
+
+    const struct stk_rlimit *rlimits;
+    size_t rlimit_count;
+    uint32_t umask;
+    int cap_last_cap;
+
+    struct stk_bpf profile;         ///< the user's profile; count 0: none (unconfined)
+    struct stk_bpf baseline;        ///< the hardening filter, installed after the profile
+    struct stk_bpf init_filter;     ///< confines the sandbox's own pid 1
+
+    int stdio[3];                   ///< fds to become 0, 1, 2 in the command; -1 inherits
+    int sync_fd;                    ///< the child's end of a SOCK_SEQPACKET pair
+};
+
+/// Steps of the child's setup, reported with errno when one fails.
+enum stk_stage {
+    STK_STAGE_WAIT_PARENT = 1,
+    STK_STAGE_PARENT_DEATH_SIGNAL,
+    STK_STAGE_SETUP_IDENTITY,
+    STK_STAGE_NOT_DUMPABLE,
+    STK_STAGE_MOUNT_PRIVATE,
+    STK_STAGE_OPEN_SOURCE,
+    STK_STAGE_SOURCE_CHANGED,
+    STK_STAGE_STAGING_ROOT,
+    STK_STAGE_MOUNTPOINT,
+    STK_STAGE_BIND,
+    STK_STAGE_TMPFS,
+    STK_STAGE_PROC,
+    STK_STAGE_DEVPTS,
+    STK_STAGE_SYMLINK,
+    STK_STAGE_FILE,
+    STK_STAGE_DIR,
+    STK_STAGE_REMOUNT,
+    STK_STAGE_PIVOT_ROOT,
+    STK_STAGE_DETACH_OLD_ROOT,
+    STK_STAGE_HOSTNAME,
+    STK_STAGE_LOOPBACK,
+    STK_STAGE_BOUNDING_SET,
+    STK_STAGE_SECUREBITS,
+    STK_STAGE_SETGROUPS,
+    STK_STAGE_SETGID,
+    STK_STAGE_SETUID,
+    STK_STAGE_CAPABILITIES,
+    STK_STAGE_FORK,
+    STK_STAGE_INIT_FILTER,
+    STK_STAGE_STDIO,
+    STK_STAGE_SESSION,
+    STK_STAGE_RLIMIT,
+    STK_STAGE_CHDIR,
+    STK_STAGE_CLOSE_FDS,
+    STK_STAGE_NO_NEW_PRIVS,
+    STK_STAGE_LANDLOCK,
+    STK_STAGE_SECCOMP_PROFILE,
+    STK_STAGE_SECCOMP_BASELINE,
+    STK_STAGE_EXEC,
+};
+
+enum stk_report_kind {
+    STK_REPORT_FAILED = 1,  ///< setup failed at `stage` with `error`; `index` names the mount or rlimit
+    STK_REPORT_EXITED,      ///< the command ended; `status` is its wait status
+};
+
+struct stk_report {
+    int32_t kind;
+    int32_t stage;
+    int32_t error;
+    int32_t index;
+    int32_t status;
+};
+
+/// Parent → child: the uid/gid maps are written, go on.
+#define STK_SYNC_GO 'g'
+
+/// Clones the sandbox's pid 1 with `plan->clone_flags` and returns its pid
+/// (in the caller's namespace) with a pidfd in `*pidfd`, or -1 with errno.
+/// `parent_fd` is the caller's end of the sync socket, which the child closes.
+/// Every signal is blocked across the clone so no handler runs in the child.
+pid_t stk_spawn(const struct stk_spawn_plan *plan, int parent_fd, int *pidfd);
+
+struct stk_rusage {
+    int64_t user_usec;
+    int64_t system_usec;
+    int64_t max_rss_kib;
+};
+
+// Thin wrappers for syscalls Swift cannot reach (variadic syscall(2)).
+
+/// waitid(P_PIDFD, WEXITED) with the resource use of the process and of every
+/// descendant it reaped. Returns 0 and the wait status, or -1 with errno.
+int stk_wait_pidfd(int pidfd, int *status, struct stk_rusage *usage);
+int stk_pidfd_send_signal(int pidfd, int sig);
+
+#endif

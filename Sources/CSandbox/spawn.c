@@ -1,0 +1,71 @@
+// The parent's side of the clone: the only Swift-facing entry points that
+// need C, because Swift cannot make a fork-like clone3 or variadic syscalls.
+#define _GNU_SOURCE
+#include "stockade_sandbox.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+#ifndef CLONE_CLEAR_SIGHAND
+#define CLONE_CLEAR_SIGHAND 0x100000000ULL
+#endif
+
+_Noreturn void stk_child_main(const struct stk_spawn_plan *plan, int parent_fd);
+
+/// Mirrors the kernel's struct clone_args (VER0, 64 bytes); <linux/sched.h>
+/// clashes with glibc's <sched.h>.
+struct stk_clone_args {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+};
+
+pid_t stk_spawn(const struct stk_spawn_plan *plan, int parent_fd, int *pidfd) {
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    struct stk_clone_args args;
+    memset(&args, 0, sizeof args);
+    args.flags = plan->clone_flags | CLONE_PIDFD | CLONE_CLEAR_SIGHAND;
+    args.pidfd = (uint64_t)(uintptr_t)pidfd;
+    args.exit_signal = SIGCHLD;
+    long pid = syscall(SYS_clone3, &args, sizeof args);
+    if (pid == 0) stk_child_main(plan, parent_fd);
+    int err = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = err;
+    return pid < 0 ? -1 : (pid_t)pid;
+}
+
+int stk_wait_pidfd(int pidfd, int *status, struct stk_rusage *usage) {
+    siginfo_t info;
+    struct rusage ru;
+    memset(&info, 0, sizeof info);
+    memset(&ru, 0, sizeof ru);
+    long r;
+    do {
+        r = syscall(SYS_waitid, P_PIDFD, pidfd, &info, WEXITED, &ru);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) return -1;
+    switch (info.si_code) {
+    case CLD_EXITED: *status = (info.si_status & 0xff) << 8; break;
+    case CLD_KILLED: *status = info.si_status & 0x7f; break;
+    case CLD_DUMPED: *status = (info.si_status & 0x7f) | 0x80; break;
+    default: *status = 0; break;
+    }
+    usage->user_usec = (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec;
+    usage->system_usec = (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
+    usage->max_rss_kib = ru.ru_maxrss;
+    return 0;
+}
+
+int stk_pidfd_send_signal(int pidfd, int sig) {
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
