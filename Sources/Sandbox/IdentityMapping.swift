@@ -1,0 +1,165 @@
+import Glibc
+
+/// How the sandbox's user namespace maps ids onto the host, and how the maps
+/// get written. The stack user never maps to host uid 0.
+public struct IdentityMapping: Sendable, Equatable {
+    public struct Range: Sendable, Equatable {
+        public var inside: UInt32
+        public var outside: UInt32
+        public var count: UInt32
+        var line: String { "\(inside) \(outside) \(count)" }
+    }
+
+    public enum Method: Sendable, Equatable {
+        /// The supervisor writes /proc/PID/{uid,gid}_map itself (root, or a single own id).
+        case direct
+        /// The setuid helpers newuidmap/newgidmap write ranges from /etc/subuid and /etc/subgid.
+        case subordinateHelpers(newuidmap: String, newgidmap: String)
+    }
+
+    public var uids: [Range]
+    public var gids: [Range]
+    public var method: Method
+    /// "deny" must be written to /proc/PID/setgroups before an unprivileged
+    /// gid_map; the command then keeps the invoking user's supplementary groups.
+    public var denySetgroups: Bool
+    /// Ids to switch to before building the filesystem, so the files the
+    /// sandbox creates belong to a mapped id; nil when the creator's own id is mapped.
+    public var setupIdentity: Identity?
+
+    public struct Identity: Sendable, Equatable {
+        public var uid: UInt32
+        public var gid: UInt32
+    }
+
+    /// Root's range when /etc/subuid has no entry for root: 65536 ids from
+    /// 0x7FFF0000, above anything useradd hands out (SUB_UID_MAX 600100000)
+    /// and clear of systemd's reserved ranges.
+    public static let rootDefaultBase: UInt32 = 0x7FFF_0000
+    public static let rangeSize: UInt32 = 65536
+
+    /// The host id that an inside uid appears as.
+    public func hostUID(_ inside: UInt32) -> UInt32? { Self.host(inside, in: uids) }
+    public func hostGID(_ inside: UInt32) -> UInt32? { Self.host(inside, in: gids) }
+
+    private static func host(_ inside: UInt32, in ranges: [Range]) -> UInt32? {
+        for r in ranges where inside >= r.inside && inside - r.inside < r.count {
+            return r.outside + (inside - r.inside)
+        }
+        return nil
+    }
+
+    /// Chooses the mapping for `user` as invoked by (euid, egid).
+    /// - root: its /etc/subuid range if it has one, else `rootDefaultBase`; never host 0.
+    /// - an unprivileged user with a subordinate range and the helpers: that range.
+    /// - otherwise: the stack ids map onto the invoking user's own uid and gid.
+    public static func choose(for user: StackUser, euid: UInt32, egid: UInt32, userName: String?,
+                              subuid: String?, subgid: String?,
+                              helpers: (newuidmap: String, newgidmap: String)?) throws(SandboxError) -> IdentityMapping {
+        let needed = max(user.uid, user.gid)
+        func subordinate(_ text: String?, id: UInt32) -> Range? {
+            guard let text else { return nil }
+            for line in text.split(separator: "\n") {
+                let fields = line.split(separator: ":", omittingEmptySubsequences: false)
+                guard fields.count == 3, fields[0] == "\(id)" || (userName != nil && fields[0] == userName!),
+                      let start = UInt32(fields[1]), let count = UInt32(fields[2]), count > 0 else { continue }
+                return Range(inside: 0, outside: start, count: min(count, rangeSize))
+            }
+            return nil
+        }
+        let ownUIDRange = subordinate(subuid, id: euid)
+        let ownGIDRange = subordinate(subgid, id: euid)
+
+        if euid == 0 {
+            let uidRange = ownUIDRange ?? Range(inside: 0, outside: rootDefaultBase, count: rangeSize)
+            let gidRange = ownGIDRange ?? Range(inside: 0, outside: rootDefaultBase, count: rangeSize)
+            guard needed < uidRange.count, needed < gidRange.count, uidRange.outside > 0, gidRange.outside > 0 else {
+                throw SandboxError(.identityMapping,
+                    "stack user \(user.uid):\(user.gid) does not fit root's id range (\(uidRange.outside)+\(uidRange.count)); use a smaller --user or a larger range for root in /etc/subuid and /etc/subgid")
+            }
+            var mapping = IdentityMapping(uids: [uidRange], gids: [gidRange], method: .direct, denySetgroups: false, setupIdentity: nil)
+            mapping.setupIdentity = Identity(uid: 0, gid: 0)
+            return mapping
+        }
+        if let helpers, let uidRange = ownUIDRange, let gidRange = ownGIDRange {
+            guard needed < uidRange.count, needed < gidRange.count else {
+                throw SandboxError(.identityMapping,
+                    "stack user \(user.uid):\(user.gid) does not fit your subordinate id range (\(uidRange.count) uids from \(uidRange.outside) in /etc/subuid); use a smaller --user or ask for a larger range")
+            }
+            var mapping = IdentityMapping(uids: [uidRange], gids: [gidRange],
+                                          method: .subordinateHelpers(newuidmap: helpers.newuidmap, newgidmap: helpers.newgidmap),
+                                          denySetgroups: false, setupIdentity: nil)
+            mapping.setupIdentity = Identity(uid: 0, gid: 0)
+            return mapping
+        }
+        return IdentityMapping(uids: [Range(inside: user.uid, outside: euid, count: 1)],
+                               gids: [Range(inside: user.gid, outside: egid, count: 1)],
+                               method: .direct, denySetgroups: true, setupIdentity: nil)
+    }
+
+    /// The mapping for the current process, reading /etc/subuid and /etc/subgid.
+    public static func forCurrentProcess(_ user: StackUser) throws(SandboxError) -> IdentityMapping {
+        let euid = geteuid()
+        let egid = getegid()
+        var name: String?
+        if let pw = getpwuid(euid) { name = String(cString: pw.pointee.pw_name) }
+        let subuid = HostFiles.read("/etc/subuid", limit: 1 << 20).map { String(decoding: $0, as: UTF8.self) }
+        let subgid = HostFiles.read("/etc/subgid", limit: 1 << 20).map { String(decoding: $0, as: UTF8.self) }
+        var helpers: (String, String)?
+        for dir in ["/usr/bin", "/bin", "/usr/sbin"] {
+            let u = dir + "/newuidmap", g = dir + "/newgidmap"
+            if HostFiles.isExecutable(u) && HostFiles.isExecutable(g) { helpers = (u, g); break }
+        }
+        return try choose(for: user, euid: euid, egid: egid, userName: name, subuid: subuid, subgid: subgid, helpers: helpers)
+    }
+
+    /// Writes the maps for the child `pid`, which waits for them before going on.
+    func apply(to pid: pid_t) throws(SandboxError) {
+        switch method {
+        case .direct:
+            if denySetgroups { try write("deny", to: "/proc/\(pid)/setgroups") }
+            try write(gids.map(\.line).joined(separator: "\n"), to: "/proc/\(pid)/gid_map")
+            try write(uids.map(\.line).joined(separator: "\n"), to: "/proc/\(pid)/uid_map")
+        case .subordinateHelpers(let newuidmap, let newgidmap):
+            try runHelper(newgidmap, pid: pid, ranges: gids)
+            try runHelper(newuidmap, pid: pid, ranges: uids)
+        }
+    }
+
+    private func write(_ text: String, to path: String) throws(SandboxError) {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SandboxError(.identityMapping, "cannot open \(path)", errno: Errno.current) }
+        defer { close(fd) }
+        let bytes = Array(text.utf8)
+        let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        guard n == bytes.count else {
+            throw SandboxError(.identityMapping, "cannot write \"\(text)\" to \(path)", errno: Errno.current)
+        }
+    }
+
+    private func runHelper(_ helper: String, pid: pid_t, ranges: [Range]) throws(SandboxError) {
+        var args = [helper, "\(pid)"]
+        for r in ranges { args += ["\(r.inside)", "\(r.outside)", "\(r.count)"] }
+        let status = try Spawn.run(args)
+        guard status == 0 else {
+            throw SandboxError(.identityMapping,
+                "\(helper) \(args.dropFirst().joined(separator: " ")) failed with status \(status); check your entries in /etc/subuid and /etc/subgid")
+        }
+    }
+}
+
+/// posix_spawn for the few host helpers the supervisor runs (newuidmap).
+enum Spawn {
+    static func run(_ args: [String]) throws(SandboxError) -> Int32 {
+        var pid: pid_t = 0
+        let cArgs = args.map { strdup($0) } + [nil]
+        defer { cArgs.forEach { free($0) } }
+        let rc = posix_spawn(&pid, args[0], nil, nil, cArgs, environ)
+        guard rc == 0 else { throw SandboxError(.identityMapping, "cannot run \(args[0])", errno: rc) }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            guard Errno.current == EINTR else { throw SandboxError(.system, "waitpid \(args[0])", errno: Errno.current) }
+        }
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+}

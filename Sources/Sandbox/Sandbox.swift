@@ -1,0 +1,437 @@
+import CCap
+import CSandbox
+import Glibc
+import Seccomp
+
+/// Runs plans. The calling thread blocks until the sandbox's pid 1 is gone,
+/// and with it every process that ran inside.
+public enum Sandbox {
+    /// Signals the supervisor passes on to the sandbox while it waits.
+    static let forwardedSignals: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2]
+
+    /// Runs `plan` to completion.
+    /// - Parameters:
+    ///   - stdio: descriptors to become the command's 0, 1 and 2; nil inherits the supervisor's.
+    ///   - forwardSignals: block the termination signals on this thread and pass
+    ///     them to the sandbox instead (for a command-line supervisor).
+    public static func run(_ plan: SandboxPlan, stdio: [Int32]? = nil,
+                           forwardSignals: Bool = false) throws(SandboxError) -> SandboxOutcome {
+        guard let program = plan.command.first, !program.isEmpty else {
+            throw SandboxError(.invalidPlan, "no command to run")
+        }
+        let layout = try FilesystemLayout.plan(plan)
+        let mapping = try IdentityMapping.forCurrentProcess(plan.user)
+        let supervisor = try Supervisor(plan: plan, layout: layout, mapping: mapping, stdio: stdio,
+                                        forwardSignals: forwardSignals)
+        defer { supervisor.close() }
+        return try supervisor.run(program: program)
+    }
+}
+
+/// One sandbox from clone to reaping.
+final class Supervisor {
+    let plan: SandboxPlan
+    let layout: FilesystemLayout
+    let mapping: IdentityMapping
+    let stdio: [Int32]?
+    private var socket: (parent: Int32, child: Int32) = (-1, -1)
+    private var signalFD: Int32 = -1
+    private var savedMask = sigset_t()
+    private var forwarding = false
+
+    init(plan: SandboxPlan, layout: FilesystemLayout, mapping: IdentityMapping, stdio: [Int32]?,
+         forwardSignals: Bool) throws(SandboxError) {
+        self.plan = plan
+        self.layout = layout
+        self.mapping = mapping
+        self.stdio = stdio
+        var fds: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
+            throw SandboxError(.system, "socketpair", errno: Errno.current)
+        }
+        socket = (fds[0], fds[1])
+        if forwardSignals {
+            var set = sigset_t()
+            sigemptyset(&set)
+            for sig in Sandbox.forwardedSignals { sigaddset(&set, sig) }
+            pthread_sigmask(SIG_BLOCK, &set, &savedMask)
+            forwarding = true
+            signalFD = signalfd(-1, &set, Int32(SFD_CLOEXEC | SFD_NONBLOCK))
+            guard signalFD >= 0 else { throw SandboxError(.system, "signalfd", errno: Errno.current) }
+        }
+    }
+
+    func close() {
+        for fd in [socket.parent, socket.child, signalFD] where fd >= 0 { _ = Glibc.close(fd) }
+        socket = (-1, -1)
+        signalFD = -1
+        if forwarding {
+            pthread_sigmask(SIG_SETMASK, &savedMask, nil)
+            forwarding = false
+        }
+    }
+
+    func run(program: String) throws(SandboxError) -> SandboxOutcome {
+        let started = monotonicMicroseconds()
+        var pidfd: Int32 = -1
+        let pid = try spawn(pidfd: &pidfd)
+        defer { _ = Glibc.close(pidfd) }
+        _ = Glibc.close(socket.child)
+        socket.child = -1
+
+        do {
+            try mapping.apply(to: pid)
+        } catch {
+            _ = stk_pidfd_send_signal(pidfd, SIGKILL)
+            var status: Int32 = 0
+            var usage = stk_rusage()
+            _ = stk_wait_pidfd(pidfd, &status, &usage)
+            throw error
+        }
+        var go = UInt8(ascii: "g")
+        guard Glibc.write(socket.parent, &go, 1) == 1 else {
+            throw SandboxError(.system, "cannot start the sandbox", errno: Errno.current)
+        }
+
+        let (status, usage, reports, timedOut) = try supervise(pidfd: pidfd, deadline: plan.timeoutSeconds.map {
+            started + Int64($0 * 1_000_000)
+        })
+        let wall = monotonicMicroseconds() - started
+        let resources = ResourceUsage(userMicroseconds: usage.user_usec, systemMicroseconds: usage.system_usec,
+                                      maxResidentKiB: usage.max_rss_kib)
+        if let failure = reports.first(where: { $0.kind == Int32(STK_REPORT_FAILED.rawValue) }), !timedOut {
+            throw describe(failure, program: program)
+        }
+        let termination: Termination
+        if timedOut {
+            termination = .timedOut
+        } else if let exited = reports.first(where: { $0.kind == Int32(STK_REPORT_EXITED.rawValue) }) {
+            termination = Self.termination(exited.status)
+        } else {
+            // pid 1 died without a word: killed from outside (OOM, a signal).
+            termination = Self.termination(status)
+        }
+        return SandboxOutcome(termination: termination, usage: resources, wallMicroseconds: wall)
+    }
+
+    static func termination(_ status: Int32) -> Termination {
+        let signal = status & 0x7f
+        return signal == 0 ? .exited((status >> 8) & 0xff) : .signaled(signal)
+    }
+
+    // MARK: - clone
+
+    private func spawn(pidfd: inout Int32) throws(SandboxError) -> pid_t {
+        let arena = CArena()
+        defer { arena.release() }
+        var cplan = stk_spawn_plan()
+        var flags: UInt64 = 0
+        for ns in [STK_NEWUSER, STK_NEWNS, STK_NEWPID, STK_NEWIPC, STK_NEWUTS, STK_NEWCGROUP] { flags |= UInt64(ns.rawValue) }
+        if plan.network == .none { flags |= UInt64(STK_NEWNET.rawValue) }
+        cplan.clone_flags = flags
+        cplan.loopback_up = plan.network == .none ? 1 : 0
+        cplan.hostname = arena.string(plan.hostname)
+        cplan.setup_uid = mapping.setupIdentity.map { Int64($0.uid) } ?? -1
+        cplan.setup_gid = mapping.setupIdentity.map { Int64($0.gid) } ?? -1
+        cplan.uid = plan.user.uid
+        cplan.gid = plan.user.gid
+        cplan.clear_groups = mapping.denySetgroups ? 0 : 1
+
+        let mounts = arena.array(of: stk_mount.self, count: layout.steps.count)
+        for (i, step) in layout.steps.enumerated() { mounts[i] = arena.mount(step) }
+        cplan.mounts = UnsafePointer(mounts)
+        cplan.mount_count = layout.steps.count
+        cplan.scratch_fds = arena.array(of: Int32.self, count: max(layout.steps.count, 1))
+        cplan.staging = arena.string(Self.stagingDirectory())
+        cplan.workdir = arena.string(plan.workingDirectory)
+        cplan.writable_paths = arena.strings(layout.writablePaths)
+        cplan.writable_count = layout.writablePaths.count
+        cplan.landlock = plan.landlock ? 1 : 0
+
+        cplan.argv = arena.strings(plan.command)
+        cplan.envp = arena.strings(plan.environment)
+        cplan.search_path = arena.string(Self.searchPath(plan.environment))
+        let limits = Self.rlimits(plan.limits)
+        let climits = arena.array(of: stk_rlimit.self, count: max(limits.count, 1))
+        for (i, limit) in limits.enumerated() { climits[i] = limit }
+        cplan.rlimits = UnsafePointer(climits)
+        cplan.rlimit_count = limits.count
+        cplan.umask = 0o022
+        cplan.cap_last_cap = Int32(cap_max_bits()) - 1
+
+        do {
+            if case .profile(let program, let flags) = plan.syscallFilter {
+                cplan.profile = arena.bpf(program, flags: flags)
+                cplan.baseline = arena.bpf(try SeccompCompiler.hardeningBaseline)
+            }
+            cplan.init_filter = arena.bpf(try SeccompCompiler.initFilter)
+        } catch {
+            throw SandboxError(.system, "cannot compile the built-in seccomp filters: \(error)")
+        }
+        let stdio = self.stdio ?? [-1, -1, -1]
+        cplan.stdio = (stdio[0], stdio[1], stdio[2])
+        cplan.sync_fd = socket.child
+
+        let pid = stk_spawn(&cplan, socket.parent, &pidfd)
+        guard pid > 0 else {
+            let code = Errno.current
+            if code == EPERM || code == ENOSPC || code == EUSERS || code == EACCES {
+                throw SandboxError(.userNamespacesUnavailable,
+                    "user namespaces are not available to this user: the kernel refused to create one; enable them with `sysctl -w user.max_user_namespaces=15000` (and `kernel.unprivileged_userns_clone=1` where that sysctl exists)",
+                    errno: code)
+            }
+            throw SandboxError(.system, "clone3", errno: code)
+        }
+        return pid
+    }
+
+    /// A host directory with nothing of value beneath it to mount the new root
+    /// on; inside the private mount namespace only.
+    static func stagingDirectory() -> String {
+        for candidate in ["/tmp", "/mnt", "/var/tmp"] where HostFiles.entry(candidate)?.kind == .directory {
+            return candidate
+        }
+        return "/"
+    }
+
+    static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+    static func searchPath(_ environment: [String]) -> String {
+        for entry in environment.reversed() where entry.hasPrefix("PATH=") { return String(entry.dropFirst(5)) }
+        return defaultPath
+    }
+
+    static func rlimits(_ limits: ResourceLimits) -> [stk_rlimit] {
+        var result: [stk_rlimit] = []
+        func add(_ resource: stk_resource, _ value: UInt64?) {
+            if let value { result.append(stk_rlimit(resource: Int32(resource.rawValue), soft: value, hard: value)) }
+        }
+        add(STK_RLIMIT_NPROC, limits.maxProcesses)
+        add(STK_RLIMIT_FSIZE, limits.maxFileSize)
+        add(STK_RLIMIT_NOFILE, limits.maxOpenFiles)
+        add(STK_RLIMIT_CPU, limits.cpuSeconds)
+        add(STK_RLIMIT_AS, limits.maxMemory)
+        return result
+    }
+
+    // MARK: - waiting
+
+    private func supervise(pidfd: Int32, deadline: Int64?) throws(SandboxError)
+        -> (Int32, stk_rusage, [stk_report], Bool) {
+        var reports: [stk_report] = []
+        var timedOut = false
+        var socketOpen = true
+        while true {
+            var fds = [pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: socketOpen ? socket.parent : -1, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0)]
+            var timeout: Int32 = -1
+            if let deadline, !timedOut {
+                let left = deadline - monotonicMicroseconds()
+                timeout = left <= 0 ? 0 : Int32(min((left + 999) / 1000, Int64(Int32.max)))
+            }
+            let ready = poll(&fds, nfds_t(fds.count), timeout)
+            if ready < 0 {
+                guard Errno.current == EINTR else { throw SandboxError(.system, "poll", errno: Errno.current) }
+                continue
+            }
+            if ready == 0 {
+                // The deadline passed: pid 1 takes the whole namespace with it.
+                _ = stk_pidfd_send_signal(pidfd, SIGKILL)
+                timedOut = true
+                continue
+            }
+            if fds[1].revents != 0 { socketOpen = drainReports(into: &reports) }
+            if fds[2].revents != 0 { forwardPendingSignals(to: pidfd) }
+            if fds[0].revents != 0 {
+                var status: Int32 = 0
+                var usage = stk_rusage()
+                guard stk_wait_pidfd(pidfd, &status, &usage) == 0 else {
+                    throw SandboxError(.system, "waitid", errno: Errno.current)
+                }
+                // Reports written just before the exit are still queued.
+                if socketOpen { _ = drainReports(into: &reports) }
+                return (status, usage, reports, timedOut)
+            }
+        }
+    }
+
+    /// Reads every queued report; false once the child side is closed.
+    private func drainReports(into reports: inout [stk_report]) -> Bool {
+        while true {
+            var report = stk_report()
+            let n = recv(socket.parent, &report, MemoryLayout<stk_report>.size, Int32(MSG_DONTWAIT))
+            if n == MemoryLayout<stk_report>.size {
+                reports.append(report)
+                continue
+            }
+            if n < 0 && (Errno.current == EAGAIN || Errno.current == EINTR) { return true }
+            return false
+        }
+    }
+
+    private func forwardPendingSignals(to pidfd: Int32) {
+        var info = signalfd_siginfo()
+        while Glibc.read(signalFD, &info, MemoryLayout<signalfd_siginfo>.size) == MemoryLayout<signalfd_siginfo>.size {
+            _ = stk_pidfd_send_signal(pidfd, Int32(info.ssi_signo))
+        }
+    }
+
+    // MARK: - errors
+
+    private func describe(_ report: stk_report, program: String) -> SandboxError {
+        let code = report.error
+        let stage = stk_stage(UInt32(report.stage))
+        let step = report.index >= 0 && Int(report.index) < layout.steps.count ? layout.steps[Int(report.index)] : nil
+        switch stage {
+        case STK_STAGE_EXEC:
+            if code == ENOENT {
+                return SandboxError(.commandNotFound, "command not found in the sandbox: \(program)")
+            }
+            return SandboxError(.commandNotExecutable, "cannot execute \(program) in the sandbox", errno: code)
+        case STK_STAGE_CHDIR:
+            return SandboxError(.missingPath, "working directory \(plan.workingDirectory) is not usable in the sandbox", errno: code)
+        case STK_STAGE_OPEN_SOURCE, STK_STAGE_SOURCE_CHANGED:
+            var source = step?.destination ?? "?"
+            if case .bind(let path, _, _, _, _, _)? = step?.action { source = path }
+            return SandboxError(.setupFailed, "bind source \(source) changed or vanished while the sandbox was set up", errno: code)
+        case STK_STAGE_RLIMIT:
+            return SandboxError(.setupFailed, "cannot set resource limit #\(report.index)", errno: code)
+        default:
+            let what = Self.stageNames[stage.rawValue] ?? "step \(stage.rawValue)"
+            let place = step.map { " at \($0.destination)" } ?? ""
+            return SandboxError(.setupFailed, "sandbox setup failed: \(what)\(place)", errno: code)
+        }
+    }
+
+    static let stageNames: [UInt32: String] = [
+        STK_STAGE_PARENT_DEATH_SIGNAL.rawValue: "arming the parent-death signal",
+        STK_STAGE_SETUP_IDENTITY.rawValue: "switching to the setup identity",
+        STK_STAGE_NOT_DUMPABLE.rawValue: "making the process non-dumpable",
+        STK_STAGE_MOUNT_PRIVATE.rawValue: "making mount propagation private",
+        STK_STAGE_STAGING_ROOT.rawValue: "mounting the new root",
+        STK_STAGE_MOUNTPOINT.rawValue: "creating a mount point",
+        STK_STAGE_BIND.rawValue: "bind mount",
+        STK_STAGE_TMPFS.rawValue: "tmpfs mount",
+        STK_STAGE_PROC.rawValue: "mounting /proc",
+        STK_STAGE_DEVPTS.rawValue: "mounting devpts",
+        STK_STAGE_SYMLINK.rawValue: "creating a symlink",
+        STK_STAGE_FILE.rawValue: "writing a file",
+        STK_STAGE_DIR.rawValue: "creating a directory",
+        STK_STAGE_REMOUNT.rawValue: "remounting read-only",
+        STK_STAGE_PIVOT_ROOT.rawValue: "pivot_root",
+        STK_STAGE_DETACH_OLD_ROOT.rawValue: "detaching the old root",
+        STK_STAGE_HOSTNAME.rawValue: "setting the hostname",
+        STK_STAGE_LOOPBACK.rawValue: "bringing up loopback",
+        STK_STAGE_BOUNDING_SET.rawValue: "clearing the capability bounding set",
+        STK_STAGE_SECUREBITS.rawValue: "locking securebits",
+        STK_STAGE_SETGROUPS.rawValue: "dropping supplementary groups",
+        STK_STAGE_SETGID.rawValue: "switching to the stack group",
+        STK_STAGE_SETUID.rawValue: "switching to the stack user",
+        STK_STAGE_CAPABILITIES.rawValue: "dropping capabilities",
+        STK_STAGE_FORK.rawValue: "starting the command process",
+        STK_STAGE_INIT_FILTER.rawValue: "confining the sandbox init",
+        STK_STAGE_STDIO.rawValue: "setting up stdio",
+        STK_STAGE_SESSION.rawValue: "starting a new session",
+        STK_STAGE_CLOSE_FDS.rawValue: "closing inherited descriptors",
+        STK_STAGE_NO_NEW_PRIVS.rawValue: "setting no_new_privs",
+        STK_STAGE_LANDLOCK.rawValue: "applying Landlock",
+        STK_STAGE_SECCOMP_PROFILE.rawValue: "loading the seccomp profile",
+        STK_STAGE_SECCOMP_BASELINE.rawValue: "loading the seccomp hardening baseline",
+    ]
+}
+
+func monotonicMicroseconds() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
+}
+
+/// C memory for one spawn: the child reads its copy after clone, the parent
+/// frees its own once stk_spawn returns.
+final class CArena {
+    private var blocks: [UnsafeMutableRawPointer] = []
+
+    func string(_ s: String) -> UnsafePointer<CChar> {
+        let p = strdup(s)!
+        blocks.append(UnsafeMutableRawPointer(p))
+        return UnsafePointer(p)
+    }
+
+    func bytes(_ b: [UInt8]) -> UnsafePointer<CChar> {
+        let p = malloc(max(b.count, 1))!
+        b.withUnsafeBytes { if $0.count > 0 { p.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
+        blocks.append(p)
+        return UnsafePointer(p.assumingMemoryBound(to: CChar.self))
+    }
+
+    func array<T>(of: T.Type, count: Int) -> UnsafeMutablePointer<T> {
+        let p = calloc(max(count, 1), MemoryLayout<T>.stride)!
+        blocks.append(p)
+        return p.assumingMemoryBound(to: T.self)
+    }
+
+    /// A NULL-terminated array of C strings.
+    func strings(_ list: [String]) -> UnsafePointer<UnsafePointer<CChar>?> {
+        let p = array(of: UnsafePointer<CChar>?.self, count: list.count + 1)
+        for (i, s) in list.enumerated() { p[i] = string(s) }
+        p[list.count] = nil
+        return UnsafePointer(p)
+    }
+
+    func bpf(_ program: BPFProgram, flags: UInt32 = 0) -> stk_bpf {
+        stk_bpf(instructions: UnsafeRawPointer(bytes(program.bytes)), count: UInt16(program.instructionCount), flags: flags)
+    }
+
+    func mount(_ step: MountStep) -> stk_mount {
+        var m = stk_mount()
+        m.dest = string(step.destination)
+        m.uid = UInt32.max
+        m.gid = UInt32.max
+        func own(_ owner: MountStep.Owner?) {
+            if let owner { m.uid = owner.uid; m.gid = owner.gid }
+        }
+        switch step.action {
+        case .bind(let source, let readOnly, let devices, let optional, let device, let inode):
+            m.kind = STK_MOUNT_BIND.rawValue
+            m.source = string(source)
+            m.flags = (readOnly ? UInt32(STK_MOUNT_READONLY) : 0) |
+                (devices ? UInt32(STK_MOUNT_DEVICES) : 0) |
+                (optional ? UInt32(STK_MOUNT_OPTIONAL) : 0)
+            m.source_dev = device
+            m.source_ino = inode
+        case .tmpfs(let mode, let owner):
+            m.kind = STK_MOUNT_TMPFS.rawValue
+            m.mode = mode
+            own(owner)
+        case .proc:
+            m.kind = STK_MOUNT_PROC.rawValue
+        case .devpts:
+            m.kind = STK_MOUNT_DEVPTS.rawValue
+        case .symlink(let target):
+            m.kind = STK_MOUNT_SYMLINK.rawValue
+            m.data = string(target)
+        case .file(let contents, let mode, let owner):
+            m.kind = STK_MOUNT_FILE.rawValue
+            m.data = bytes(contents)
+            m.data_len = contents.count
+            m.mode = mode
+            own(owner)
+        case .directory(let mode, let owner):
+            m.kind = STK_MOUNT_DIR.rawValue
+            m.mode = mode
+            own(owner)
+        case .remountReadOnly(let recursive):
+            m.kind = STK_MOUNT_REMOUNT_RO.rawValue
+            m.flags = recursive ? UInt32(STK_MOUNT_RECURSIVE) : 0
+        case .maskReadOnly:
+            m.kind = STK_MOUNT_MASK_RO.rawValue
+        }
+        return m
+    }
+
+    func release() {
+        blocks.forEach { free($0) }
+        blocks.removeAll()
+    }
+}

@@ -1,0 +1,121 @@
+import Seccomp
+
+/// Everything one sandboxed run needs, as a value that can be printed, compared
+/// and tested before anything is spawned. Nothing here knows about buildpacks.
+public struct SandboxPlan: Sendable, Equatable {
+    /// argv; the first element is looked up in the sandbox's PATH when it has no '/'.
+    public var command: [String]
+    /// The command's environment as KEY=VALUE, exactly as it will be passed.
+    public var environment: [String]
+    public var user: StackUser
+    public var network: NetworkMode
+    public var hostname: String
+    /// A root filesystem to use read-only; nil uses the host's system directories.
+    public var rootfs: String?
+    /// Binds and tmpfs mounts applied over the base layout, in order.
+    public var mounts: [MountRequest]
+    public var workingDirectory: String
+    public var limits: ResourceLimits
+    public var syscallFilter: SyscallFilter
+    /// Kill the whole sandbox after this many seconds.
+    public var timeoutSeconds: Double?
+    /// Use Landlock, where the kernel offers it, as a second wall for writes.
+    public var landlock: Bool
+
+    public init(command: [String], environment: [String] = [], user: StackUser = StackUser(),
+                network: NetworkMode = .none, hostname: String = "stockade", rootfs: String? = nil,
+                mounts: [MountRequest] = [], workingDirectory: String = "/",
+                limits: ResourceLimits = ResourceLimits(), syscallFilter: SyscallFilter,
+                timeoutSeconds: Double? = nil, landlock: Bool = true) {
+        self.command = command
+        self.environment = environment
+        self.user = user
+        self.network = network
+        self.hostname = hostname
+        self.rootfs = rootfs
+        self.mounts = mounts
+        self.workingDirectory = workingDirectory
+        self.limits = limits
+        self.syscallFilter = syscallFilter
+        self.timeoutSeconds = timeoutSeconds
+        self.landlock = landlock
+    }
+}
+
+/// The unprivileged user the command runs as (CNB_USER_ID / CNB_GROUP_ID).
+public struct StackUser: Sendable, Equatable {
+    public var uid: UInt32
+    public var gid: UInt32
+    public init(uid: UInt32 = 1000, gid: UInt32 = 1000) {
+        self.uid = uid
+        self.gid = gid
+    }
+    public var name: String { uid == 0 ? "root" : "cnb" }
+    public var home: String { uid == 0 ? "/root" : "/home/\(name)" }
+}
+
+public enum NetworkMode: String, Sendable, Equatable, CaseIterable {
+    /// A private network namespace with only loopback, brought up.
+    case none
+    /// The host's network namespace.
+    case host
+}
+
+public enum MountRequest: Sendable, Equatable {
+    case bind(source: String, destination: String, readOnly: Bool)
+    case tmpfs(destination: String)
+}
+
+public struct ResourceLimits: Sendable, Equatable {
+    public var maxProcesses: UInt64?
+    public var maxFileSize: UInt64?
+    public var maxOpenFiles: UInt64?
+    public var cpuSeconds: UInt64?
+    /// RLIMIT_AS, in bytes.
+    public var maxMemory: UInt64?
+    public init(maxProcesses: UInt64? = nil, maxFileSize: UInt64? = nil, maxOpenFiles: UInt64? = nil,
+                cpuSeconds: UInt64? = nil, maxMemory: UInt64? = nil) {
+        self.maxProcesses = maxProcesses
+        self.maxFileSize = maxFileSize
+        self.maxOpenFiles = maxOpenFiles
+        self.cpuSeconds = cpuSeconds
+        self.maxMemory = maxMemory
+    }
+}
+
+public enum SyscallFilter: Sendable, Equatable {
+    /// No seccomp at all, not even the hardening baseline.
+    case unconfined
+    /// A compiled profile and its SECCOMP_FILTER_FLAG_* flags; the hardening
+    /// baseline is installed with it.
+    case profile(BPFProgram, flags: UInt32 = 0)
+}
+
+/// How a sandboxed command ended.
+public enum Termination: Sendable, Equatable {
+    case exited(Int32)
+    case signaled(Int32)
+    case timedOut
+
+    /// The shell convention: the exit code, 128+N for signal N, 124 for a timeout.
+    public var exitCode: Int32 {
+        switch self {
+        case .exited(let code): code
+        case .signaled(let signal): 128 + signal
+        case .timedOut: 124
+        }
+    }
+}
+
+/// CPU time and peak memory of everything that ran in the sandbox.
+public struct ResourceUsage: Sendable, Equatable {
+    public var userMicroseconds: Int64
+    public var systemMicroseconds: Int64
+    public var maxResidentKiB: Int64
+}
+
+public struct SandboxOutcome: Sendable, Equatable {
+    public var termination: Termination
+    public var usage: ResourceUsage
+    public var wallMicroseconds: Int64
+}
