@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -499,6 +500,15 @@ static void restrict_writes(const struct stk_spawn_plan *plan) {
     close(ruleset);
 }
 
+/// PR_SET_PDEATHSIG is cleared by every change of euid, egid, fsuid or fsgid,
+/// so it is armed again after each; a parent that died in between has
+/// closed its end of the socket.
+static void arm_parent_death(const struct stk_spawn_plan *plan) {
+    CHECK(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), STK_STAGE_PARENT_DEATH_SIGNAL, -1);
+    struct pollfd parent = {plan->sync_fd, POLLIN, 0};
+    if (poll(&parent, 1, 0) > 0 && (parent.revents & (POLLHUP | POLLERR))) _exit(STK_EXIT_SETUP_FAILED);
+}
+
 // ---------------------------------------------------------------- the command
 
 static _Noreturn void fail_exec(const struct stk_spawn_plan *plan, int err) {
@@ -626,6 +636,7 @@ _Noreturn void stk_child_main(const struct stk_spawn_plan *plan, int parent_fd) 
 
     if (plan->setup_gid >= 0) CHECK(syscall(SYS_setresgid, plan->setup_gid, plan->setup_gid, plan->setup_gid), STK_STAGE_SETUP_IDENTITY, -1);
     if (plan->setup_uid >= 0) CHECK(syscall(SYS_setresuid, plan->setup_uid, plan->setup_uid, plan->setup_uid), STK_STAGE_SETUP_IDENTITY, -1);
+    arm_parent_death(plan);
     // The maps are written, so nothing outside needs /proc/<pid> any more;
     // closing it keeps other processes of the same host user out during setup.
     CHECK(prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), STK_STAGE_NOT_DUMPABLE, -1);
@@ -634,6 +645,7 @@ _Noreturn void stk_child_main(const struct stk_spawn_plan *plan, int parent_fd) 
     if (plan->hostname) CHECK(sethostname(plan->hostname, strlen(plan->hostname)), STK_STAGE_HOSTNAME, -1);
     if (plan->loopback_up) bring_loopback_up(plan);
     drop_to_stack_user(plan);
+    arm_parent_death(plan);
 
     pid_t command = (pid_t)syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0);
     if (command < 0) fail_at(plan, STK_STAGE_FORK, -1);

@@ -1,0 +1,39 @@
+import ArgumentParser
+import Glibc
+import Sandbox
+import Seccomp
+
+struct Exec: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a command in a fresh namespace sandbox under a seccomp profile.",
+        discussion: """
+            The command runs as the stack user with no capabilities, in new user, mount, pid, \
+            ipc, uts, cgroup and (unless --network host) network namespaces. Its exit status is \
+            the command's own, 128+N when a signal N killed it, and 124 on --timeout.
+            """)
+
+    @OptionGroup var sandbox: SandboxOptions
+
+    @Argument(parsing: .captureForPassthrough, help: "The command and its arguments, after `--`.")
+    var command: [String] = []
+
+    mutating func validate() throws {
+        if command.first == "--" { command.removeFirst() }
+        guard !command.isEmpty else { throw ValidationError("Missing the command to run, e.g. `stockade exec -- /bin/true`.") }
+    }
+
+    func run() throws {
+        let plan = try sandbox.plan(command: command)
+        let outcome: SandboxOutcome
+        do {
+            outcome = try Sandbox.run(plan, forwardSignals: true)
+        } catch {
+            complain(error.description)
+            throw Failure(code: ExitCode.of(error))
+        }
+        if outcome.termination == .timedOut, let seconds = sandbox.timeout {
+            complain("timed out after \(SandboxOptions.format(seconds)) s; the sandbox and everything in it was killed")
+        }
+        throw Failure(code: outcome.termination.exitCode)
+    }
+}

@@ -1,0 +1,140 @@
+import ArgumentParser
+import Glibc
+import Sandbox
+import Seccomp
+
+/// The options every sandboxed run takes; shared by exec and, later, the lifecycle.
+struct SandboxOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("A root filesystem to run in, read-only (default: the host's /usr, /bin, /lib* and a few /etc files).", valueName: "dir"))
+    var rootfs: String?
+
+    @Option(name: .customLong("bind"), help: ArgumentHelp("Bind a host path read-write (nosuid, nodev).", valueName: "src:dst"))
+    var binds: [String] = []
+
+    @Option(name: .customLong("ro-bind"), help: ArgumentHelp("Bind a host path read-only, recursively.", valueName: "src:dst"))
+    var readOnlyBinds: [String] = []
+
+    @Option(name: .customLong("tmpfs"), help: ArgumentHelp("Mount a private tmpfs, owned by the stack user.", valueName: "dst"))
+    var tmpfs: [String] = []
+
+    @Option(help: ArgumentHelp("Working directory inside the sandbox.", valueName: "dir"))
+    var chdir: String = "/"
+
+    @Option(help: ArgumentHelp("Stack user and group the command runs as.", valueName: "uid:gid"))
+    var user: String = "1000:1000"
+
+    @Option(help: ArgumentHelp("none: only loopback; host: the host's network.", valueName: "none|host"))
+    var network: String = "none"
+
+    @Option(help: "Hostname inside the sandbox.")
+    var hostname: String = "stockade"
+
+    @Option(name: .customLong("env"), help: ArgumentHelp("Set an environment variable.", valueName: "key=value"))
+    var environment: [String] = []
+
+    @Flag(help: "Start from an empty environment instead of stockade's own.")
+    var clearEnv = false
+
+    @Option(help: ArgumentHelp("Seccomp profile: a built-in name (default, strict, unconfined) or an OCI JSON file.", valueName: "name|file"))
+    var profile: String = "default"
+
+    @Option(help: ArgumentHelp("Kill the whole sandbox after this many seconds.", valueName: "seconds"))
+    var timeout: Double?
+
+    @Option(help: "RLIMIT_NPROC: processes of the stack user's host id.")
+    var maxProcesses: UInt64?
+
+    @Option(help: ArgumentHelp("RLIMIT_FSIZE, in bytes (suffixes K, M, G).", valueName: "size"))
+    var maxFileSize: String?
+
+    @Option(help: "RLIMIT_NOFILE.")
+    var maxOpenFiles: UInt64?
+
+    @Option(help: "RLIMIT_CPU, in seconds.")
+    var cpuSeconds: UInt64?
+
+    @Option(help: ArgumentHelp("RLIMIT_AS, in bytes (suffixes K, M, G).", valueName: "size"))
+    var maxMemory: String?
+
+    func validate() throws {
+        _ = try stackUser()
+        guard NetworkMode(rawValue: network) != nil else { throw ValidationError("--network must be none or host, not \(network).") }
+        if let timeout, !(timeout > 0) { throw ValidationError("--timeout must be a positive number of seconds.") }
+        for spec in binds + readOnlyBinds { _ = try Self.split(spec) }
+        for entry in environment where !entry.contains("=") || entry.hasPrefix("=") {
+            throw ValidationError("--env takes KEY=VALUE, not \(entry).")
+        }
+        _ = try maxFileSize.map(Self.byteSize)
+        _ = try maxMemory.map(Self.byteSize)
+    }
+
+    func stackUser() throws -> StackUser {
+        let parts = user.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, let uid = UInt32(parts[0]), let gid = UInt32(parts[1]) else {
+            throw ValidationError("--user takes UID:GID, e.g. 1000:1000, not \(user).")
+        }
+        return StackUser(uid: uid, gid: gid)
+    }
+
+    /// Turns the options into a plan; reports a bad profile on stderr itself.
+    func plan(command: [String]) throws -> SandboxPlan {
+        let user = try stackUser()
+        var mounts: [MountRequest] = []
+        for spec in binds { let (s, d) = try Self.split(spec); mounts.append(.bind(source: s, destination: d, readOnly: false)) }
+        for spec in readOnlyBinds { let (s, d) = try Self.split(spec); mounts.append(.bind(source: s, destination: d, readOnly: true)) }
+        mounts += tmpfs.map { .tmpfs(destination: $0) }
+        let limits = ResourceLimits(maxProcesses: maxProcesses, maxFileSize: try maxFileSize.map(Self.byteSize),
+                                    maxOpenFiles: maxOpenFiles, cpuSeconds: cpuSeconds,
+                                    maxMemory: try maxMemory.map(Self.byteSize))
+        return SandboxPlan(command: command, environment: environmentFor(user), user: user,
+                           network: NetworkMode(rawValue: network) ?? .none, hostname: hostname, rootfs: rootfs,
+                           mounts: mounts, workingDirectory: chdir, limits: limits,
+                           syscallFilter: try ProfileSelection.filter(named: profile),
+                           timeoutSeconds: timeout)
+    }
+
+    /// stockade's environment (or none), the stack user's HOME, USER and
+    /// LOGNAME, a PATH if there is none, then every --env in order.
+    func environmentFor(_ user: StackUser) -> [String] {
+        var keys: [String] = []
+        var values: [String: String] = [:]
+        func set(_ entry: String) {
+            guard let eq = entry.firstIndex(of: "=") else { return }
+            let key = String(entry[..<eq])
+            if values[key] == nil { keys.append(key) }
+            values[key] = String(entry[entry.index(after: eq)...])
+        }
+        if !clearEnv {
+            var p = environ
+            while let entry = p.pointee { set(String(cString: entry)); p += 1 }
+        }
+        set("HOME=\(user.home)")
+        set("USER=\(user.name)")
+        set("LOGNAME=\(user.name)")
+        if values["PATH"] == nil { set("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") }
+        environment.forEach(set)
+        return keys.map { "\($0)=\(values[$0]!)" }
+    }
+
+    static func split(_ spec: String) throws -> (String, String) {
+        guard let colon = spec.lastIndex(of: ":"), colon != spec.startIndex, spec.index(after: colon) != spec.endIndex else {
+            throw ValidationError("bind takes SRC:DST, not \(spec).")
+        }
+        return (String(spec[..<colon]), String(spec[spec.index(after: colon)...]))
+    }
+
+    static func byteSize(_ text: String) throws -> UInt64 {
+        let units: [Character: UInt64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
+        var digits = Substring(text)
+        var factor: UInt64 = 1
+        if let last = digits.last?.uppercased().first, let unit = units[last] { factor = unit; digits = digits.dropLast() }
+        guard let value = UInt64(digits), value.multipliedReportingOverflow(by: factor).overflow == false else {
+            throw ValidationError("\(text) is not a size in bytes (e.g. 512M).")
+        }
+        return value * factor
+    }
+
+    static func format(_ seconds: Double) -> String {
+        seconds == seconds.rounded() ? String(Int64(seconds)) : String(seconds)
+    }
+}

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `stockade`: run untrusted Cloud Native Buildpacks without a daemon or root.
+public struct Stockade: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "stockade",
+        abstract: "Run Cloud Native Buildpacks, and any command, in an unprivileged sandbox.",
+        subcommands: [Exec.self, Profile.self])
+
+    public init() {}
+}

@@ -1,0 +1,3 @@
+import StockadeCLI
+
+Stockade.entry()

@@ -1,0 +1,176 @@
+import Foundation
+import Testing
+
+/// Who starts stockade. The suite's own user always; when that is root, also
+/// two unprivileged host users, because both are real deployments: one with
+/// a subordinate id range (newuidmap) and one without.
+enum Invoker: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case suiteUser
+    case subordinateUser
+    case plainUser
+
+    var testDescription: String { rawValue }
+
+    static let subordinateName = "stockade-sub"
+    static let plainName = "stockade-plain"
+    /// Far from useradd's automatic allocations, so the test range is ours alone.
+    static let subordinateStart: UInt32 = 300_000_000
+
+    static var all: [Invoker] {
+        Fixture.shared.isRoot ? [.suiteUser, .subordinateUser, .plainUser] : [.suiteUser]
+    }
+
+    /// The host uid that the stack user 1000 shows up as for this invoker.
+    var hostStackUID: UInt32 {
+        switch self {
+        case .suiteUser: Fixture.shared.isRoot ? 0x7FFF_0000 + 1000 : getuid()
+        case .subordinateUser: Self.subordinateStart + 1000
+        case .plainUser: Fixture.shared.plainUID
+        }
+    }
+
+    /// argv prefix that runs a program as this invoker, with no supplementary groups.
+    var prefix: [String] {
+        switch self {
+        case .suiteUser: []
+        case .subordinateUser: ["setpriv", "--reuid=\(Self.subordinateName)", "--regid=\(Self.subordinateName)", "--clear-groups", "--"]
+        case .plainUser: ["setpriv", "--reuid=\(Self.plainName)", "--regid=\(Self.plainName)", "--clear-groups", "--"]
+        }
+    }
+}
+
+struct Outcome: CustomStringConvertible {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+    var lines: [String] { stdout.split(separator: "\n").map(String.init) }
+    var description: String { "status \(status)\nstdout:\n\(stdout)\nstderr:\n\(stderr)" }
+
+    /// `probe` output as name → result.
+    var probes: [String: String] {
+        var result: [String: String] = [:]
+        for line in lines {
+            guard let colon = line.range(of: ": ") else { continue }
+            result[String(line[..<colon.lowerBound])] = String(line[colon.upperBound...])
+        }
+        return result
+    }
+}
+
+/// Built once per test process: a world-readable copy of stockade, a static
+/// probe binary, the unprivileged users when running as root.
+final class Fixture: Sendable {
+    static let shared = Fixture()
+
+    let dir: String
+    let stockade: String
+    let probe: String
+    let isRoot: Bool
+    let plainUID: UInt32
+    let repo: String
+
+    private init() {
+        isRoot = geteuid() == 0
+        repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
+        let fm = FileManager.default
+        let base = fm.temporaryDirectory.appendingPathComponent("stockade-tests-\(getpid())").path
+        try? fm.removeItem(atPath: base)
+        try! fm.createDirectory(atPath: base, withIntermediateDirectories: true)
+        chmod(base, 0o755)
+        dir = base
+        let exe = (try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let built = URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("stockade").path
+        stockade = base + "/stockade"
+        try! fm.copyItem(atPath: built, toPath: stockade)
+        chmod(stockade, 0o755)
+        probe = base + "/probe"
+        let cc = Fixture.run(["cc", "-static", "-O1", "-o", probe, repo + "/Tests/Fixtures/probe.c"])
+        precondition(cc.status == 0, "cannot build the probe: \(cc)")
+        chmod(probe, 0o755)
+        var plain: UInt32 = 0
+        if isRoot {
+            Fixture.ensureUser(Invoker.subordinateName)
+            Fixture.ensureUser(Invoker.plainName)
+            Fixture.setSubordinateRange(for: Invoker.subordinateName, start: Invoker.subordinateStart)
+            Fixture.setSubordinateRange(for: Invoker.plainName, start: nil)
+            plain = UInt32(Fixture.run(["id", "-u", Invoker.plainName]).stdout.trimmingCharacters(in: .whitespacesAndNewlines))!
+        }
+        plainUID = plain
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: dir) }
+
+    private static func ensureUser(_ name: String) {
+        if run(["id", "-u", name]).status != 0 {
+            let r = run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name])
+            precondition(r.status == 0, "useradd \(name): \(r)")
+        }
+    }
+
+    /// Rewrites the user's lines in /etc/subuid and /etc/subgid: one range, or none.
+    private static func setSubordinateRange(for name: String, start: UInt32?) {
+        for file in ["/etc/subuid", "/etc/subgid"] {
+            let text = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
+            var lines = text.split(separator: "\n").map(String.init).filter { !$0.hasPrefix(name + ":") }
+            if let start { lines.append("\(name):\(start):65536") }
+            try! (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+            chmod(file, 0o644)
+        }
+    }
+
+    /// A fresh directory under the fixture, readable by every invoker.
+    func makeDirectory(_ name: String, mode: mode_t = 0o755) -> String {
+        let path = dir + "/" + name + "-" + UUID().uuidString.prefix(8)
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        chmod(path, mode)
+        return path
+    }
+
+    static func run(_ argv: [String], stdinFD: Int32? = nil) -> Outcome {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = argv
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
+        let err = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
+        FileManager.default.createFile(atPath: out.path, contents: nil)
+        FileManager.default.createFile(atPath: err.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: out); try? FileManager.default.removeItem(at: err) }
+        process.standardOutput = try! FileHandle(forWritingTo: out)
+        process.standardError = try! FileHandle(forWritingTo: err)
+        process.standardInput = FileHandle.nullDevice
+        try! process.run()
+        process.waitUntilExit()
+        let status = process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+        return Outcome(status: status,
+                       stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
+                       stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
+    }
+
+    /// `stockade ARGS` as `invoker`.
+    func stockade(_ args: [String], as invoker: Invoker) -> Outcome {
+        Fixture.run(invoker.prefix + [stockade] + args)
+    }
+
+    /// `stockade exec OPTIONS -- COMMAND` with the probe at /probe.
+    func exec(_ options: [String] = [], _ command: [String], as invoker: Invoker) -> Outcome {
+        stockade(["exec", "--ro-bind", "\(probe):/probe"] + options + ["--"] + command, as: invoker)
+    }
+
+    /// Host processes whose command line mentions `marker`.
+    static func processes(mentioning marker: String) -> [String] {
+        let fm = FileManager.default
+        var found: [String] = []
+        for entry in (try? fm.contentsOfDirectory(atPath: "/proc")) ?? [] where Int(entry) != nil {
+            guard let data = fm.contents(atPath: "/proc/\(entry)/cmdline") else { continue }
+            let line = String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
+            if line.contains(marker) && !line.contains("stockade") && !line.contains("setpriv") { found.append("\(entry): \(line)") }
+        }
+        return found
+    }
+
+    func owner(of path: String) -> UInt32? {
+        var st = stat()
+        return stat(path, &st) == 0 ? st.st_uid : nil
+    }
+}
