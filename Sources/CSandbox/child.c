@@ -647,7 +647,10 @@ _Noreturn void stk_child_main(const struct stk_spawn_plan *plan, int parent_fd) 
     drop_to_stack_user(plan);
     arm_parent_death(plan);
 
-    pid_t command = (pid_t)syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0);
+    // vfork: the command borrows our memory until it execs instead of copying
+    // the page tables of a whole Swift process a second time. glibc's vfork is
+    // an assembly stub that keeps the return address out of the shared stack.
+    pid_t command = vfork();
     if (command < 0) fail_at(plan, STK_STAGE_FORK, -1);
     if (command == 0) become_command(plan);
     serve_as_init(plan, command);

@@ -69,11 +69,15 @@ enum HostFiles {
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, Int(st.st_size) <= limit else { return nil }
-        var bytes = [UInt8](repeating: 0, count: limit + 1)
+        // Sized by fstat rather than by the limit: zeroing a 1 MiB buffer cost
+        // more than the rest of planning. One byte over notices a file that
+        // grew past the limit since fstat.
+        let capacity = min(Int(st.st_size), limit) + 1
+        var bytes = [UInt8](repeating: 0, count: capacity)
         var total = 0
-        while total <= limit {
+        while total < capacity {
             let n = bytes.withUnsafeMutableBytes { buf in
-                Glibc.read(fd, buf.baseAddress! + total, limit + 1 - total)
+                Glibc.read(fd, buf.baseAddress! + total, capacity - total)
             }
             if n < 0 && Errno.current == EINTR { continue }
             if n <= 0 { break }
