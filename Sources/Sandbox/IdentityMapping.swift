@@ -121,8 +121,19 @@ public struct IdentityMapping: Sendable, Equatable {
             try write(gids.map(\.line).joined(separator: "\n"), to: "/proc/\(pid)/gid_map")
             try write(uids.map(\.line).joined(separator: "\n"), to: "/proc/\(pid)/uid_map")
         case .subordinateHelpers(let newuidmap, let newgidmap):
-            try runHelper(newgidmap, pid: pid, ranges: gids)
-            try runHelper(newuidmap, pid: pid, ranges: uids)
+            // Each is an exec of a setuid binary; they write different files, so
+            // run them side by side.
+            let gidArgs = Self.helperArguments(newgidmap, pid: pid, ranges: gids)
+            let uidArgs = Self.helperArguments(newuidmap, pid: pid, ranges: uids)
+            let gidHelper = try Spawn.start(gidArgs)
+            let uidHelper: pid_t
+            do { uidHelper = try Spawn.start(uidArgs) } catch { _ = try? Spawn.wait(gidHelper, gidArgs[0]); throw error }
+            let gidStatus = try Spawn.wait(gidHelper, gidArgs[0])
+            let uidStatus = try Spawn.wait(uidHelper, uidArgs[0])
+            for (args, status) in [(gidArgs, gidStatus), (uidArgs, uidStatus)] where status != 0 {
+                throw SandboxError(.identityMapping,
+                    "\(args.joined(separator: " ")) failed with status \(status); check your entries in /etc/subuid and /etc/subgid")
+            }
         }
     }
 
@@ -137,28 +148,29 @@ public struct IdentityMapping: Sendable, Equatable {
         }
     }
 
-    private func runHelper(_ helper: String, pid: pid_t, ranges: [Range]) throws(SandboxError) {
+    private static func helperArguments(_ helper: String, pid: pid_t, ranges: [Range]) -> [String] {
         var args = [helper, "\(pid)"]
         for r in ranges { args += ["\(r.inside)", "\(r.outside)", "\(r.count)"] }
-        let status = try Spawn.run(args)
-        guard status == 0 else {
-            throw SandboxError(.identityMapping,
-                "\(helper) \(args.dropFirst().joined(separator: " ")) failed with status \(status); check your entries in /etc/subuid and /etc/subgid")
-        }
+        return args
     }
 }
 
 /// posix_spawn for the few host helpers the supervisor runs (newuidmap).
 enum Spawn {
-    static func run(_ args: [String]) throws(SandboxError) -> Int32 {
+    static func start(_ args: [String]) throws(SandboxError) -> pid_t {
         var pid: pid_t = 0
         let cArgs = args.map { strdup($0) } + [nil]
         defer { cArgs.forEach { free($0) } }
         let rc = posix_spawn(&pid, args[0], nil, nil, cArgs, environ)
         guard rc == 0 else { throw SandboxError(.identityMapping, "cannot run \(args[0])", errno: rc) }
+        return pid
+    }
+
+    /// The exit status, or 128+N when signal N ended it.
+    static func wait(_ pid: pid_t, _ name: String) throws(SandboxError) -> Int32 {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 {
-            guard Errno.current == EINTR else { throw SandboxError(.system, "waitpid \(args[0])", errno: Errno.current) }
+            guard Errno.current == EINTR else { throw SandboxError(.system, "waitpid \(name)", errno: Errno.current) }
         }
         return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     }

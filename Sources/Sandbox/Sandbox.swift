@@ -160,11 +160,12 @@ final class Supervisor {
         cplan.cap_last_cap = Int32(cap_max_bits()) - 1
 
         do {
+            let cache = FilterCache.forCurrentUser()
             if case .profile(let program, let flags) = plan.syscallFilter {
                 cplan.profile = arena.bpf(program, flags: flags)
-                cplan.baseline = arena.bpf(try SeccompCompiler.hardeningBaseline)
+                cplan.baseline = arena.bpf(try SeccompCompiler.hardeningBaseline(cache: cache))
             }
-            cplan.init_filter = arena.bpf(try SeccompCompiler.initFilter)
+            cplan.init_filter = arena.bpf(try SeccompCompiler.initFilter(cache: cache))
         } catch {
             throw SandboxError(.system, "cannot compile the built-in seccomp filters: \(error)")
         }
