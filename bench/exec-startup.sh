@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Start-up cost of one sandbox: `stockade exec -- /bin/true` against
+# bubblewrap with the same isolation and against a plain /bin/true, side by
+# side in one hyperfine run, as root and as an unprivileged user.
+# Prints the medians and the ratio stockade/bubblewrap. Not a test.
+set -euo pipefail
+stockade=$(realpath "${1:-.build/release/stockade}")
+runs=${RUNS:-300}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+chmod 755 "$work"
+cp "$stockade" "$work/stockade"
+# The same default profile for both: stockade compiles it, bwrap loads the BPF.
+"$work/stockade" profile compile default --output "$work/default.bpf"
+chmod 644 "$work/default.bpf"
+
+# bwrap: user, mount, pid, net, ipc, uts and cgroup namespaces; read-only
+# system directories; the /etc files stockade binds; proc, dev, tmp; no
+# capabilities; a new session; the same seccomp filter.
+etc=""
+for f in ld.so.cache ld.so.conf ld.so.conf.d ssl ca-certificates resolv.conf hosts nsswitch.conf; do
+    [ -e "/etc/$f" ] && etc+=" --ro-bind /etc/$f /etc/$f"
+done
+links=""
+for d in bin sbin lib lib64; do
+    [ -L "/$d" ] && links+=" --symlink $(readlink /$d) /$d"
+done
+bwrap_cmd="bwrap --unshare-all --die-with-parent --new-session --cap-drop ALL --ro-bind /usr /usr$links$etc --proc /proc --dev /dev --tmpfs /tmp --seccomp 3 /bin/true 3<$work/default.bpf"
+stockade_cmd="$work/stockade exec -- /bin/true"
+
+bench() { # label, prefix
+    local label=$1 prefix=$2
+    echo "== $label"
+    hyperfine --style basic --warmup 30 --runs "$runs" --export-json "$work/$label.json" \
+        -n plain "$prefix /bin/true" \
+        -n bubblewrap "$prefix $bwrap_cmd" \
+        -n stockade "$prefix $stockade_cmd" >/dev/null
+    python3 - "$work/$label.json" "$label" <<'PY'
+import json, sys
+results = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
+med = {k: v["median"] * 1000 for k, v in results.items()}
+print(f"{sys.argv[2]}: plain {med['plain']:.2f} ms, bubblewrap {med['bubblewrap']:.2f} ms, "
+      f"stockade {med['stockade']:.2f} ms; stockade/bubblewrap = {med['stockade'] / med['bubblewrap']:.2f}, "
+      f"stockade/plain = {med['stockade'] / med['plain']:.1f}")
+PY
+}
+
+if [ "$(id -u)" -eq 0 ]; then
+    bench root ""
+    # The recommended shared-host set-up: a user with a home (for the filter
+    # cache) and a subordinate id range (newuidmap).
+    user=${BENCH_USER:-stockade-bench}
+    if ! id "$user" >/dev/null 2>&1; then
+        useradd --create-home --shell /usr/sbin/nologin "$user"
+        grep -q "^$user:" /etc/subuid || usermod --add-subuids 400000000-400065535 --add-subgids 400000000-400065535 "$user"
+    fi
+    bench "unprivileged" "setpriv --reuid=$user --regid=$user --init-groups --reset-env --"
+else
+    bench "$(id -un)" ""
+fi
