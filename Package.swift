@@ -23,8 +23,6 @@ let package = Package(
         // Seccomp profiles in the OCI/Docker JSON format, compiled to BPF with libseccomp.
         .target(name: "Seccomp", dependencies: ["CSeccomp"]),
         .target(name: "Sandbox", dependencies: ["CSandbox", "Seccomp", "CCap"]),
-        // The Buildpack and Platform API as values: the files, their rules, detection's resolution.
-        .target(name: "BuildpackSpec"),
         .target(name: "StockadeCLI", dependencies: [
             "Sandbox", "Seccomp",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
