@@ -49,12 +49,17 @@ if [ "$(id -u)" -eq 0 ]; then
     bench root ""
     # The recommended shared-host set-up: a user with a home (for the filter
     # cache) and a subordinate id range (newuidmap).
-    user=${BENCH_USER:-stockade-bench}
+    user=stockade-bench
     if ! id "$user" >/dev/null 2>&1; then
         useradd --create-home --shell /usr/sbin/nologin "$user"
         grep -q "^$user:" /etc/subuid || usermod --add-subuids 400000000-400065535 --add-subgids 400000000-400065535 "$user"
     fi
-    bench "unprivileged" "setpriv --reuid=$user --regid=$user --init-groups --reset-env --"
+    bench "unprivileged-subuid" "setpriv --reuid=$user --regid=$user --init-groups --reset-env --"
+    # Like bubblewrap: the stack user is the invoking user itself, no helpers.
+    solo=stockade-bench-solo
+    id "$solo" >/dev/null 2>&1 || useradd --create-home --shell /usr/sbin/nologin "$solo"
+    sed -i "/^$solo:/d" /etc/subuid /etc/subgid
+    bench "unprivileged-single-id" "setpriv --reuid=$solo --regid=$solo --init-groups --reset-env --"
 else
     bench "$(id -un)" ""
 fi
