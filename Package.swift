@@ -1,7 +1,8 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Arrows point one way: stockade → StockadeCLI → Sandbox → Seccomp, CSandbox.
+// Arrows point one way: stockade → StockadeCLI → SandboxExecutor → {Lifecycle → BuildpackSpec,
+// Sandbox → Seccomp, CSandbox}.
 // The sandbox knows nothing of buildpacks; C is confined to the leaf targets.
 let package = Package(
     name: "stockade",
@@ -23,13 +24,22 @@ let package = Package(
         // Seccomp profiles in the OCI/Docker JSON format, compiled to BPF with libseccomp.
         .target(name: "Seccomp", dependencies: ["CSeccomp"]),
         .target(name: "Sandbox", dependencies: ["CSandbox", "Seccomp", "CCap"]),
+        // The Buildpack and Platform API as values: the files, their rules, detection's resolution.
+        .target(name: "BuildpackSpec"),
+        // The lifecycle: order, detection, build plan, layers. Runs processes only
+        // through its BuildpackExecutor protocol; knows no namespaces.
+        .target(name: "Lifecycle", dependencies: ["BuildpackSpec"]),
+        // The lifecycle's executor backed by real sandboxes.
+        .target(name: "SandboxExecutor", dependencies: ["Lifecycle", "Sandbox", "Seccomp"]),
         .target(name: "StockadeCLI", dependencies: [
-            "Sandbox", "Seccomp",
+            "Sandbox", "Seccomp", "BuildpackSpec", "Lifecycle", "SandboxExecutor",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "stockade", dependencies: ["StockadeCLI"]),
         .testTarget(name: "SeccompTests", dependencies: ["Seccomp"]),
+        .testTarget(name: "BuildpackSpecTests", dependencies: ["BuildpackSpec"]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "Seccomp", "stockade"]),
+        .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle", "BuildpackSpec", "SandboxExecutor", "Sandbox", "stockade"]),
     ],
     swiftLanguageModes: [.v6]
 )
