@@ -378,9 +378,6 @@ static void open_sources(const struct stk_spawn_plan *plan) {
 }
 
 static void build_root(const struct stk_spawn_plan *plan) {
-    CHECK(syscall(SYS_mount, "none", "/", NULL, MS_REC | MS_PRIVATE, NULL), STK_STAGE_MOUNT_PRIVATE, -1);
-    open_sources(plan);
-
     int staging = open_how(AT_FDCWD, plan->staging, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE_NO_SYMLINKS);
     if (staging < 0) fail_at(plan, STK_STAGE_STAGING_ROOT, -1);
     const char *options[] = {"mode", "0755", NULL};
@@ -553,8 +550,18 @@ static _Noreturn void exec_command(const struct stk_spawn_plan *plan) {
 }
 
 static _Noreturn void become_command(const struct stk_spawn_plan *plan) {
+    // Lift sources below 3 out of the way first, so one dup2 cannot clobber
+    // the source of the next.
+    int source[3];
     for (int fd = 0; fd < 3; fd++) {
-        if (plan->stdio[fd] >= 0) CHECK(dup2(plan->stdio[fd], fd), STK_STAGE_STDIO, fd);
+        source[fd] = plan->stdio[fd];
+        if (source[fd] >= 0 && source[fd] < 3 && source[fd] != fd) {
+            source[fd] = fcntl(source[fd], F_DUPFD_CLOEXEC, 3);
+            if (source[fd] < 0) fail_at(plan, STK_STAGE_STDIO, fd);
+        }
+    }
+    for (int fd = 0; fd < 3; fd++) {
+        if (source[fd] >= 0 && source[fd] != fd) CHECK(dup2(source[fd], fd), STK_STAGE_STDIO, fd);
     }
     CHECK(setsid(), STK_STAGE_SESSION, -1);
     for (size_t i = 0; i < plan->rlimit_count; i++) {
@@ -633,6 +640,12 @@ _Noreturn void stk_child_main(const struct stk_spawn_plan *plan, int parent_fd) 
     ssize_t n;
     do { n = read(plan->sync_fd, &go, 1); } while (n < 0 && errno == EINTR);
     if (n != 1 || go != STK_SYNC_GO) _exit(STK_EXIT_SETUP_FAILED);
+
+    // Bind sources are opened with the invoker's own credentials, before the
+    // switch to the setup identity: they may sit in a directory only the
+    // invoker can enter (a private 0700 work directory).
+    CHECK(syscall(SYS_mount, "none", "/", NULL, MS_REC | MS_PRIVATE, NULL), STK_STAGE_MOUNT_PRIVATE, -1);
+    open_sources(plan);
 
     if (plan->setup_gid >= 0) CHECK(syscall(SYS_setresgid, plan->setup_gid, plan->setup_gid, plan->setup_gid), STK_STAGE_SETUP_IDENTITY, -1);
     if (plan->setup_uid >= 0) CHECK(syscall(SYS_setresuid, plan->setup_uid, plan->setup_uid, plan->setup_uid), STK_STAGE_SETUP_IDENTITY, -1);

@@ -157,11 +157,16 @@ public struct IdentityMapping: Sendable, Equatable {
 
 /// posix_spawn for the few host helpers the supervisor runs (newuidmap).
 enum Spawn {
-    static func start(_ args: [String]) throws(SandboxError) -> pid_t {
+    /// - Parameter quiet: send the helper's stderr to /dev/null.
+    static func start(_ args: [String], quiet: Bool = false) throws(SandboxError) -> pid_t {
         var pid: pid_t = 0
         let cArgs = args.map { strdup($0) } + [nil]
         defer { cArgs.forEach { free($0) } }
-        let rc = posix_spawn(&pid, args[0], nil, nil, cArgs, environ)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if quiet { posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0) }
+        let rc = posix_spawn(&pid, args[0], &actions, nil, cArgs, environ)
         guard rc == 0 else { throw SandboxError(.identityMapping, "cannot run \(args[0])", errno: rc) }
         return pid
     }

@@ -11,7 +11,10 @@ public enum Sandbox {
 
     /// Runs `plan` to completion.
     /// - Parameters:
-    ///   - stdio: descriptors to become the command's 0, 1 and 2; nil inherits the supervisor's.
+    ///   - stdio: descriptors to become the command's 0, 1 and 2 (-1: inherit the
+    ///     supervisor's); nil inherits all three. The sandbox takes them over and
+    ///     closes them once the child has its copies, so a reader of a pipe sees
+    ///     EOF when the sandbox is gone.
     ///   - forwardSignals: block the termination signals on this thread and pass
     ///     them to the sandbox instead (for a command-line supervisor).
     public static func run(_ plan: SandboxPlan, stdio: [Int32]? = nil,
@@ -26,6 +29,43 @@ public enum Sandbox {
         defer { supervisor.close() }
         return try supervisor.run(program: program)
     }
+
+    /// Runs `plan` on a thread of its own, so its blocking waits never hold a
+    /// thread of the concurrency pool. The thread lives until the sandbox is
+    /// reaped: the kernel's parent-death signal follows the thread that cloned.
+    public static func run(_ plan: SandboxPlan, stdio: [Int32]? = nil) async throws(SandboxError) -> SandboxOutcome {
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<SandboxOutcome, SandboxError>, Never>) in
+            DedicatedThread.start {
+                continuation.resume(returning: Result { () throws(SandboxError) in try run(plan, stdio: stdio) })
+            }
+        }
+        return try result.get()
+    }
+}
+
+/// A detached pthread for one blocking job.
+public enum DedicatedThread {
+    private final class Job {
+        let body: @Sendable () -> Void
+        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+    }
+
+    public static func start(_ body: @escaping @Sendable () -> Void) {
+        let job = Unmanaged.passRetained(Job(body)).toOpaque()
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        defer { pthread_attr_destroy(&attributes) }
+        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+        var thread = pthread_t()
+        let rc = pthread_create(&thread, &attributes, { context in
+            Unmanaged<Job>.fromOpaque(context!).takeRetainedValue().body()
+            return nil
+        }, job)
+        if rc != 0 {
+            // No thread to be had: run here rather than never.
+            Unmanaged<Job>.fromOpaque(job).takeRetainedValue().body()
+        }
+    }
 }
 
 /// One sandbox from clone to reaping.
@@ -38,6 +78,7 @@ final class Supervisor {
     private var signalFD: Int32 = -1
     private var savedMask = sigset_t()
     private var forwarding = false
+    private var stdioReleased = false
 
     init(plan: SandboxPlan, layout: FilesystemLayout, mapping: IdentityMapping, stdio: [Int32]?,
          forwardSignals: Bool) throws(SandboxError) {
@@ -61,7 +102,15 @@ final class Supervisor {
         }
     }
 
+    /// The child has its copies of the stdio descriptors handed in; ours go.
+    private func releaseStdio() {
+        guard let stdio, !stdioReleased else { return }
+        stdioReleased = true
+        for fd in Set(stdio) where fd >= 0 { _ = Glibc.close(fd) }
+    }
+
     func close() {
+        releaseStdio()
         for fd in [socket.parent, socket.child, signalFD] where fd >= 0 { _ = Glibc.close(fd) }
         socket = (-1, -1)
         signalFD = -1
@@ -78,6 +127,7 @@ final class Supervisor {
         defer { _ = Glibc.close(pidfd) }
         _ = Glibc.close(socket.child)
         socket.child = -1
+        releaseStdio()
 
         do {
             try mapping.apply(to: pid)
