@@ -1,0 +1,189 @@
+import BuildpackSpec
+import Glibc
+
+/// Phase 2: runs the detected group's `bin/build` one after another, each in
+/// its own sandbox, and checks what each left in its layers directory before
+/// the next one starts.
+public struct Builder: Sendable {
+    public var context: LifecycleContext
+    public var store: BuildpackStore
+    public var executor: any BuildpackExecutor
+    public var progress: any ProgressReporter
+    /// Whether `bin/build` may use the network.
+    public var network: Bool
+
+    public init(context: LifecycleContext, store: BuildpackStore, executor: any BuildpackExecutor,
+                progress: any ProgressReporter, network: Bool) {
+        self.context = context
+        self.store = store
+        self.executor = executor
+        self.progress = progress
+        self.network = network
+    }
+
+    public struct Result: Sendable {
+        public var metadata: MetadataTOML
+        public var runs: [BuildpackRun]
+    }
+
+    /// Builds `group` with `plan`, then writes `<layers>/config/metadata.toml`.
+    public func build(group: GroupTOML, plan: PlanTOML) async throws(LifecycleError) -> Result {
+        var remaining = RemainingPlan(plan)
+        var environment = context.environment
+        var contributions = LaunchContributions()
+        var runs: [BuildpackRun] = []
+        var built: [(descriptor: BuildpackTOML, entry: BuildpackStore.Entry)] = []
+        let layersRoot: ConfinedDirectory
+        do { layersRoot = try ConfinedDirectory(path: context.layersDirectory) } catch {
+            throw LifecycleError("cannot open the layers directory: \(error)", exitCode: LifecycleError.Code.buildGeneric)
+        }
+
+        for element in group.group {
+            let entry: BuildpackStore.Entry
+            do { entry = try store.entry(for: element) } catch {
+                throw LifecycleError.from(error, phaseCode: LifecycleError.Code.buildGeneric, runs: runs)
+            }
+            let descriptor = entry.descriptor
+            let escaped = BuildpackID.escape(element.id)
+            let received = remaining.buildpackPlan(for: element)
+            let planDirectory = context.scratchDirectory + "/build-\(escaped)-\(element.version)"
+            let hostLayers = context.layersDirectory + "/" + escaped
+            let spec: BuildpackInvocation
+            do {
+                try layersRoot.createDirectory(escaped)
+                try executor.makeWritable(hostLayers)
+                let plans = try ConfinedDirectory(path: context.scratchDirectory)
+                try plans.createDirectory(String(planDirectory.dropFirst(context.scratchDirectory.count + 1)))
+                try received.write(to: try ConfinedDirectory(path: planDirectory), at: SandboxLayout.planFile)
+                spec = try BuildpackInvocation.build(
+                    descriptor: descriptor, buildpackDirectory: SandboxLayout.buildpack(descriptor),
+                    appDirectory: SandboxLayout.workspace, layersDirectory: SandboxLayout.layers(of: descriptor),
+                    platformDirectory: SandboxLayout.platform, platformSource: context.platformDirectory,
+                    planPath: SandboxLayout.buildPlan + "/" + SandboxLayout.planFile, base: environment,
+                    target: context.target, executionEnvironment: "production")
+            } catch let error as LifecycleError {
+                throw error
+            } catch {
+                throw LifecycleError("cannot prepare \(element)'s build: \(error)", exitCode: LifecycleError.Code.buildGeneric,
+                                     runs: runs)
+            }
+
+            progress.line("---> \(element)")
+            var views: [Invocation.View] = [
+                .init(hostPath: context.appDirectory, path: SandboxLayout.workspace, writable: true),
+            ]
+            // Earlier buildpacks' layers read-only: their build layers are on PATH.
+            for earlier in built {
+                let name = BuildpackID.escape(earlier.descriptor.info.id)
+                views.append(.init(hostPath: context.layersDirectory + "/" + name,
+                                   path: SandboxLayout.layers + "/" + name, writable: false))
+            }
+            views += [
+                .init(hostPath: hostLayers, path: SandboxLayout.layers(of: descriptor), writable: true),
+                .init(hostPath: context.platformDirectory, path: SandboxLayout.platform, writable: false),
+                .init(hostPath: entry.directory, path: SandboxLayout.buildpack(descriptor), writable: false),
+                .init(hostPath: planDirectory, path: SandboxLayout.buildPlan, writable: false),
+            ]
+            let invocation = Invocation(
+                phase: .build, buildpack: element.description, executable: spec.executable, arguments: spec.arguments,
+                environment: spec.environment.envp, workingDirectory: spec.workingDirectory, views: views,
+                scratch: [SandboxLayout.layers], network: network, timeoutSeconds: context.timeoutSeconds,
+                output: .stream(prefix: "[\(element.id)] "))
+            let result: InvocationResult
+            do { result = try await executor.run(invocation) } catch {
+                throw LifecycleError(error.message, exitCode: error.exitCode, runs: runs)
+            }
+            var run = BuildpackRun(phase: .build, id: element.id, version: element.version, outcome: .pass, exitCode: 0,
+                                   message: nil, wallMicroseconds: result.wallMicroseconds,
+                                   cpuMicroseconds: result.cpuMicroseconds, maxResidentKiB: result.maxResidentKiB)
+            switch result.ending {
+            case .exited(0):
+                break
+            case .exited(let code):
+                run.outcome = .fail
+                run.exitCode = code
+                run.message = "bin/build exited with \(code)"
+            case .signaled(let signal):
+                run.outcome = .fail
+                run.exitCode = 128 + signal
+                run.message = "bin/build was killed by signal \(signal)"
+            case .timedOut:
+                run.outcome = .timeout
+                run.exitCode = nil
+                run.message = "bin/build timed out after \(Detector.seconds(context.timeoutSeconds ?? 0)) s"
+            case .notRunnable(let reason):
+                run.outcome = .error
+                run.exitCode = nil
+                run.message = reason
+            }
+            if run.outcome != .pass {
+                runs.append(run)
+                throw LifecycleError("\(element): \(run.message ?? "failed")", exitCode: LifecycleError.Code.buildFailed, runs: runs)
+            }
+
+            // What the buildpack wrote is hostile input: confined, capped, checked.
+            do {
+                let layers = try ConfinedDirectory(path: hostLayers, presentedAs: SandboxLayout.layers(of: descriptor))
+                let buildpack = element.description
+                let scan = try BuildpackLayers.scan(layers, buildpack: buildpack, api: descriptor.api)
+                try Self.check(scan, buildpack: buildpack, in: layers)
+                try scan.renameIgnoredLayers(in: layers)
+                let launch = try LaunchTOML.readIfPresent(from: layers, at: LaunchTOML.defaultFileName,
+                                                          buildpack: buildpack, buildpackAPI: descriptor.api)
+                let buildTOML = try BuildTOML.readIfPresent(from: layers, at: BuildTOML.defaultFileName,
+                                                            buildpack: buildpack, buildpackAPI: descriptor.api)
+                _ = try StoreTOML.readIfPresent(from: layers, at: StoreTOML.defaultFileName, buildpack: buildpack,
+                                                buildpackAPI: descriptor.api)
+                try remaining.complete(element, received: received, buildTOML: buildTOML,
+                                       context: DocumentContext(file: layers.displayPath(BuildTOML.defaultFileName),
+                                                                buildpack: buildpack, buildpackAPI: descriptor.api))
+                if let launch {
+                    for warning in contributions.add(launch, buildpackID: element.id) {
+                        progress.line("warning: \(buildpack): \(warning)")
+                    }
+                }
+                try environment.applyBuildLayers(of: layers, scan)
+            } catch {
+                run.outcome = .error
+                run.message = "\(error)"
+                runs.append(run)
+                throw LifecycleError("\(element) left invalid output: \(error)", exitCode: LifecycleError.Code.buildFailed,
+                                     runs: runs)
+            }
+            runs.append(run)
+            built.append((descriptor, entry))
+        }
+
+        let metadata = contributions.metadata(buildpacks: group.group)
+        do {
+            try layersRoot.createDirectory("config")
+            try metadata.write(to: try layersRoot.subdirectory("config"), at: MetadataTOML.defaultFileName)
+        } catch {
+            throw LifecycleError("cannot write config/metadata.toml: \(error)", exitCode: LifecycleError.Code.buildGeneric,
+                                 runs: runs)
+        }
+        return Result(metadata: metadata, runs: runs)
+    }
+
+    /// Layer rules the scan leaves to the platform: a layer that asks to be
+    /// used at build, cached or launched needs its directory (there is no
+    /// previous image to take a launch layer from yet).
+    static func check(_ scan: BuildpackLayers, buildpack: String, in layers: ConfinedDirectory) throws(SpecError) {
+        for layer in scan.layers {
+            guard let metadata = layer.metadata else { continue }
+            let needsContent = metadata.build || metadata.cache || metadata.launch
+            if needsContent && layer.contentKind != .directory {
+                let what = layer.contentKind.map { "is a \($0.rawValue), not a directory" } ?? "has no directory"
+                throw SpecError(.rule, "layer \"\(layer.name)\" (\(metadata.typeSummary)) \(what)",
+                                file: layers.displayPath(layer.name + ".toml"), buildpack: buildpack)
+            }
+        }
+    }
+}
+
+extension LayerTOML {
+    var typeSummary: String {
+        let set = [("launch", launch), ("build", build), ("cache", cache)].filter(\.1).map { "\($0.0) = true" }
+        return set.isEmpty ? "no types" : set.joined(separator: ", ")
+    }
+}

@@ -1,0 +1,242 @@
+import BuildpackSpec
+import Glibc
+
+/// Phase 1: tries the order's groups until one passes, running each
+/// buildpack's `bin/detect` through the executor, several at a time.
+public struct Detector: Sendable {
+    public var context: LifecycleContext
+    public var store: BuildpackStore
+    public var executor: any BuildpackExecutor
+    public var progress: any ProgressReporter
+    /// How many `bin/detect` run at once.
+    public var jobs: Int
+    /// Bytes of each detect's output kept for the messages.
+    public static let outputLimit = 64 << 10
+
+    public init(context: LifecycleContext, store: BuildpackStore, executor: any BuildpackExecutor,
+                progress: any ProgressReporter, jobs: Int) {
+        self.context = context
+        self.store = store
+        self.executor = executor
+        self.progress = progress
+        self.jobs = max(1, jobs)
+    }
+
+    public struct Result: Sendable {
+        public var group: DetectedGroup
+        public var runs: [BuildpackRun]
+    }
+
+    /// Detects, then writes `group.toml` and `plan.toml` into the layers directory.
+    public func detect(order: [OrderGroup]) async throws(LifecycleError) -> Result {
+        let candidates: [CandidateGroup]
+        do {
+            candidates = try OrderExpansion.candidates(order: order) { (element) throws(SpecError) in
+                try store.descriptor(for: element)
+            }
+        } catch {
+            throw LifecycleError.from(error, phaseCode: LifecycleError.Code.detectGeneric)
+        }
+        var outcomes: [ModuleKey: DetectOutcome] = [:]
+        var runs: [BuildpackRun] = []
+        var failures: [(CandidateGroup, DetectFailure)] = []
+        for candidate in candidates {
+            let pending = candidate.elements.filter { outcomes[$0.element.key] == nil }
+            for (element, outcome, run) in try await detectAll(pending) {
+                outcomes[element.key] = outcome
+                runs.append(run)
+            }
+            let resolution: GroupDetection
+            do {
+                resolution = try GroupResolution.resolve(candidate.groupElements, outcomes: outcomes)
+            } catch {
+                throw LifecycleError.from(error, phaseCode: LifecycleError.Code.detectGeneric, runs: runs)
+            }
+            switch resolution {
+            case .passed(let detected):
+                report(candidate, outcomes: outcomes, runs: runs)
+                try write(detected, runs: runs)
+                return Result(group: detected, runs: runs)
+            case .failed(let failure):
+                report(candidate, outcomes: outcomes, runs: runs)
+                failures.append((candidate, failure))
+            }
+        }
+        var message = "no buildpack group passed detection"
+        if candidates.isEmpty { message = "the order has no groups to detect" }
+        for (index, (candidate, failure)) in failures.enumerated() {
+            let names = candidate.groupElements.map { $0.optional ? "\($0)?" : "\($0)" }.joined(separator: ", ")
+            message += "\n  group \(index + 1) [\(names)]:"
+            for line in failure.log { message += "\n    " + line }
+        }
+        throw LifecycleError(message, exitCode: DetectFailure.exitCode(for: failures.map(\.1)), runs: runs)
+    }
+
+    private func report(_ candidate: CandidateGroup, outcomes: [ModuleKey: DetectOutcome], runs: [BuildpackRun]) {
+        progress.line("group: " + candidate.groupElements.map(\.description).joined(separator: ", "))
+        for element in candidate.groupElements {
+            guard let run = runs.last(where: { $0.id == element.id && $0.version == element.version }) else { continue }
+            var outcome = run.outcome
+            if outcome == .fail && element.optional { outcome = .skip }
+            var line = "  \(outcome.rawValue.padding(5)) \(element)"
+            if let message = run.message { line += ": \(message)" }
+            progress.line(line)
+        }
+    }
+
+    private func write(_ detected: DetectedGroup, runs: [BuildpackRun]) throws(LifecycleError) {
+        do {
+            let layers = try ConfinedDirectory(path: context.layersDirectory)
+            try detected.group.write(to: layers, at: GroupTOML.defaultFileName)
+            try detected.plan.write(to: layers, at: PlanTOML.defaultFileName)
+        } catch {
+            throw LifecycleError("cannot write group.toml and plan.toml: \(error)", exitCode: LifecycleError.Code.detectGeneric,
+                                 runs: runs)
+        }
+    }
+
+    /// Runs every pending element's detect, at most `jobs` at a time; the
+    /// results come back in the elements' order.
+    private func detectAll(_ elements: [CandidateElement]) async throws(LifecycleError)
+        -> [(GroupElement, DetectOutcome, BuildpackRun)]
+    {
+        var results = [(GroupElement, DetectOutcome, BuildpackRun)?](repeating: nil, count: elements.count)
+        let outcome = await withTaskGroup(of: (Int, Swift.Result<(DetectOutcome, BuildpackRun), LifecycleError>).self) { group in
+            var next = 0
+            func launch() {
+                let index = next
+                let element = elements[index]
+                next += 1
+                group.addTask {
+                    do throws(LifecycleError) {
+                        return (index, .success(try await detect(element)))
+                    } catch {
+                        return (index, .failure(error))
+                    }
+                }
+            }
+            while next < min(jobs, elements.count) { launch() }
+            var firstError: LifecycleError?
+            while let (index, result) = await group.next() {
+                switch result {
+                case .success(let (outcome, run)): results[index] = (elements[index].element, outcome, run)
+                case .failure(let error): firstError = firstError ?? error
+                }
+                if next < elements.count && firstError == nil { launch() }
+            }
+            return firstError
+        }
+        if let outcome { throw outcome }
+        return results.compactMap { $0 }
+    }
+
+    /// One `bin/detect`, in a sandbox of its own.
+    func detect(_ candidate: CandidateElement) async throws(LifecycleError) -> (DetectOutcome, BuildpackRun) {
+        let element = candidate.element
+        let descriptor = candidate.descriptor
+        var run = BuildpackRun(phase: .detect, id: element.id, version: element.version, outcome: .error,
+                               exitCode: nil, message: nil, wallMicroseconds: 0, cpuMicroseconds: 0, maxResidentKiB: 0)
+        let entry: BuildpackStore.Entry
+        do { entry = try store.entry(for: element) } catch {
+            throw LifecycleError.from(error, phaseCode: LifecycleError.Code.detectGeneric)
+        }
+        // Platform API ≥ 0.12: a required element with no matching target is an error, unrun.
+        let binaries = BuildpackStore.list(entry.directory + "/bin")
+        let targets = descriptor.effectiveTargets(binaries: binaries)
+        if !element.optional && !targets.isEmpty && !targets.contains(where: { $0.matches(context.target) }) {
+            let message = "no target of the buildpack matches \(context.target.os)/\(context.target.arch)"
+            run.message = message
+            return (.error(message), run)
+        }
+
+        let planDirectory = context.scratchDirectory + "/detect-\(BuildpackID.escape(element.id))-\(element.version)"
+        let buildpackPath = SandboxLayout.buildpack(descriptor)
+        let spec: BuildpackInvocation
+        do {
+            try makeEmptyPlan(in: planDirectory)
+            try executor.makeWritable(planDirectory)
+            spec = try BuildpackInvocation.detect(
+                descriptor: descriptor, buildpackDirectory: buildpackPath, appDirectory: SandboxLayout.workspace,
+                platformDirectory: SandboxLayout.platform, platformSource: context.platformDirectory,
+                planPath: SandboxLayout.detectPlan + "/" + SandboxLayout.planFile, base: context.environment,
+                target: context.target, executionEnvironment: "production")
+        } catch let error as LifecycleError {
+            throw error
+        } catch {
+            throw LifecycleError("cannot prepare \(element)'s detect: \(error)", exitCode: LifecycleError.Code.detectGeneric)
+        }
+        let invocation = Invocation(
+            phase: .detect, buildpack: element.description, executable: spec.executable, arguments: spec.arguments,
+            environment: spec.environment.envp, workingDirectory: spec.workingDirectory,
+            views: [.init(hostPath: context.appDirectory, path: SandboxLayout.workspace, writable: false),
+                    .init(hostPath: context.platformDirectory, path: SandboxLayout.platform, writable: false),
+                    .init(hostPath: entry.directory, path: buildpackPath, writable: false),
+                    .init(hostPath: planDirectory, path: SandboxLayout.detectPlan, writable: true)],
+            network: false, timeoutSeconds: context.timeoutSeconds, output: .capture(limit: Self.outputLimit))
+        let result: InvocationResult
+        do { result = try await executor.run(invocation) } catch {
+            throw LifecycleError(error.message, exitCode: error.exitCode, runs: [run])
+        }
+        run.wallMicroseconds = result.wallMicroseconds
+        run.cpuMicroseconds = result.cpuMicroseconds
+        run.maxResidentKiB = result.maxResidentKiB
+        let output = Self.lastLine(result.output)
+        switch result.ending {
+        case .exited(let code) where code == 0 || code == 100:
+            run.exitCode = code
+            let outcome: DetectOutcome
+            do {
+                outcome = DetectOutcome.fromDetect(exitCode: code, planDirectory: try ConfinedDirectory(path: planDirectory),
+                                                   planFile: SandboxLayout.planFile, element: element)
+            } catch {
+                outcome = .error("cannot read the plan: \(error)")
+            }
+            switch outcome {
+            case .pass: run.outcome = .pass
+            case .fail: run.outcome = element.optional ? .skip : .fail
+            case .error(let message): run.message = message
+            case .skipped: run.outcome = .skip
+            }
+            return (outcome, run)
+        case .exited(let code):
+            run.exitCode = code
+            run.message = "bin/detect exited with \(code)" + (output.map { ": \($0)" } ?? "")
+        case .signaled(let signal):
+            run.exitCode = 128 + signal
+            run.message = "bin/detect was killed by signal \(signal)"
+        case .timedOut:
+            run.outcome = .timeout
+            run.message = "bin/detect timed out after \(Self.seconds(context.timeoutSeconds ?? 0)) s"
+        case .notRunnable(let reason):
+            run.message = reason
+        }
+        return (.error(run.message ?? "error"), run)
+    }
+
+    private func makeEmptyPlan(in directory: String) throws(LifecycleError) {
+        guard mkdir(directory, 0o755) == 0 || errno == EEXIST else {
+            throw LifecycleError("cannot create \(directory): \(String(cString: strerror(errno)))",
+                                 exitCode: LifecycleError.Code.detectGeneric)
+        }
+        let fd = open(directory + "/" + SandboxLayout.planFile, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw LifecycleError("cannot create a plan file in \(directory): \(String(cString: strerror(errno)))",
+                                 exitCode: LifecycleError.Code.detectGeneric)
+        }
+        close(fd)
+    }
+
+    /// The last non-empty line of a process's output, for a one-line message.
+    static func lastLine(_ output: [UInt8]) -> String? {
+        let text = String(decoding: output, as: UTF8.self)
+        return text.split(separator: "\n").last.map { String($0.prefix(200)) }
+    }
+
+    static func seconds(_ value: Double) -> String {
+        value == value.rounded() ? String(Int64(value)) : String(value)
+    }
+}
+
+extension String {
+    func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+}

@@ -1,0 +1,141 @@
+import Glibc
+
+/// Copies the app into the private workspace the build may change: the
+/// user's source is never handed to a buildpack writable. Symlinks are copied
+/// as symlinks, never followed; sockets, FIFOs and devices are left out.
+/// `include` / `exclude` are project.toml's gitignore-style patterns (`*`,
+/// `?`, `[...]`, `**`, a leading `/` anchors, a trailing `/` means a directory).
+public struct WorkspaceCopy: Sendable {
+    public var include: [String]
+    public var exclude: [String]
+
+    public init(include: [String] = [], exclude: [String] = []) {
+        self.include = include
+        self.exclude = exclude
+    }
+
+    /// Copies the contents of `source` into the existing directory `destination`.
+    public func copy(from source: String, to destination: String) throws(LifecycleError) {
+        try copyDirectory(source, destination, relative: "")
+    }
+
+    private func copyDirectory(_ source: String, _ destination: String, relative: String) throws(LifecycleError) {
+        guard let dir = opendir(source) else { throw failure("cannot read", source) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: &entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        for name in names.sorted() {
+            let path = relative.isEmpty ? name : relative + "/" + name
+            let from = source + "/" + name, to = destination + "/" + name
+            var st = stat()
+            guard lstat(from, &st) == 0 else { throw failure("cannot examine", from) }
+            let isDirectory = st.st_mode & S_IFMT == S_IFDIR
+            if Self.matches(exclude, path: path, isDirectory: isDirectory) { continue }
+            switch st.st_mode & S_IFMT {
+            case S_IFDIR:
+                guard mkdir(to, 0o755) == 0 || errno == EEXIST else { throw failure("cannot create", to) }
+                try copyDirectory(from, to, relative: path)
+                chmod(to, st.st_mode & 0o777)
+                if !include.isEmpty && !Self.matches(include, path: path, isDirectory: true) { rmdir(to) }
+            case S_IFREG:
+                if !include.isEmpty && !Self.matches(include, path: path, isDirectory: false, orAncestor: true) { continue }
+                try copyFile(from, to, mode: st.st_mode & 0o777)
+            case S_IFLNK:
+                if !include.isEmpty && !Self.matches(include, path: path, isDirectory: false, orAncestor: true) { continue }
+                var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+                let n = readlink(from, &target, Int(PATH_MAX))
+                guard n >= 0 else { throw failure("cannot read the link", from) }
+                target[n] = 0
+                guard symlink(target, to) == 0 else { throw failure("cannot create the link", to) }
+            default:
+                continue
+            }
+        }
+    }
+
+    private func copyFile(_ from: String, _ to: String, mode: mode_t) throws(LifecycleError) {
+        let input = open(from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard input >= 0 else { throw failure("cannot open", from) }
+        defer { close(input) }
+        let output = open(to, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
+        guard output >= 0 else { throw failure("cannot create", to) }
+        defer { close(output) }
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw failure("cannot read", from) }
+            if n == 0 { break }
+            var written = 0
+            while written < n {
+                let w = buffer.withUnsafeBytes { write(output, $0.baseAddress! + written, n - written) }
+                if w < 0 && errno == EINTR { continue }
+                guard w > 0 else { throw failure("cannot write", to) }
+                written += w
+            }
+        }
+        fchmod(output, mode)
+    }
+
+    private func failure(_ what: String, _ path: String) -> LifecycleError {
+        LifecycleError("\(what) \(path): \(String(cString: strerror(errno)))", exitCode: LifecycleError.Code.invalidArguments)
+    }
+
+    /// Whether any pattern matches `path` (relative, `/`-separated) — or, with
+    /// `orAncestor`, one of its parent directories.
+    static func matches(_ patterns: [String], path: String, isDirectory: Bool, orAncestor: Bool = false) -> Bool {
+        if patterns.contains(where: { match($0, path: path, isDirectory: isDirectory) }) { return true }
+        guard orAncestor else { return false }
+        var parts = path.split(separator: "/").map(String.init)
+        parts.removeLast()
+        while !parts.isEmpty {
+            let ancestor = parts.joined(separator: "/")
+            if patterns.contains(where: { match($0, path: ancestor, isDirectory: true) }) { return true }
+            parts.removeLast()
+        }
+        return false
+    }
+
+    static func match(_ raw: String, path: String, isDirectory: Bool) -> Bool {
+        var pattern = raw.trimmingTrailingSpaces()
+        if pattern.isEmpty || pattern.hasPrefix("#") { return false }
+        if pattern.hasSuffix("/") {
+            guard isDirectory else { return false }
+            pattern.removeLast()
+        }
+        var anchored = pattern.contains("/")
+        if pattern.hasPrefix("/") {
+            pattern.removeFirst()
+            anchored = true
+        }
+        if pattern.hasPrefix("**/") {
+            pattern.removeFirst(3)
+            anchored = false
+        }
+        if !anchored {
+            // A bare name matches at any depth: try the path and every suffix.
+            let parts = path.split(separator: "/")
+            return parts.indices.contains { fnmatch(pattern, parts[$0...].joined(separator: "/"), FNM_PATHNAME) == 0 }
+        }
+        let collapsed = pattern.replacingDoubleStars()
+        return fnmatch(collapsed, path, 0) == 0 || fnmatch(pattern, path, FNM_PATHNAME) == 0
+    }
+}
+
+extension String {
+    func trimmingTrailingSpaces() -> String {
+        var s = self
+        while s.hasSuffix(" ") { s.removeLast() }
+        return s
+    }
+
+    /// `a/**/b` → `a/*b` for a match without FNM_PATHNAME, where `*` crosses `/`.
+    func replacingDoubleStars() -> String {
+        split(separator: "**/", omittingEmptySubsequences: false).joined(separator: "*")
+    }
+}

@@ -1,0 +1,195 @@
+import Glibc
+import Lifecycle
+import Sandbox
+import Seccomp
+
+/// Runs each buildpack invocation in a sandbox of its own: detection under
+/// one profile, build under another, as the stack user, with exactly the
+/// views the lifecycle asked for.
+public struct SandboxExecutor: BuildpackExecutor {
+    public var user: StackUser
+    public var rootfs: String?
+    public var detectFilter: SyscallFilter
+    public var buildFilter: SyscallFilter
+    public var limits: ResourceLimits
+    /// Where streamed output goes.
+    public var console: Console
+
+    public init(user: StackUser, rootfs: String?, detectFilter: SyscallFilter, buildFilter: SyscallFilter,
+                limits: ResourceLimits = ResourceLimits(), console: Console = Console(fd: STDOUT_FILENO)) {
+        self.user = user
+        self.rootfs = rootfs
+        self.detectFilter = detectFilter
+        self.buildFilter = buildFilter
+        self.limits = limits
+        self.console = console
+    }
+
+    public func plan(for invocation: Invocation) -> SandboxPlan {
+        var mounts: [MountRequest] = invocation.scratch.map { .tmpfs(destination: $0) }
+        mounts += invocation.views.map { .bind(source: $0.hostPath, destination: $0.path, readOnly: !$0.writable) }
+        return SandboxPlan(command: [invocation.executable] + invocation.arguments,
+                           environment: invocation.environment, user: user,
+                           network: invocation.network ? .host : .none, hostname: "stockade", rootfs: rootfs,
+                           mounts: mounts, workingDirectory: invocation.workingDirectory, limits: limits,
+                           syscallFilter: invocation.phase == .detect ? detectFilter : buildFilter,
+                           timeoutSeconds: invocation.timeoutSeconds)
+    }
+
+    public func run(_ invocation: Invocation) async throws(ExecutionError) -> InvocationResult {
+        let plan = plan(for: invocation)
+        var fds: [Int32] = [-1, -1]
+        // A socket pair rather than a pipe: it can be made close-on-exec
+        // atomically, so a sandbox cloned meanwhile by another thread never
+        // holds our write end.
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
+            throw ExecutionError("cannot create a pipe for \(invocation.buildpack): \(String(cString: strerror(errno)))", exitCode: 71)
+        }
+        shutdown(fds[0], Int32(SHUT_WR))
+        let nullFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        let reader: OutputReader
+        switch invocation.output {
+        case .capture(let limit): reader = OutputReader(fd: fds[0], mode: .capture(limit: limit))
+        case .stream(let prefix): reader = OutputReader(fd: fds[0], mode: .stream(prefix: prefix, console: console))
+        }
+        let collected = reader.start()
+        let outcome: SandboxOutcome
+        do {
+            // The sandbox takes over the write end and /dev/null.
+            outcome = try await Sandbox.run(plan, stdio: [nullFD, fds[1], fds[1]])
+        } catch {
+            _ = await collected.value
+            switch error.kind {
+            case .commandNotFound, .commandNotExecutable:
+                return InvocationResult(ending: .notRunnable(error.description))
+            default:
+                throw ExecutionError("cannot run \(invocation.buildpack)'s \(invocation.phase.rawValue) in a sandbox: \(error)",
+                                     exitCode: error.kind == .userNamespacesUnavailable ? 69 : 70)
+            }
+        }
+        let output = await collected.value
+        let ending: InvocationResult.Ending
+        switch outcome.termination {
+        case .exited(let code): ending = .exited(code)
+        case .signaled(let signal): ending = .signaled(signal)
+        case .timedOut: ending = .timedOut
+        }
+        return InvocationResult(ending: ending, output: output, wallMicroseconds: outcome.wallMicroseconds,
+                                cpuMicroseconds: outcome.usage.userMicroseconds + outcome.usage.systemMicroseconds,
+                                maxResidentKiB: outcome.usage.maxResidentKiB)
+    }
+}
+
+/// A descriptor whole lines are written to, one writer at a time, so the
+/// output of concurrent buildpacks never interleaves within a line.
+public final class Console: Sendable {
+    let fd: Int32
+    private let lock = LockedState()
+
+    public init(fd: Int32) { self.fd = fd }
+
+    public func write(_ bytes: [UInt8]) {
+        lock.withLock {
+            var offset = 0
+            while offset < bytes.count {
+                let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return }
+                offset += n
+            }
+        }
+    }
+}
+
+/// A pthread mutex for the few places that need one across threads.
+final class LockedState: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    init() { pthread_mutex_init(&mutex, nil) }
+    deinit { pthread_mutex_destroy(&mutex) }
+    func withLock<T>(_ body: () -> T) -> T {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return body()
+    }
+}
+
+/// Drains a pipe on its own thread until EOF, which comes when every process
+/// of the sandbox is gone.
+final class OutputReader: Sendable {
+    enum Mode: Sendable {
+        case capture(limit: Int)
+        case stream(prefix: String, console: Console)
+    }
+
+    let fd: Int32
+    let mode: Mode
+
+    init(fd: Int32, mode: Mode) {
+        self.fd = fd
+        self.mode = mode
+    }
+
+    /// Starts reading; the task's value is what was captured.
+    func start() -> Task<[UInt8], Never> {
+        let (stream, continuation) = AsyncStream<[UInt8]>.makeStream()
+        let fd = self.fd, mode = self.mode
+        DedicatedThread.start {
+            continuation.yield(OutputReader.drain(fd: fd, mode: mode))
+            continuation.finish()
+        }
+        return Task {
+            for await captured in stream { return captured }
+            return []
+        }
+    }
+
+    static func drain(fd: Int32, mode: Mode) -> [UInt8] {
+        defer { close(fd) }
+        var captured: [UInt8] = []
+        var pending: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 16384)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            switch mode {
+            case .capture(let limit):
+                if captured.count < limit { captured += buffer[0..<min(n, limit - captured.count)] }
+            case .stream(let prefix, let console):
+                pending += buffer[0..<n]
+                while let newline = pending.firstIndex(of: 10) {
+                    console.write(Array(prefix.utf8) + pending[...newline])
+                    pending.removeSubrange(...newline)
+                }
+                // A line without end is still shown once it grows long.
+                if pending.count > 8192 {
+                    console.write(Array(prefix.utf8) + pending + [10])
+                    pending.removeAll()
+                }
+            }
+        }
+        if case .stream(let prefix, let console) = mode, !pending.isEmpty {
+            console.write(Array(prefix.utf8) + pending + [10])
+        }
+        return captured
+    }
+}
+
+extension SandboxExecutor {
+    public func makeWritable(_ hostPath: String) throws(ExecutionError) {
+        do {
+            try StackUserFiles.makeWritable(hostPath, for: user)
+        } catch {
+            throw ExecutionError("cannot hand \(hostPath) to the stack user: \(error)", exitCode: 71)
+        }
+    }
+
+    /// Removes a tree the stack user wrote into.
+    public func remove(_ hostPath: String) throws(ExecutionError) {
+        do {
+            try StackUserFiles.removeTree(hostPath, for: user)
+        } catch {
+            throw ExecutionError("\(error)", exitCode: 71)
+        }
+    }
+}

@@ -1,0 +1,387 @@
+import BuildpackSpec
+import Glibc
+import Lifecycle
+import Sandbox
+import SandboxExecutor
+
+/// Wires the options into a lifecycle run: buildpacks, order, directories,
+/// executor; prints the phases; cleans up. Returns the exit code.
+struct LifecycleRun {
+    let options: LifecycleOptions
+    let build: Bool
+    var network = true
+
+    static let detectTimeout: Double = 60
+
+    func perform() -> Int32 {
+        let console = Console(fd: STDOUT_FILENO)
+        let progress = ConsoleProgress(console: console)
+        var scratch: String?
+        var executor: SandboxExecutor?
+        var keep = false
+        defer {
+            if let scratch, !keep {
+                do { try executor?.remove(scratch) } catch { complain("\(error)", level: "warning") }
+            }
+        }
+        var runs: [BuildpackRun] = []
+        let code: Int32
+        do {
+            let user = try options.stackUser()
+            let sandbox = SandboxExecutor(user: user, rootfs: options.rootfs,
+                                          detectFilter: try ProfileSelection.filter(named: options.detectProfile),
+                                          buildFilter: try ProfileSelection.filter(named: options.buildProfile),
+                                          console: console)
+            executor = sandbox
+            let app = try Self.directory(options.path, what: "app directory")
+            var store = BuildpackStore()
+            for directory in options.buildpacks { try store.add(directory: directory) }
+            if let dir = options.buildpacksDir { try store.add(buildpacksDirectory: dir) }
+            let builder = try options.builder.map { (path) throws -> BuilderTOML in try Self.loadBuilder(path, into: &store) }
+            let project = try Self.read(ProjectTOML.self, in: app, name: ProjectTOML.defaultFileName)
+            let order = try self.order(store: &store, builder: builder, project: project, app: app)
+
+            let work = try Self.makeScratch()
+            scratch = work
+            let platform = try options.platform.map { try Self.directory($0, what: "platform directory") }
+                ?? (try makePlatform(in: work, project: project))
+            let layers = try makeLayers(in: work)
+            var appForBuildpacks = app
+            if build {
+                appForBuildpacks = work + "/workspace"
+                mkdir(appForBuildpacks, 0o755)
+                try WorkspaceCopy(include: project?.include ?? [], exclude: project?.exclude ?? [])
+                    .copy(from: app, to: appForBuildpacks)
+                try sandbox.makeWritable(appForBuildpacks)
+            }
+            let context = LifecycleContext(
+                appDirectory: appForBuildpacks, platformDirectory: platform, layersDirectory: layers,
+                scratchDirectory: work,
+                environment: LifecycleContext.baseEnvironment(from: Self.processEnvironment(), home: user.home),
+                target: Self.target(rootfs: options.rootfs),
+                timeoutSeconds: options.timeout ?? (build ? nil : Self.detectTimeout))
+
+            progress.line("===> DETECTING")
+            var detectContext = context
+            detectContext.timeoutSeconds = options.timeout ?? Self.detectTimeout
+            let detector = Detector(context: detectContext, store: store, executor: sandbox, progress: progress,
+                                    jobs: options.jobs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+            let detected = try runBlocking { () async throws(LifecycleError) in try await detector.detect(order: order) }
+            runs += detected.runs
+            progress.line("group.toml and plan.toml written to \(layers)")
+            if build {
+                progress.line("===> BUILDING")
+                let builder = Builder(context: context, store: store, executor: sandbox, progress: progress,
+                                      network: network)
+                do {
+                    let built = try runBlocking { () async throws(LifecycleError) in
+                        try await builder.build(group: detected.group.group, plan: detected.group.plan)
+                    }
+                    runs += built.runs
+                    progress.line("===> PROCESSES")
+                    for process in built.metadata.processes.sorted(by: { $0.type < $1.type }) {
+                        let isDefault = process.type == built.metadata.buildpackDefaultProcessType
+                        let command = (process.command + process.args).joined(separator: " ")
+                        progress.line("  \(process.type)\(isDefault ? " (default)" : ""): \(command)")
+                    }
+                    progress.line("config/metadata.toml written to \(layers)/config")
+                } catch {
+                    runs += error.runs
+                    throw error
+                }
+            }
+            keep = options.keepLayers || options.layers != nil
+            if options.keepLayers && options.layers == nil { progress.line("layers kept in \(layers)") }
+            code = 0
+            finish(progress: progress, runs: runs, code: code, error: nil)
+        } catch let error as LifecycleError {
+            runs += error.runs
+            complain(error.message)
+            keep = options.layers != nil
+            code = error.exitCode
+            finish(progress: progress, runs: runs, code: code, error: error.message)
+        } catch let failure as Failure {
+            code = failure.code
+        } catch {
+            complain("\(error)")
+            code = ExitCode.system
+        }
+        return code
+    }
+
+    private func finish(progress: ConsoleProgress, runs: [BuildpackRun], code: Int32, error: String?) {
+        let report = RunReport(runs: runs, exitCode: code, error: error)
+        if !runs.isEmpty {
+            progress.line("===> SUMMARY")
+            report.summary.forEach(progress.line)
+        }
+        if let path = options.report {
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            if fd < 0 {
+                complain("cannot write the report \(path): \(String(cString: strerror(errno)))")
+                return
+            }
+            let bytes = Array(report.json.utf8)
+            _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            close(fd)
+        }
+    }
+
+    // MARK: - inputs
+
+    /// Explicit --buildpack flags, else the project's group, else --order, else the builder's.
+    private func order(store: inout BuildpackStore, builder: BuilderTOML?, project: ProjectTOML?, app: String) throws -> [OrderGroup] {
+        if !options.buildpacks.isEmpty {
+            var group: [GroupElement] = []
+            for directory in options.buildpacks {
+                let path = try Self.directory(directory, what: "buildpack directory")
+                guard let entry = store.entries.first(where: { $0.directory == path }) else { continue }
+                group.append(entry.element)
+            }
+            return [OrderGroup(group)]
+        }
+        if let project, !project.group.isEmpty {
+            var projectStore = store
+            let resolved = try project.order { (buildpack) throws(SpecError) -> GroupElement in
+                switch buildpack {
+                case .registry(let id, let version):
+                    return GroupElement(id: id, version: version ?? "")
+                case .uri(let uri, _):
+                    guard !uri.contains("://") || uri.hasPrefix("file://") else {
+                        throw SpecError(.invalidValue, "buildpack uri \(uri) is not supported: only local directories",
+                                        file: ProjectTOML.defaultFileName)
+                    }
+                    let path = uri.hasPrefix("file://") ? String(uri.dropFirst(7)) : uri
+                    do throws(LifecycleError) {
+                        try projectStore.add(directory: path.hasPrefix("/") ? path : app + "/" + path)
+                    } catch {
+                        throw SpecError(.notFound, error.message, file: ProjectTOML.defaultFileName)
+                    }
+                    return projectStore.entries.last!.element
+                case .inline(let id, _, _, _):
+                    throw SpecError(.invalidValue, "inline buildpack \(id) is not supported yet", file: ProjectTOML.defaultFileName)
+                }
+            }
+            store = projectStore
+            if let resolved { return resolved.order }
+        }
+        if let path = options.order {
+            let file = try Self.splitPath(path)
+            return try Self.read(OrderTOML.self, in: file.directory, name: file.name, required: true)!.order
+        }
+        if let builder { return builder.order }
+        throw LifecycleError("no order: give --order, a builder, or --buildpack", exitCode: LifecycleError.Code.invalidArguments)
+    }
+
+    private static func loadBuilder(_ path: String, into store: inout BuildpackStore) throws -> BuilderTOML {
+        let file = try splitPath(path)
+        let builder = try read(BuilderTOML.self, in: file.directory, name: file.name, required: true)!
+        for reference in builder.buildpacks {
+            guard let uri = reference.uri else {
+                throw LifecycleError("\(path): a [[buildpacks]] entry without uri (\(reference.id ?? "?")) cannot be found locally",
+                                     exitCode: LifecycleError.Code.invalidArguments)
+            }
+            if uri.contains("://") && !uri.hasPrefix("file://") || uri.hasPrefix("urn:") {
+                throw LifecycleError("\(path): buildpack uri \(uri) is not supported: only local directories (relative to the builder.toml)",
+                                     exitCode: LifecycleError.Code.invalidArguments)
+            }
+            let local = uri.hasPrefix("file://") ? String(uri.dropFirst(7)) : uri
+            if local.hasSuffix(".tgz") || local.hasSuffix(".cnb") || local.hasSuffix(".tar") {
+                throw LifecycleError("\(path): buildpack archive \(uri) is not supported: give its directory",
+                                     exitCode: LifecycleError.Code.invalidArguments)
+            }
+            try store.add(directory: local.hasPrefix("/") ? local : file.directory + "/" + local)
+        }
+        return builder
+    }
+
+    private func makePlatform(in work: String, project: ProjectTOML?) throws -> String {
+        let platform = work + "/platform"
+        var variables: [(String, String)] = project?.buildEnv.map { ($0.name, $0.value) } ?? []
+        if let envFile = options.envFile {
+            guard let text = HostText.read(envFile) else {
+                throw LifecycleError("cannot read --env-file \(envFile)", exitCode: ExitCode.missingPath)
+            }
+            for line in text.split(separator: "\n") where !line.hasPrefix("#") && line.contains("=") {
+                let eq = line.firstIndex(of: "=")!
+                variables.append((String(line[..<eq]), String(line[line.index(after: eq)...])))
+            }
+        }
+        for entry in options.environment {
+            let eq = entry.firstIndex(of: "=")!
+            variables.append((String(entry[..<eq]), String(entry[entry.index(after: eq)...])))
+        }
+        let dir = try ConfinedDirectory(path: work)
+        try dir.createDirectory("platform/env")
+        let env = try dir.subdirectory("platform/env")
+        for (name, value) in variables {
+            guard EnvironmentVariableName.isUsable(name), !name.contains("/") else {
+                throw LifecycleError("\(name) cannot be an environment variable name", exitCode: ExitCode.usage)
+            }
+            try env.writeFile(name, contents: Array(value.utf8))
+        }
+        return platform
+    }
+
+    private func makeLayers(in work: String) throws -> String {
+        guard let given = options.layers else {
+            mkdir(work + "/layers", 0o755)
+            return work + "/layers"
+        }
+        if mkdir(given, 0o755) != 0 && errno != EEXIST {
+            throw LifecycleError("cannot create the layers directory \(given): \(String(cString: strerror(errno)))",
+                                 exitCode: ExitCode.missingPath)
+        }
+        let path = try Self.directory(given, what: "layers directory")
+        let dir = try ConfinedDirectory(path: path)
+        guard try dir.entries().isEmpty else {
+            throw LifecycleError("the layers directory \(path) is not empty; give an empty or new directory",
+                                 exitCode: ExitCode.usage)
+        }
+        return path
+    }
+
+    // MARK: - helpers
+
+    static func directory(_ path: String, what: String) throws -> String {
+        guard let resolved = realpath(path, nil) else {
+            throw LifecycleError("\(what) \(path) does not exist", exitCode: ExitCode.missingPath)
+        }
+        defer { free(resolved) }
+        var st = stat()
+        guard stat(resolved, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else {
+            throw LifecycleError("\(what) \(path) is not a directory", exitCode: ExitCode.missingPath)
+        }
+        return String(cString: resolved)
+    }
+
+    static func splitPath(_ path: String) throws -> (directory: String, name: String) {
+        guard let resolved = realpath(path, nil) else {
+            throw LifecycleError("\(path) does not exist", exitCode: ExitCode.missingPath)
+        }
+        defer { free(resolved) }
+        let full = String(cString: resolved)
+        let slash = full.lastIndex(of: "/")!
+        return (full[..<slash].isEmpty ? "/" : String(full[..<slash]), String(full[full.index(after: slash)...]))
+    }
+
+    /// A document in a trusted directory; a bad one is an invalid argument.
+    static func read<T: TOMLDecodable>(_ type: T.Type, in directory: String, name: String, required: Bool = false) throws -> T? {
+        do {
+            let dir = try ConfinedDirectory(path: directory)
+            return required ? try T.read(from: dir, at: name) : try T.readIfPresent(from: dir, at: name)
+        } catch {
+            throw LifecycleError.from(error, phaseCode: LifecycleError.Code.invalidArguments)
+        }
+    }
+
+    static func makeScratch() throws -> String {
+        let base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+        var template = Array((base + "/stockade-XXXXXX").utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw LifecycleError("cannot create a temporary directory in \(base): \(String(cString: strerror(errno)))",
+                                 exitCode: ExitCode.system)
+        }
+        return String(cString: made)
+    }
+
+    static func processEnvironment() -> [String] {
+        var entries: [String] = []
+        var p = environ
+        while let entry = p.pointee { entries.append(String(cString: entry)); p += 1 }
+        return entries
+    }
+
+    /// linux/<arch> and the build image's distribution from its os-release.
+    static func target(rootfs: String?) -> TargetPlatform {
+        var names = utsname()
+        uname(&names)
+        let machine = withUnsafeBytes(of: &names.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let arch = ["x86_64": "amd64", "aarch64": "arm64"][machine] ?? machine
+        var distro: Distro?
+        let root = rootfs ?? ""
+        for candidate in [root + "/etc/os-release", root + "/usr/lib/os-release"] {
+            guard let text = HostText.read(candidate) else { continue }
+            var fields: [String: String] = [:]
+            for line in text.split(separator: "\n") {
+                guard let eq = line.firstIndex(of: "=") else { continue }
+                fields[String(line[..<eq])] = String(line[line.index(after: eq)...]).trimmingCharacters(in: "\"")
+            }
+            distro = Distro(name: fields["ID"] ?? "", version: fields["VERSION_ID"] ?? "")
+            break
+        }
+        return TargetPlatform(os: "linux", arch: arch, distro: distro)
+    }
+}
+
+/// Progress lines to the console.
+struct ConsoleProgress: ProgressReporter {
+    let console: Console
+    func line(_ text: String) { console.write(Array((text + "\n").utf8)) }
+}
+
+/// Small host text files the user points at (env files, os-release).
+enum HostText {
+    static func read(_ path: String, limit: Int = 1 << 20) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 8192)
+        while bytes.count <= limit {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            bytes += chunk[0..<n]
+        }
+        return bytes.count <= limit ? String(decoding: bytes, as: UTF8.self) : nil
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: Character) -> String {
+        var s = Substring(self)
+        while s.first == set { s = s.dropFirst() }
+        while s.last == set { s = s.dropLast() }
+        return String(s)
+    }
+}
+
+/// Waits on this thread for an async operation: the command line stays
+/// synchronous, so `stockade exec` never starts the concurrency runtime.
+func runBlocking<T: Sendable>(_ operation: @escaping @Sendable () async throws(LifecycleError) -> T) throws(LifecycleError) -> T {
+    let box = ResultBox<T>()
+    Task {
+        do throws(LifecycleError) {
+            box.put(.success(try await operation()))
+        } catch {
+            box.put(.failure(error))
+        }
+    }
+    return try box.take().get()
+}
+
+private final class ResultBox<T: Sendable>: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    private var condition = pthread_cond_t()
+    private var result: Result<T, LifecycleError>?
+
+    init() {
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&condition, nil)
+    }
+
+    func put(_ value: Result<T, LifecycleError>) {
+        pthread_mutex_lock(&mutex)
+        result = value
+        pthread_cond_signal(&condition)
+        pthread_mutex_unlock(&mutex)
+    }
+
+    func take() -> Result<T, LifecycleError> {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        while result == nil { pthread_cond_wait(&condition, &mutex) }
+        return result!
+    }
+}
