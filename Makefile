@@ -27,7 +27,7 @@ test: deps
 	$(SWIFT) test
 
 example: build
-	@bash examples/hello/run-example.sh $(RELEASE)
+	@bash examples/run-example.sh $(RELEASE)
 
 bench: bench-deps build
 	@bash bench/exec-startup.sh $(RELEASE)

@@ -38,8 +38,10 @@ let package = Package(
         .executableTarget(name: "stockade", dependencies: ["StockadeCLI"]),
         .testTarget(name: "SeccompTests", dependencies: ["Seccomp"]),
         .testTarget(name: "BuildpackSpecTests", dependencies: ["BuildpackSpec"]),
-        .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "Seccomp", "stockade"]),
-        .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle", "BuildpackSpec", "SandboxExecutor", "Sandbox", "stockade"]),
+        // Real sandboxes for the tests: the stockade binary, a static probe, unprivileged users.
+        .target(name: "StockadeTestSupport", path: "Tests/Support"),
+        .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "Seccomp", "StockadeTestSupport", "stockade"]),
+        .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle", "BuildpackSpec", "StockadeTestSupport", "stockade"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -21,17 +21,28 @@ public struct Builder: Sendable {
         self.network = network
     }
 
-    public struct Result: Sendable {
+    public struct Build: Sendable {
         public var metadata: MetadataTOML
         public var runs: [BuildpackRun]
     }
 
     /// Builds `group` with `plan`, then writes `<layers>/config/metadata.toml`.
-    public func build(group: GroupTOML, plan: PlanTOML) async throws(LifecycleError) -> Result {
+    /// A `Result` rather than a typed throw: see `Sandbox.run(_:stdio:) async`.
+    public func build(group: GroupTOML, plan: PlanTOML) async -> Result<Build, LifecycleError> {
+        var runs: [BuildpackRun] = []
+        do throws(LifecycleError) {
+            return .success(try await build(group: group, plan: plan, runs: &runs))
+        } catch {
+            var error = error
+            if error.runs.isEmpty { error.runs = runs }
+            return .failure(error)
+        }
+    }
+
+    private func build(group: GroupTOML, plan: PlanTOML, runs: inout [BuildpackRun]) async throws(LifecycleError) -> Build {
         var remaining = RemainingPlan(plan)
         var environment = context.environment
         var contributions = LaunchContributions()
-        var runs: [BuildpackRun] = []
         var built: [(descriptor: BuildpackTOML, entry: BuildpackStore.Entry)] = []
         let layersRoot: ConfinedDirectory
         do { layersRoot = try ConfinedDirectory(path: context.layersDirectory) } catch {
@@ -90,8 +101,9 @@ public struct Builder: Sendable {
                 scratch: [SandboxLayout.layers], network: network, timeoutSeconds: context.timeoutSeconds,
                 output: .stream(prefix: "[\(element.id)] "))
             let result: InvocationResult
-            do { result = try await executor.run(invocation) } catch {
-                throw LifecycleError(error.message, exitCode: error.exitCode, runs: runs)
+            switch await executor.run(invocation) {
+            case .success(let value): result = value
+            case .failure(let error): throw LifecycleError(error.message, exitCode: error.exitCode, runs: runs)
             }
             var run = BuildpackRun(phase: .build, id: element.id, version: element.version, outcome: .pass, exitCode: 0,
                                    message: nil, wallMicroseconds: result.wallMicroseconds,
@@ -162,7 +174,7 @@ public struct Builder: Sendable {
             throw LifecycleError("cannot write config/metadata.toml: \(error)", exitCode: LifecycleError.Code.buildGeneric,
                                  runs: runs)
         }
-        return Result(metadata: metadata, runs: runs)
+        return Build(metadata: metadata, runs: runs)
     }
 
     /// Layer rules the scan leaves to the platform: a layer that asks to be

@@ -22,27 +22,41 @@ public struct Detector: Sendable {
         self.jobs = max(1, jobs)
     }
 
-    public struct Result: Sendable {
+    public struct Detection: Sendable {
         public var group: DetectedGroup
         public var runs: [BuildpackRun]
     }
 
     /// Detects, then writes `group.toml` and `plan.toml` into the layers directory.
-    public func detect(order: [OrderGroup]) async throws(LifecycleError) -> Result {
-        let candidates: [CandidateGroup]
+    /// A `Result` rather than a typed throw: see `Sandbox.run(_:stdio:) async`.
+    public func detect(order: [OrderGroup]) async -> Result<Detection, LifecycleError> {
+        var runs: [BuildpackRun] = []
+        do throws(LifecycleError) {
+            let candidates = try expand(order)
+            return .success(try await detect(candidates: candidates, runs: &runs))
+        } catch {
+            var error = error
+            if error.runs.isEmpty { error.runs = runs }
+            return .failure(error)
+        }
+    }
+
+    private func expand(_ order: [OrderGroup]) throws(LifecycleError) -> [CandidateGroup] {
         do {
-            candidates = try OrderExpansion.candidates(order: order) { (element) throws(SpecError) in
+            return try OrderExpansion.candidates(order: order) { (element) throws(SpecError) in
                 try store.descriptor(for: element)
             }
         } catch {
             throw LifecycleError.from(error, phaseCode: LifecycleError.Code.detectGeneric)
         }
+    }
+
+    private func detect(candidates: [CandidateGroup], runs: inout [BuildpackRun]) async throws(LifecycleError) -> Detection {
         var outcomes: [ModuleKey: DetectOutcome] = [:]
-        var runs: [BuildpackRun] = []
         var failures: [(CandidateGroup, DetectFailure)] = []
         for candidate in candidates {
             let pending = candidate.elements.filter { outcomes[$0.element.key] == nil }
-            for (element, outcome, run) in try await detectAll(pending) {
+            for (element, outcome, run) in try await detectAll(pending).get() {
                 outcomes[element.key] = outcome
                 runs.append(run)
             }
@@ -56,7 +70,7 @@ public struct Detector: Sendable {
             case .passed(let detected):
                 report(candidate, outcomes: outcomes, runs: runs)
                 try write(detected, runs: runs)
-                return Result(group: detected, runs: runs)
+                return Detection(group: detected, runs: runs)
             case .failed(let failure):
                 report(candidate, outcomes: outcomes, runs: runs)
                 failures.append((candidate, failure))
@@ -97,41 +111,55 @@ public struct Detector: Sendable {
 
     /// Runs every pending element's detect, at most `jobs` at a time; the
     /// results come back in the elements' order.
-    private func detectAll(_ elements: [CandidateElement]) async throws(LifecycleError)
-        -> [(GroupElement, DetectOutcome, BuildpackRun)]
+    private func detectAll(_ elements: [CandidateElement]) async
+        -> Result<[(GroupElement, DetectOutcome, BuildpackRun)], LifecycleError>
     {
-        var results = [(GroupElement, DetectOutcome, BuildpackRun)?](repeating: nil, count: elements.count)
-        let outcome = await withTaskGroup(of: (Int, Swift.Result<(DetectOutcome, BuildpackRun), LifecycleError>).self) { group in
+        var results: [ModuleKey: (DetectOutcome, BuildpackRun)] = [:]
+        // Each task returns its element's key rather than a captured loop
+        // index: swiftc 6.3 -O handed every task the first iteration's index.
+        let failure = await withTaskGroup(of: (ModuleKey, Result<(DetectOutcome, BuildpackRun), LifecycleError>).self) { group in
             var next = 0
-            func launch() {
-                let index = next
-                let element = elements[index]
-                next += 1
-                group.addTask {
-                    do throws(LifecycleError) {
-                        return (index, .success(try await detect(element)))
-                    } catch {
-                        return (index, .failure(error))
-                    }
-                }
-            }
-            while next < min(jobs, elements.count) { launch() }
+            var running = 0
             var firstError: LifecycleError?
-            while let (index, result) = await group.next() {
+            while true {
+                // Keep `jobs` detects running; start no new one after an error.
+                while next < elements.count && running < jobs && firstError == nil {
+                    let element = elements[next]
+                    next += 1
+                    running += 1
+                    group.addTask { (element.element.key, await detect(element)) }
+                }
+                guard let (key, result) = await group.next() else { break }
+                running -= 1
                 switch result {
-                case .success(let (outcome, run)): results[index] = (elements[index].element, outcome, run)
+                case .success(let value): results[key] = value
                 case .failure(let error): firstError = firstError ?? error
                 }
-                if next < elements.count && firstError == nil { launch() }
             }
             return firstError
         }
-        if let outcome { throw outcome }
-        return results.compactMap { $0 }
+        if let failure { return .failure(failure) }
+        return .success(elements.compactMap { candidate in
+            results[candidate.element.key].map { (candidate.element, $0.0, $0.1) }
+        })
     }
 
     /// One `bin/detect`, in a sandbox of its own.
-    func detect(_ candidate: CandidateElement) async throws(LifecycleError) -> (DetectOutcome, BuildpackRun) {
+    func detect(_ candidate: CandidateElement) async -> Result<(DetectOutcome, BuildpackRun), LifecycleError> {
+        do throws(LifecycleError) {
+            let (plan, invocation, run) = try prepare(candidate)
+            guard let invocation else { return .success((plan, run)) }
+            switch await executor.run(invocation) {
+            case .success(let result): return .success(classify(result, candidate: candidate, run: run))
+            case .failure(let error): throw LifecycleError(error.message, exitCode: error.exitCode, runs: [run])
+            }
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// The invocation of one `bin/detect`, or the outcome when it must not run.
+    private func prepare(_ candidate: CandidateElement) throws(LifecycleError) -> (DetectOutcome, Invocation?, BuildpackRun) {
         let element = candidate.element
         let descriptor = candidate.descriptor
         var run = BuildpackRun(phase: .detect, id: element.id, version: element.version, outcome: .error,
@@ -146,7 +174,7 @@ public struct Detector: Sendable {
         if !element.optional && !targets.isEmpty && !targets.contains(where: { $0.matches(context.target) }) {
             let message = "no target of the buildpack matches \(context.target.os)/\(context.target.arch)"
             run.message = message
-            return (.error(message), run)
+            return (.error(message), nil, run)
         }
 
         let planDirectory = context.scratchDirectory + "/detect-\(BuildpackID.escape(element.id))-\(element.version)"
@@ -173,10 +201,14 @@ public struct Detector: Sendable {
                     .init(hostPath: entry.directory, path: buildpackPath, writable: false),
                     .init(hostPath: planDirectory, path: SandboxLayout.detectPlan, writable: true)],
             network: false, timeoutSeconds: context.timeoutSeconds, output: .capture(limit: Self.outputLimit))
-        let result: InvocationResult
-        do { result = try await executor.run(invocation) } catch {
-            throw LifecycleError(error.message, exitCode: error.exitCode, runs: [run])
-        }
+        return (.skipped, invocation, run)
+    }
+
+    /// What a finished `bin/detect` means.
+    private func classify(_ result: InvocationResult, candidate: CandidateElement, run: BuildpackRun) -> (DetectOutcome, BuildpackRun) {
+        let element = candidate.element
+        let planDirectory = context.scratchDirectory + "/detect-\(BuildpackID.escape(element.id))-\(element.version)"
+        var run = run
         run.wallMicroseconds = result.wallMicroseconds
         run.cpuMicroseconds = result.cpuMicroseconds
         run.maxResidentKiB = result.maxResidentKiB

@@ -105,7 +105,8 @@ public struct ExecutionError: Error, Sendable, Equatable, CustomStringConvertibl
 
 /// Runs buildpack executables; the real one puts each in its own sandbox.
 public protocol BuildpackExecutor: Sendable {
-    func run(_ invocation: Invocation) async throws(ExecutionError) -> InvocationResult
+    /// A `Result`, not a typed throw: see `Sandbox.run(_:stdio:) async`.
+    func run(_ invocation: Invocation) async -> Result<InvocationResult, ExecutionError>
     /// Lets the buildpack processes write beneath `hostPath`, a directory the
     /// lifecycle made (they may run as another host user).
     func makeWritable(_ hostPath: String) throws(ExecutionError)

@@ -33,13 +33,15 @@ public enum Sandbox {
     /// Runs `plan` on a thread of its own, so its blocking waits never hold a
     /// thread of the concurrency pool. The thread lives until the sandbox is
     /// reaped: the kernel's parent-death signal follows the thread that cloned.
-    public static func run(_ plan: SandboxPlan, stdio: [Int32]? = nil) async throws(SandboxError) -> SandboxOutcome {
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<SandboxOutcome, SandboxError>, Never>) in
+    ///
+    /// Async code gets a `Result` rather than a typed throw: swiftc 6.3 -O
+    /// corrupted values returned from `async throws(E)` functions in task groups.
+    public static func run(_ plan: SandboxPlan, stdio: [Int32]? = nil) async -> Result<SandboxOutcome, SandboxError> {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Result<SandboxOutcome, SandboxError>, Never>) in
             DedicatedThread.start {
                 continuation.resume(returning: Result { () throws(SandboxError) in try run(plan, stdio: stdio) })
             }
         }
-        return try result.get()
     }
 }
 

@@ -31,6 +31,9 @@ public enum StackUserFiles {
     /// range): those go from inside a sandbox, as the stack user.
     public static func removeTree(_ path: String, for user: StackUser) throws(SandboxError) {
         if try remove(path) { return }
+        // What is left lies in directories the stack user made. Open ours to it
+        // (chmod only changes what we own), then let it delete its own.
+        _ = try Spawn.wait(try Spawn.start(["/bin/chmod", "-R", "a+rwX", "--", path], quiet: true), "/bin/chmod")
         let plan = SandboxPlan(command: ["/usr/bin/find", "/doomed", "-mindepth", "1", "-delete"], user: user,
                                mounts: [.bind(source: path, destination: "/doomed", readOnly: false)],
                                syscallFilter: .profile(try defaultProfile()))

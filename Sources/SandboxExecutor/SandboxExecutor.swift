@@ -36,14 +36,14 @@ public struct SandboxExecutor: BuildpackExecutor {
                            timeoutSeconds: invocation.timeoutSeconds)
     }
 
-    public func run(_ invocation: Invocation) async throws(ExecutionError) -> InvocationResult {
+    public func run(_ invocation: Invocation) async -> Result<InvocationResult, ExecutionError> {
         let plan = plan(for: invocation)
         var fds: [Int32] = [-1, -1]
         // A socket pair rather than a pipe: it can be made close-on-exec
         // atomically, so a sandbox cloned meanwhile by another thread never
         // holds our write end.
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
-            throw ExecutionError("cannot create a pipe for \(invocation.buildpack): \(String(cString: strerror(errno)))", exitCode: 71)
+            return .failure(ExecutionError("cannot create a pipe for \(invocation.buildpack): \(String(cString: strerror(errno)))", exitCode: 71))
         }
         shutdown(fds[0], Int32(SHUT_WR))
         let nullFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
@@ -54,17 +54,18 @@ public struct SandboxExecutor: BuildpackExecutor {
         }
         let collected = reader.start()
         let outcome: SandboxOutcome
-        do {
-            // The sandbox takes over the write end and /dev/null.
-            outcome = try await Sandbox.run(plan, stdio: [nullFD, fds[1], fds[1]])
-        } catch {
+        // The sandbox takes over the write end and /dev/null.
+        switch await Sandbox.run(plan, stdio: [nullFD, fds[1], fds[1]]) {
+        case .success(let value):
+            outcome = value
+        case .failure(let error):
             _ = await collected.value
             switch error.kind {
             case .commandNotFound, .commandNotExecutable:
-                return InvocationResult(ending: .notRunnable(error.description))
+                return .success(InvocationResult(ending: .notRunnable(error.description)))
             default:
-                throw ExecutionError("cannot run \(invocation.buildpack)'s \(invocation.phase.rawValue) in a sandbox: \(error)",
-                                     exitCode: error.kind == .userNamespacesUnavailable ? 69 : 70)
+                return .failure(ExecutionError("cannot run \(invocation.buildpack)'s \(invocation.phase.rawValue) in a sandbox: \(error)",
+                                               exitCode: error.kind == .userNamespacesUnavailable ? 69 : 70))
             }
         }
         let output = await collected.value
@@ -74,9 +75,9 @@ public struct SandboxExecutor: BuildpackExecutor {
         case .signaled(let signal): ending = .signaled(signal)
         case .timedOut: ending = .timedOut
         }
-        return InvocationResult(ending: ending, output: output, wallMicroseconds: outcome.wallMicroseconds,
-                                cpuMicroseconds: outcome.usage.userMicroseconds + outcome.usage.systemMicroseconds,
-                                maxResidentKiB: outcome.usage.maxResidentKiB)
+        return .success(InvocationResult(ending: ending, output: output, wallMicroseconds: outcome.wallMicroseconds,
+                                         cpuMicroseconds: outcome.usage.userMicroseconds + outcome.usage.systemMicroseconds,
+                                         maxResidentKiB: outcome.usage.maxResidentKiB))
     }
 }
 
@@ -101,14 +102,18 @@ public final class Console: Sendable {
     }
 }
 
-/// A pthread mutex for the few places that need one across threads.
+/// A pthread mutex for the few places that need one across threads, at a
+/// fixed heap address (`&property` may hand pthread a temporary copy).
 final class LockedState: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    init() { pthread_mutex_init(&mutex, nil) }
-    deinit { pthread_mutex_destroy(&mutex) }
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    init() { pthread_mutex_init(mutex, nil) }
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
     func withLock<T>(_ body: () -> T) -> T {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
         return body()
     }
 }

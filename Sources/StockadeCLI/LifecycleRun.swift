@@ -66,17 +66,16 @@ struct LifecycleRun {
             detectContext.timeoutSeconds = options.timeout ?? Self.detectTimeout
             let detector = Detector(context: detectContext, store: store, executor: sandbox, progress: progress,
                                     jobs: options.jobs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-            let detected = try runBlocking { () async throws(LifecycleError) in try await detector.detect(order: order) }
+            let detected = try runBlocking { await detector.detect(order: order) }
             runs += detected.runs
-            progress.line("group.toml and plan.toml written to \(layers)")
+            let kept = options.keepLayers || options.layers != nil
+            if kept { progress.line("group.toml and plan.toml written to \(layers)") }
             if build {
                 progress.line("===> BUILDING")
                 let builder = Builder(context: context, store: store, executor: sandbox, progress: progress,
                                       network: network)
                 do {
-                    let built = try runBlocking { () async throws(LifecycleError) in
-                        try await builder.build(group: detected.group.group, plan: detected.group.plan)
-                    }
+                    let built = try runBlocking { await builder.build(group: detected.group.group, plan: detected.group.plan) }
                     runs += built.runs
                     progress.line("===> PROCESSES")
                     for process in built.metadata.processes.sorted(by: { $0.type < $1.type }) {
@@ -84,7 +83,7 @@ struct LifecycleRun {
                         let command = (process.command + process.args).joined(separator: " ")
                         progress.line("  \(process.type)\(isDefault ? " (default)" : ""): \(command)")
                     }
-                    progress.line("config/metadata.toml written to \(layers)/config")
+                    if kept { progress.line("config/metadata.toml written to \(layers)/config") }
                 } catch {
                     runs += error.runs
                     throw error
@@ -349,39 +348,42 @@ extension String {
 
 /// Waits on this thread for an async operation: the command line stays
 /// synchronous, so `stockade exec` never starts the concurrency runtime.
-func runBlocking<T: Sendable>(_ operation: @escaping @Sendable () async throws(LifecycleError) -> T) throws(LifecycleError) -> T {
+func runBlocking<T: Sendable>(_ operation: @escaping @Sendable () async -> Result<T, LifecycleError>) throws(LifecycleError) -> T {
     let box = ResultBox<T>()
-    Task {
-        do throws(LifecycleError) {
-            box.put(.success(try await operation()))
-        } catch {
-            box.put(.failure(error))
-        }
-    }
+    Task { box.put(await operation()) }
     return try box.take().get()
 }
 
 private final class ResultBox<T: Sendable>: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    private var condition = pthread_cond_t()
+    // Heap-allocated: pthread objects must not move, and `&property` may hand
+    // pthread a temporary copy.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private var result: Result<T, LifecycleError>?
 
     init() {
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&condition, nil)
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(condition, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        condition.deallocate()
+        mutex.deallocate()
     }
 
     func put(_ value: Result<T, LifecycleError>) {
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(mutex)
         result = value
-        pthread_cond_signal(&condition)
-        pthread_mutex_unlock(&mutex)
+        pthread_cond_signal(condition)
+        pthread_mutex_unlock(mutex)
     }
 
     func take() -> Result<T, LifecycleError> {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        while result == nil { pthread_cond_wait(&condition, &mutex) }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        while result == nil { pthread_cond_wait(condition, mutex) }
         return result!
     }
 }

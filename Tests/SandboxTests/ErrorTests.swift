@@ -1,4 +1,5 @@
 import Foundation
+import StockadeTestSupport
 import Testing
 
 /// Each failure a person can cause: one line on stderr and its own exit code.

@@ -1,4 +1,5 @@
 import Foundation
+import StockadeTestSupport
 import Testing
 
 /// Real sandboxes, asserted from inside, for every kind of invoker.

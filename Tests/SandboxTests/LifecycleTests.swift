@@ -1,4 +1,5 @@
 import Foundation
+import StockadeTestSupport
 import Testing
 
 /// Exit status, signals, timeouts and the end of every process in the sandbox.

@@ -4,7 +4,7 @@ import Testing
 
 /// The on-disk cache of compiled filters hands back only what was compiled
 /// from the very same bytes, and only from files nobody else could write.
-@Suite struct FilterCacheTests {
+@Suite final class FilterCacheTests {
     let directory: String
     let cache: FilterCache
 
@@ -12,6 +12,22 @@ import Testing
         var template = Array("/tmp/stockade-cache-XXXXXX".utf8CString)
         directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
         cache = FilterCache(directory: directory + "/nested/seccomp")
+    }
+
+    deinit {
+        chmod(cache.directory, 0o700)
+        for name in ["/nested/seccomp", "/nested", ""] {
+            if let dir = opendir(directory + name), name == "/nested/seccomp" {
+                while let entry = readdir(dir) {
+                    let file = withUnsafePointer(to: &entry.pointee.d_name) {
+                        $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+                    }
+                    unlink(directory + name + "/" + file)
+                }
+                closedir(dir)
+            }
+            rmdir(directory + name)
+        }
     }
 
     func compile(_ source: ProfileSource, counting calls: inout Int) throws -> CompiledProfile {

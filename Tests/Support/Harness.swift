@@ -4,24 +4,24 @@ import Testing
 /// Who starts stockade. The suite's own user always; when that is root, also
 /// two unprivileged host users, because both are real deployments: one with
 /// a subordinate id range (newuidmap) and one without.
-enum Invoker: String, CaseIterable, Sendable, CustomTestStringConvertible {
+public enum Invoker: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case suiteUser
     case subordinateUser
     case plainUser
 
-    var testDescription: String { rawValue }
+    public var testDescription: String { rawValue }
 
     static let subordinateName = "stockade-sub"
     static let plainName = "stockade-plain"
     /// Far from useradd's automatic allocations, so the test range is ours alone.
     static let subordinateStart: UInt32 = 300_000_000
 
-    static var all: [Invoker] {
+    public static var all: [Invoker] {
         Fixture.shared.isRoot ? [.suiteUser, .subordinateUser, .plainUser] : [.suiteUser]
     }
 
     /// The host uid that the stack user 1000 shows up as for this invoker.
-    var hostStackUID: UInt32 {
+    public var hostStackUID: UInt32 {
         switch self {
         case .suiteUser: Fixture.shared.isRoot ? 0x7FFF_0000 + 1000 : getuid()
         case .subordinateUser: Self.subordinateStart + 1000
@@ -30,7 +30,7 @@ enum Invoker: String, CaseIterable, Sendable, CustomTestStringConvertible {
     }
 
     /// argv prefix that runs a program as this invoker, with no supplementary groups.
-    var prefix: [String] {
+    public var prefix: [String] {
         switch self {
         case .suiteUser: []
         case .subordinateUser: ["setpriv", "--reuid=\(Self.subordinateName)", "--regid=\(Self.subordinateName)", "--clear-groups", "--"]
@@ -39,15 +39,15 @@ enum Invoker: String, CaseIterable, Sendable, CustomTestStringConvertible {
     }
 }
 
-struct Outcome: CustomStringConvertible {
-    let status: Int32
-    let stdout: String
-    let stderr: String
-    var lines: [String] { stdout.split(separator: "\n").map(String.init) }
-    var description: String { "status \(status)\nstdout:\n\(stdout)\nstderr:\n\(stderr)" }
+public struct Outcome: CustomStringConvertible, Sendable {
+    public let status: Int32
+    public let stdout: String
+    public let stderr: String
+    public var lines: [String] { stdout.split(separator: "\n").map(String.init) }
+    public var description: String { "status \(status)\nstdout:\n\(stdout)\nstderr:\n\(stderr)" }
 
     /// `probe` output as name → result.
-    var probes: [String: String] {
+    public var probes: [String: String] {
         var result: [String: String] = [:]
         for line in lines {
             guard let colon = line.range(of: ": ") else { continue }
@@ -59,15 +59,15 @@ struct Outcome: CustomStringConvertible {
 
 /// Built once per test process: a world-readable copy of stockade, a static
 /// probe binary, the unprivileged users when running as root.
-final class Fixture: Sendable {
-    static let shared = Fixture()
+public final class Fixture: Sendable {
+    public static let shared = Fixture()
 
-    let dir: String
-    let stockade: String
-    let probe: String
-    let isRoot: Bool
-    let plainUID: UInt32
-    let repo: String
+    public let dir: String
+    public let stockade: String
+    public let probe: String
+    public let isRoot: Bool
+    public let plainUID: UInt32
+    public let repo: String
 
     private init() {
         isRoot = geteuid() == 0
@@ -97,9 +97,9 @@ final class Fixture: Sendable {
             plain = UInt32(Fixture.run(["id", "-u", Invoker.plainName]).stdout.trimmingCharacters(in: .whitespacesAndNewlines))!
         }
         plainUID = plain
+        // The shared fixture lives as long as the test process.
+        atexit { try? FileManager.default.removeItem(atPath: Fixture.shared.dir) }
     }
-
-    deinit { try? FileManager.default.removeItem(atPath: dir) }
 
     private static func ensureUser(_ name: String) {
         if run(["id", "-u", name]).status != 0 {
@@ -120,14 +120,14 @@ final class Fixture: Sendable {
     }
 
     /// A fresh directory under the fixture, readable by every invoker.
-    func makeDirectory(_ name: String, mode: mode_t = 0o755) -> String {
+    public func makeDirectory(_ name: String, mode: mode_t = 0o755) -> String {
         let path = dir + "/" + name + "-" + UUID().uuidString.prefix(8)
         try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         chmod(path, mode)
         return path
     }
 
-    static func run(_ argv: [String], stdinFD: Int32? = nil) -> Outcome {
+    public static func run(_ argv: [String], stdinFD: Int32? = nil) -> Outcome {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = argv
@@ -148,17 +148,17 @@ final class Fixture: Sendable {
     }
 
     /// `stockade ARGS` as `invoker`.
-    func stockade(_ args: [String], as invoker: Invoker) -> Outcome {
+    public func stockade(_ args: [String], as invoker: Invoker) -> Outcome {
         Fixture.run(invoker.prefix + [stockade] + args)
     }
 
     /// `stockade exec OPTIONS -- COMMAND` with the probe at /probe.
-    func exec(_ options: [String] = [], _ command: [String], as invoker: Invoker) -> Outcome {
+    public func exec(_ options: [String] = [], _ command: [String], as invoker: Invoker) -> Outcome {
         stockade(["exec", "--ro-bind", "\(probe):/probe"] + options + ["--"] + command, as: invoker)
     }
 
     /// Host processes whose command line mentions `marker`.
-    static func processes(mentioning marker: String) -> [String] {
+    public static func processes(mentioning marker: String) -> [String] {
         let fm = FileManager.default
         var found: [String] = []
         for entry in (try? fm.contentsOfDirectory(atPath: "/proc")) ?? [] where Int(entry) != nil {
@@ -169,7 +169,7 @@ final class Fixture: Sendable {
         return found
     }
 
-    func owner(of path: String) -> UInt32? {
+    public func owner(of path: String) -> UInt32? {
         var st = stat()
         return stat(path, &st) == 0 ? st.st_uid : nil
     }

@@ -1,0 +1,120 @@
+import Foundation
+import StockadeTestSupport
+import Testing
+
+/// Buildpacks that attack: what they write is hostile input, and where they
+/// write must be only their own layers and the workspace.
+@Suite struct HostileBuildpackTests {
+    let fx = Fixture.shared
+
+    /// A buildpack in a fresh directory whose detect always passes.
+    func buildpack(id: String, build: String, api: String = "0.10") throws -> String {
+        let dir = fx.makeDirectory("bp-" + id.replacingOccurrences(of: "/", with: "-"))
+        try FileManager.default.createDirectory(atPath: dir + "/bin", withIntermediateDirectories: true)
+        try "api = \"\(api)\"\n[buildpack]\nid = \"\(id)\"\nversion = \"0.0.1\"\n"
+            .write(toFile: dir + "/buildpack.toml", atomically: true, encoding: .utf8)
+        try "#!/bin/sh\nexit 0\n".write(toFile: dir + "/bin/detect", atomically: true, encoding: .utf8)
+        try ("#!/bin/sh\n" + build + "\n").write(toFile: dir + "/bin/build", atomically: true, encoding: .utf8)
+        for path in [dir + "/bin", dir + "/bin/detect", dir + "/bin/build"] { chmod(path, 0o755) }
+        chmod(dir + "/buildpack.toml", 0o644)
+        return dir
+    }
+
+    func layersPath() -> String { fx.makeDirectory("work", mode: 0o777) + "/layers" }
+
+    @Test(arguments: Invoker.all)
+    func aBuildpackCannotWriteOutsideItsLayersAndTheWorkspace(_ invoker: Invoker) throws {
+        let first = try buildpack(id: "test/first", build: """
+            mkdir -p "$CNB_LAYERS_DIR/tools/bin" && printf '[types]\\nbuild = true\\n' > "$CNB_LAYERS_DIR/tools.toml"
+            """)
+        let intruder = try buildpack(id: "test/intruder", build: """
+            try() { if (echo pwned > "$1") 2>/dev/null; then echo "WROTE $1"; else echo "DENIED $1"; fi; }
+            {
+              try /layers/test_first/pwned
+              try /layers/test_first/tools/bin/pwned
+              try /platform/pwned
+              try "$CNB_BUILDPACK_DIR/bin/pwned"
+              try /etc/pwned
+              try /usr/pwned
+              try /pwned
+              try /cnb/plan/plan.toml
+              try /workspace/allowed
+              try "$CNB_LAYERS_DIR/allowed"
+            } > "$CNB_LAYERS_DIR/results"
+            """)
+        let platform = fx.makeDirectory("platform", mode: 0o777)
+        try FileManager.default.createDirectory(atPath: platform + "/env", withIntermediateDirectories: true)
+        let layers = layersPath()
+        let app = fx.makeDirectory("app")
+        let r = fx.stockade(["build", "--buildpack", first, "--buildpack", intruder, "--path", app,
+                             "--platform", platform, "--layers", layers], as: invoker)
+        #expect(r.status == 0, "\(r)")
+        let results = (try? String(contentsOfFile: layers + "/test_intruder/results", encoding: .utf8)) ?? ""
+        let lines = results.split(separator: "\n").map(String.init)
+        #expect(lines.count == 10, "\(results)")
+        for line in lines where !line.hasSuffix("/allowed") {
+            #expect(line.hasPrefix("DENIED"), "\(line)")
+        }
+        #expect(lines.filter { $0.hasSuffix("/allowed") }.allSatisfy { $0.hasPrefix("WROTE") }, "\(results)")
+        for path in [layers + "/test_first/pwned", layers + "/test_first/tools/bin/pwned", platform + "/pwned",
+                     intruder + "/bin/pwned"] {
+            #expect(!FileManager.default.fileExists(atPath: path), "\(path) was written")
+        }
+        #expect(!FileManager.default.fileExists(atPath: app + "/allowed"), "the user's app is never written: the build gets a copy")
+    }
+
+    /// What a buildpack leaves behind, and the error the build must end with.
+    static let hostileOutputs: [(String, String)] = [
+        (#"printf '[types]\nlaunch = true\n' > "$CNB_LAYERS_DIR/..toml""#, "layer name"),
+        (#"printf '[types]\nlaunch = true\n' > "$CNB_LAYERS_DIR/...toml""#, "layer name"),
+        (#"ln -s /etc/passwd "$CNB_LAYERS_DIR/launch.toml""#, "symbolic link"),
+        (#"mkdir -p "$CNB_LAYERS_DIR/real" && ln -s real "$CNB_LAYERS_DIR/sneaky" && printf '[types]\nbuild = true\n' > "$CNB_LAYERS_DIR/sneaky.toml""#, "sneaky"),
+        (#"mkfifo "$CNB_LAYERS_DIR/launch.toml""#, "not a regular file"),
+        (#"truncate -s 100M "$CNB_LAYERS_DIR/launch.toml""#, "more than the limit"),
+        (#"python3 -c 'print("x = " + "[" * 100000)' > "$CNB_LAYERS_DIR/launch.toml""#, "deep"),
+        (#"printf 'x = "\377"\n' > "$CNB_LAYERS_DIR/launch.toml""#, "UTF-8"),
+        (#"printf 'launch = true\n' > "$CNB_LAYERS_DIR/top.toml""#, "types"),
+        (#"printf '[types]\ncache = true\n' > "$CNB_LAYERS_DIR/ghost.toml""#, "has no directory"),
+        (#"printf '[[unmet]]\nname = "nothing-asked"\n' > "$CNB_LAYERS_DIR/build.toml""#, "unmet"),
+        (#"printf '[[processes]]\ntype = "we/b"\ncommand = ["x"]\n' > "$CNB_LAYERS_DIR/launch.toml""#, "we/b"),
+        (#"printf '[[processes]]\ntype = "web"\ncommand = ["x"]\ndefault = true\n[[processes]]\ntype = "w2"\ncommand = ["y"]\ndefault = true\n' > "$CNB_LAYERS_DIR/launch.toml""#, "default"),
+    ]
+
+    @Test(.timeLimit(.minutes(1)), arguments: hostileOutputs)
+    func hostileOutputIsThatBuildpacksError(_ script: String, _ expected: String) throws {
+        let hostile = try buildpack(id: "test/hostile", build: "set -e\n" + script)
+        let r = fx.stockade(["build", "--buildpack", hostile, "--path", fx.makeDirectory("app"), "--layers", layersPath()],
+                            as: .suiteUser)
+        #expect(r.status == 51, "\(r)")
+        let errorLine = r.stderr.split(separator: "\n").first { $0.hasPrefix("stockade: error: ") }.map(String.init) ?? ""
+        #expect(errorLine.contains("test/hostile@0.0.1"), "\(r.stderr)")
+        #expect(errorLine.localizedCaseInsensitiveContains(expected), "\(r.stderr)")
+        #expect(!r.stderr.contains("Fatal error") && !r.stderr.contains("backtrace"))
+    }
+
+    @Test func aFailingBuildStopsThePhaseWith51() throws {
+        let failing = try buildpack(id: "test/failing", build: "echo about to fail; exit 3")
+        let r = fx.stockade(["build", "--buildpack", failing, "--path", fx.makeDirectory("app")], as: .suiteUser)
+        #expect(r.status == 51, "\(r)")
+        #expect(r.stdout.contains("[test/failing] about to fail"))
+        #expect(r.stderr.contains("bin/build exited with 3"))
+    }
+
+    @Test func anUnsupportedBuildpackAPIExits12() throws {
+        let old = try buildpack(id: "test/old", build: "exit 0", api: "0.6")
+        let r = fx.stockade(["detect", "--buildpack", old, "--path", fx.makeDirectory("app")], as: .suiteUser)
+        #expect(r.status == 12, "\(r)")
+        #expect(r.stderr.contains("0.6"))
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aHangingDetectIsReportedAsATimeout() throws {
+        let dir = try buildpack(id: "test/sleepy", build: "exit 0")
+        try "#!/bin/sh\nsleep 600\n".write(toFile: dir + "/bin/detect", atomically: true, encoding: .utf8)
+        chmod(dir + "/bin/detect", 0o755)
+        let r = fx.stockade(["detect", "--buildpack", dir, "--path", fx.makeDirectory("app"), "--timeout", "1"], as: .suiteUser)
+        #expect(r.status == 21, "\(r)")
+        #expect(r.stdout.contains("timeout"), "\(r)")
+        #expect(r.stderr.contains("timed out after 1 s"), "\(r)")
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import StockadeTestSupport
+import Testing
+
+/// `stockade detect` and `stockade build` on real buildpacks in real sandboxes.
+@Suite struct LifecycleIntegrationTests {
+    let fx = Fixture.shared
+    var examples: String { fx.repo + "/examples" }
+
+    /// A new layers path (not yet created) that `invoker` can create.
+    func layersPath() -> String { fx.makeDirectory("work", mode: 0o777) + "/layers" }
+
+    func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+
+    @Test(arguments: Invoker.all)
+    func buildsThePythonExampleFromTheBuilder(_ invoker: Invoker) throws {
+        let layers = layersPath()
+        let report = fx.makeDirectory("report", mode: 0o777) + "/report.json"
+        let r = fx.stockade(["build", "--builder", examples + "/builder.toml", "--path", examples + "/apps/python-app",
+                             "--layers", layers, "--report", report], as: invoker)
+        #expect(r.status == 0, "\(r)")
+        #expect(r.stdout.contains("===> DETECTING") && r.stdout.contains("===> BUILDING"))
+        #expect(r.stdout.contains("[examples/python] python: virtual environment with python 3."), "\(r)")
+        #expect(r.stdout.contains("web (default): python app.py"))
+
+        let group = read(layers + "/group.toml")
+        #expect(group.contains("id = \"examples/python\"") && !group.contains("labeller") && !group.contains("optional"), "\(group)")
+        let plan = read(layers + "/plan.toml")
+        #expect(plan.contains("name = \"python\"") && plan.contains("id = \"examples/python\"") && plan.contains("launch = true"), "\(plan)")
+        let metadata = read(layers + "/config/metadata.toml")
+        #expect(metadata.contains("buildpack-default-process-type = \"web\""), "\(metadata)")
+        #expect(metadata.contains("command = [\"python\", \"app.py\"]") && metadata.contains("type = \"version\""))
+        #expect(metadata.contains("key = \"io.stockade.examples.python\""))
+        #expect(FileManager.default.isExecutableFile(atPath: layers + "/examples_python/venv/bin/python"))
+        #expect(read(layers + "/examples_python/venv.toml").contains("launch = true"))
+
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any]
+        let phases = json?["phases"] as? [[String: Any]] ?? []
+        #expect(phases.map { $0["phase"] as? String } == ["detect", "build"])
+        let built = (phases.last?["buildpacks"] as? [[String: Any]])?.first
+        #expect(built?["id"] as? String == "examples/python" && built?["outcome"] as? String == "pass")
+        #expect((built?["cpuSeconds"] as? Double ?? -1) >= 0 && (built?["maxResidentKiB"] as? Int ?? 0) > 0)
+    }
+
+    @Test(arguments: Invoker.all)
+    func aCompositeWithAnOptionalBuildpackAndLabels(_ invoker: Invoker) {
+        let layers = layersPath()
+        let r = fx.stockade(["build", "--builder", examples + "/builder.toml", "--path", examples + "/apps/shell-app",
+                             "--layers", layers], as: invoker)
+        #expect(r.status == 0, "\(r)")
+        #expect(r.stdout.contains("skip  examples/labeller@0.0.1") || r.stdout.contains("pass  examples/labeller@0.0.1"))
+        let group = read(layers + "/group.toml")
+        #expect(group.contains("examples/shell") && group.contains("examples/labeller") && !group.contains("examples/app-meta"), "\(group)")
+        let metadata = read(layers + "/config/metadata.toml")
+        #expect(metadata.contains("key = \"io.stockade.example\"") && metadata.contains("command = [\"/workspace/app.sh\"]"), "\(metadata)")
+        #expect(read(layers + "/examples_shell/checksum.toml").contains("launch = true"))
+    }
+
+    @Test(arguments: Invoker.all)
+    func aProviderMeetsWhatItsConsumerRequires(_ invoker: Invoker) {
+        let layers = layersPath()
+        let r = fx.stockade(["build", "--buildpack", examples + "/buildpacks/greeting-provider",
+                             "--buildpack", examples + "/buildpacks/greeting-consumer",
+                             "--path", examples + "/apps/shell-app", "--layers", layers, "--network", "none"], as: invoker)
+        #expect(r.status == 0, "\(r)")
+        // The consumer's metadata reached the provider's plan, and the
+        // provider's build layer reached the consumer's PATH.
+        #expect(read(layers + "/examples_greeting-consumer/said.txt") == "hello from the provider\n", "\(r)")
+        #expect(read(layers + "/plan.toml").contains("words = \"hello from the provider\""))
+    }
+
+    @Test func detectOnlyWritesGroupAndPlan() {
+        let layers = layersPath()
+        let r = fx.stockade(["detect", "--builder", examples + "/builder.toml", "--path", examples + "/apps/shell-app",
+                             "--layers", layers], as: .suiteUser)
+        #expect(r.status == 0, "\(r)")
+        #expect(read(layers + "/group.toml").contains("examples/shell"))
+        #expect(FileManager.default.fileExists(atPath: layers + "/plan.toml"))
+        #expect(!FileManager.default.fileExists(atPath: layers + "/config/metadata.toml"))
+    }
+
+    @Test func whenNoGroupPassesTheReasonIsShown() {
+        let empty = fx.makeDirectory("empty-app")
+        let r = fx.stockade(["detect", "--buildpack", examples + "/buildpacks/python", "--path", empty], as: .suiteUser)
+        #expect(r.status == 20, "\(r)")
+        #expect(r.stderr.contains("no buildpack group passed detection"))
+        #expect(r.stderr.contains("fail: examples/python@0.1.0"))
+        // The consumer requires a greeting the provider's group offers; alone it cannot resolve.
+        let alone = fx.stockade(["detect", "--buildpack", examples + "/buildpacks/greeting-consumer", "--path", empty],
+                                as: .suiteUser)
+        #expect(alone.status == 20, "\(alone)")
+        #expect(alone.stderr.contains("greeting"), "\(alone)")
+    }
+}
