@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 /// How the sandbox's user namespace maps ids onto the host, and how the maps
 /// get written. The stack user never maps to host uid 0.
@@ -97,8 +98,19 @@ public struct IdentityMapping: Sendable, Equatable {
                                method: .direct, denySetgroups: true, setupIdentity: nil)
     }
 
-    /// The mapping for the current process, reading /etc/subuid and /etc/subgid.
+    /// The mapping for the current process, reading /etc/subuid and /etc/subgid
+    /// once per user and process (a lifecycle starts hundreds of sandboxes).
     public static func forCurrentProcess(_ user: StackUser) throws(SandboxError) -> IdentityMapping {
+        let key = "\(geteuid()):\(user.uid):\(user.gid)"
+        if let known = memo.withLock({ $0[key] }) { return known }
+        let mapping = try uncached(user)
+        memo.withLock { $0[key] = mapping }
+        return mapping
+    }
+
+    private static let memo = Mutex<[String: IdentityMapping]>([:])
+
+    private static func uncached(_ user: StackUser) throws(SandboxError) -> IdentityMapping {
         let euid = geteuid()
         let egid = getegid()
         var name: String?

@@ -12,17 +12,56 @@ public enum StackUserFiles {
     /// Symlinks inside are never followed.
     public static func makeWritable(_ path: String, for user: StackUser) throws(SandboxError) {
         let mapping = try IdentityMapping.forCurrentProcess(user)
-        let command: [String]
         if geteuid() == 0, let uid = mapping.hostUID(user.uid), let gid = mapping.hostGID(user.gid) {
-            command = ["/bin/chown", "-R", "-h", "-P", "\(uid):\(gid)", "--", path]
-        } else if mapping.setupIdentity == nil {
-            return
-        } else {
-            command = ["/bin/chmod", "-R", "a+rwX", "--", path]
+            try walk(path) { parent, name, st in
+                fchownat(parent, name, uid, gid, AT_SYMLINK_NOFOLLOW) == 0 ? nil : "chown"
+            }
+        } else if mapping.setupIdentity != nil {
+            try walk(path) { parent, name, st in
+                let kind = st.st_mode & S_IFMT
+                guard kind == S_IFDIR || kind == S_IFREG else { return nil }
+                // a+rw, and x for directories and for files executable by someone (chmod a+rwX).
+                let executable = kind == S_IFDIR || st.st_mode & 0o111 != 0
+                let mode = st.st_mode & 0o7777 | 0o666 | (executable ? 0o111 : 0)
+                return fchmodat(parent, name, mode, 0) == 0 ? nil : "chmod"
+            }
         }
-        let status = try Spawn.wait(try Spawn.start(command), command[0])
-        guard status == 0 else {
-            throw SandboxError(.system, "\(command.joined(separator: " ")) failed with status \(status)")
+    }
+
+    /// Visits `path` and everything beneath it without following symlinks;
+    /// `visit` returns the name of the call that failed, or nil.
+    private static func walk(_ path: String, _ visit: (Int32, String, stat) -> String?) throws(SandboxError) {
+        let slash = path.lastIndex(of: "/") ?? path.startIndex
+        let parentPath = slash == path.startIndex ? "/" : String(path[..<slash])
+        let parent = open(parentPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard parent >= 0 else { throw SandboxError(.system, "cannot open \(parentPath)", errno: Errno.current) }
+        defer { close(parent) }
+        try visitTree(parent, String(path[path.index(after: slash)...]), display: path, visit)
+    }
+
+    private static func visitTree(_ parent: Int32, _ name: String, display: String,
+                                  _ visit: (Int32, String, stat) -> String?) throws(SandboxError) {
+        var st = stat()
+        guard fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
+            throw SandboxError(.system, "cannot examine \(display)", errno: Errno.current)
+        }
+        if st.st_mode & S_IFMT == S_IFDIR {
+            let fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard fd >= 0, let dir = fdopendir(fd) else {
+                throw SandboxError(.system, "cannot read \(display)", errno: Errno.current)
+            }
+            defer { closedir(dir) }
+            let dirFD = dirfd(dir)
+            while let entry = readdir(dir) {
+                let child = withUnsafePointer(to: &entry.pointee.d_name) {
+                    $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+                }
+                if child == "." || child == ".." { continue }
+                try visitTree(dirFD, child, display: display + "/" + child, visit)
+            }
+        }
+        if let failed = visit(parent, name, st) {
+            throw SandboxError(.system, "\(failed) \(display)", errno: Errno.current)
         }
     }
 
