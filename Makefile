@@ -31,6 +31,7 @@ example: build
 
 bench: bench-deps build
 	@bash bench/exec-startup.sh $(RELEASE)
+	@bash bench/detect-100.sh $(RELEASE)
 
 # Regenerates the profiles compiled into the binary from profiles/*.json.
 profiles:
