@@ -1,7 +1,8 @@
 #!/bin/sh
 # Regenerates Sources/Seccomp/BuiltinProfiles.swift from profiles/*.json, so the built-in
 # profiles live in the binary and nothing is looked up at run time. Run it after editing a
-# profile and commit both; SeccompTests fails while the two disagree.
+# profile and commit both; SeccompTests fails while the two disagree. JSON Schemas
+# (profiles/*.schema.json) are documentation, not profiles, and are left out.
 set -eu
 export LC_ALL=C  # a stable file order
 
@@ -15,6 +16,7 @@ trap 'rm -f "$tmp"' EXIT
 # the closing delimiter or interpolate at \##(, so refuse such files rather than embed
 # something other than the file.
 for file in "$root"/profiles/*.json; do
+    case "$file" in *.schema.json) continue ;; esac
     if grep -q "$(printf '\r')" "$file" || grep -q '"""##' "$file" || grep -qF '\##' "$file"; then
         echo "embed-profiles: $file has CR line endings, \"\"\"## or \\## and cannot be embedded" >&2
         exit 1
@@ -32,6 +34,7 @@ done
     echo '    /// Each profile by name (the file name without .json), sorted, with its exact text.'
     echo '    static let sources: [(name: String, json: String)] = ['
     for file in "$root"/profiles/*.json; do
+        case "$file" in *.schema.json) continue ;; esac
         name=$(basename "$file" .json)
         printf '        ("%s", ##"""\n' "$name"
         cat "$file"

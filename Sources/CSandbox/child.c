@@ -449,6 +449,49 @@ static int install_filter(const struct stk_bpf *bpf) {
     return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, bpf->flags, &prog);
 }
 
+#ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+#define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
+#endif
+
+/// Installs the profile with a listener and hands the listener to the
+/// parent: after this the command's notified syscalls wait for the
+/// supervisor, so the command does not go on until the parent has it.
+static void install_audited_profile(const struct stk_spawn_plan *plan, const char *path) {
+    struct stk_bpf audited = plan->profile;
+    audited.flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+    if (plan->sync_fd != plan->handoff_fd && dup3(plan->sync_fd, plan->handoff_fd, O_CLOEXEC) < 0)
+        fail_at(plan, STK_STAGE_AUDIT_LISTENER, -1);
+    int listener = install_filter(&audited);
+    if (listener < 0) fail_at(plan, STK_STAGE_SECCOMP_PROFILE, -1);
+    struct stk_report r = {STK_REPORT_LISTENER, 0, 0, -1, 0};
+    char control[CMSG_SPACE(sizeof(int))];
+    memset(control, 0, sizeof control);
+    // The resolved program rides along: the supervisor may not be allowed to
+    // read this not-yet-dumpable process's memory for the first execve.
+    struct iovec iov[2] = {{&r, sizeof r}, {(void *)path, strlen(path) + 1}};
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 2;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &listener, sizeof(int));
+    // Nothing but this sendmsg passes the filter unobserved yet, not even a
+    // report of its failure: just end.
+    if (sendmsg(plan->handoff_fd, &msg, MSG_NOSIGNAL) < 0) _exit(STK_EXIT_SETUP_FAILED);
+    // The command must not hold its own listener: it could answer itself.
+    close(listener);
+    char ack = 0;
+    ssize_t n;
+    do { n = read(plan->handoff_fd, &ack, 1); } while (n < 0 && errno == EINTR);
+    if (n != 1) fail_at(plan, STK_STAGE_AUDIT_LISTENER, -1);
+    close(plan->handoff_fd);
+}
+
 struct stk_landlock_ruleset_attr {
     uint64_t handled_access_fs;
     uint64_t handled_access_net;
@@ -513,40 +556,39 @@ static _Noreturn void fail_exec(const struct stk_spawn_plan *plan, int err) {
     _exit(err == ENOENT ? STK_EXIT_NOT_FOUND : STK_EXIT_NOT_EXECUTABLE);
 }
 
-/// execvp without its allocation and its /bin/sh fallback: a script without
-/// a shebang is not executable here.
-static _Noreturn void exec_command(const struct stk_spawn_plan *plan) {
-    char *const *argv = (char *const *)plan->argv;
-    char *const *envp = (char *const *)plan->envp;
+/// The PATH search of execvp, done before any filter is installed so an
+/// audit sees one execve of the program rather than every candidate; and no
+/// /bin/sh fallback: a script without a shebang is not executable here.
+static const char *resolve_command(const struct stk_spawn_plan *plan, char *resolved, size_t cap) {
     const char *file = plan->argv[0];
-    if (strchr(file, '/')) {
-        execve(file, argv, envp);
-        fail_exec(plan, errno);
-    }
+    if (strchr(file, '/')) return file;
     size_t file_len = strlen(file);
     int denied = 0;
     const char *dir = plan->search_path;
-    char candidate[PATH_MAX];
     while (dir) {
         const char *colon = strchr(dir, ':');
         size_t dir_len = colon ? (size_t)(colon - dir) : strlen(dir);
-        if (dir_len + 1 + file_len < sizeof candidate) {
+        if (dir_len + 2 + file_len < cap) {
             size_t n = 0;
-            if (dir_len == 0) candidate[n++] = '.';
-            memcpy(candidate + n, dir, dir_len);
+            if (dir_len == 0) resolved[n++] = '.';
+            memcpy(resolved + n, dir, dir_len);
             n += dir_len;
-            candidate[n++] = '/';
-            memcpy(candidate + n, file, file_len + 1);
-            execve(candidate, argv, envp);
-            switch (errno) {
-            case EACCES: denied = 1; break;
-            case ENOENT: case ENOTDIR: case ESTALE: case ENODEV: case ETIMEDOUT: case ELOOP: case ENAMETOOLONG: break;
-            default: fail_exec(plan, errno);
+            resolved[n++] = '/';
+            memcpy(resolved + n, file, file_len + 1);
+            struct stat st;
+            if (stat(resolved, &st) == 0 && S_ISREG(st.st_mode)) {
+                if (access(resolved, X_OK) == 0) return resolved;
+                denied = 1;
             }
         }
         dir = colon ? colon + 1 : NULL;
     }
     fail_exec(plan, denied ? EACCES : ENOENT);
+}
+
+static _Noreturn void exec_command(const struct stk_spawn_plan *plan, const char *path) {
+    execve(path, (char *const *)plan->argv, (char *const *)plan->envp);
+    fail_exec(plan, errno);
 }
 
 static _Noreturn void become_command(const struct stk_spawn_plan *plan) {
@@ -583,13 +625,16 @@ static _Noreturn void become_command(const struct stk_spawn_plan *plan) {
     (void)sigprocmask(SIG_SETMASK, &none, NULL);
 
     CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), STK_STAGE_NO_NEW_PRIVS, -1);
+    char resolved[PATH_MAX];
+    const char *path = resolve_command(plan, resolved, sizeof resolved);
     if (plan->landlock) restrict_writes(plan);
     // The baseline goes first and the profile last: on equal actions the
     // newest filter decides, so the profile's own errno wins; the profile
     // compiler forces clone3 → ENOSYS so libc falls back to an inspectable clone.
     if (plan->baseline.count) CHECK(install_filter(&plan->baseline), STK_STAGE_SECCOMP_BASELINE, -1);
-    if (plan->profile.count) CHECK(install_filter(&plan->profile), STK_STAGE_SECCOMP_PROFILE, -1);
-    exec_command(plan);
+    if (plan->profile.count && plan->audit_listener) install_audited_profile(plan, path);
+    else if (plan->profile.count) CHECK(install_filter(&plan->profile), STK_STAGE_SECCOMP_PROFILE, -1);
+    exec_command(plan, path);
 }
 
 // ---------------------------------------------------------------- pid 1

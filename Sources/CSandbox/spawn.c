@@ -7,7 +7,10 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -68,4 +71,35 @@ int stk_wait_pidfd(int pidfd, int *status, struct stk_rusage *usage) {
 
 int stk_pidfd_send_signal(int pidfd, int sig) {
     return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+long stk_receive_report(int socket, struct stk_report *report, int *fd, char *extra, size_t extra_length) {
+    char control[CMSG_SPACE(sizeof(int))];
+    struct iovec iov[2] = {{report, sizeof *report}, {extra, extra_length}};
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 2;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    *fd = -1;
+    ssize_t n = recvmsg(socket, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n < 0) return -1;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len >= CMSG_LEN(sizeof(int)))
+            memcpy(fd, CMSG_DATA(c), sizeof(int));
+    }
+    return n;
+}
+
+long stk_read_memory(pid_t pid, uint64_t address, void *buffer, size_t length) {
+    struct iovec local = {buffer, length};
+    struct iovec remote = {(void *)(uintptr_t)address, length};
+    return (long)process_vm_readv(pid, &local, 1, &remote, 1, 0);
+}
+
+#define STK_SECCOMP_IOCTL_NOTIF_SET_FLAGS _IOW('!', 4, uint64_t)
+
+int stk_notify_sync_wake_up(int listener) {
+    return ioctl(listener, STK_SECCOMP_IOCTL_NOTIF_SET_FLAGS, 1UL);
 }

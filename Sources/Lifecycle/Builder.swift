@@ -107,7 +107,8 @@ public struct Builder: Sendable {
             }
             var run = BuildpackRun(phase: .build, id: element.id, version: element.version, outcome: .pass, exitCode: 0,
                                    message: nil, wallMicroseconds: result.wallMicroseconds,
-                                   cpuMicroseconds: result.cpuMicroseconds, maxResidentKiB: result.maxResidentKiB)
+                                   cpuMicroseconds: result.cpuMicroseconds, maxResidentKiB: result.maxResidentKiB,
+                                   audit: result.audit)
             switch result.ending {
             case .exited(0):
                 break

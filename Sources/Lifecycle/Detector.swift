@@ -212,6 +212,7 @@ public struct Detector: Sendable {
         run.wallMicroseconds = result.wallMicroseconds
         run.cpuMicroseconds = result.cpuMicroseconds
         run.maxResidentKiB = result.maxResidentKiB
+        run.audit = result.audit
         let output = Self.lastLine(result.output)
         switch result.ending {
         case .exited(let code) where code == 0 || code == 100:

@@ -78,14 +78,34 @@ public struct InvocationResult: Sendable, Equatable {
     public var wallMicroseconds: Int64
     public var cpuMicroseconds: Int64
     public var maxResidentKiB: Int64
+    /// When the executor audits syscalls.
+    public var audit: AuditCounts?
 
     public init(ending: Ending, output: [UInt8] = [], wallMicroseconds: Int64 = 0, cpuMicroseconds: Int64 = 0,
-                maxResidentKiB: Int64 = 0) {
+                maxResidentKiB: Int64 = 0, audit: AuditCounts? = nil) {
         self.ending = ending
         self.output = output
         self.wallMicroseconds = wallMicroseconds
         self.cpuMicroseconds = cpuMicroseconds
         self.maxResidentKiB = maxResidentKiB
+        self.audit = audit
+    }
+}
+
+/// What one buildpack process did, as the audit counted it.
+public struct AuditCounts: Sendable, Equatable {
+    /// Events per syscall.
+    public var events: [String: Int]
+    public var programs: [String]
+    public var destinations: [String]
+    /// Denials per syscall.
+    public var denials: [String: Int]
+
+    public init(events: [String: Int], programs: [String], destinations: [String], denials: [String: Int]) {
+        self.events = events
+        self.programs = programs
+        self.destinations = destinations
+        self.denials = denials
     }
 }
 

@@ -48,6 +48,7 @@ public struct BuildpackRun: Sendable, Equatable {
     public var wallMicroseconds: Int64
     public var cpuMicroseconds: Int64
     public var maxResidentKiB: Int64
+    public var audit: AuditCounts? = nil
 
     public var buildpack: String { "\(id)@\(version)" }
 }

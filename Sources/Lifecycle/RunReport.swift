@@ -19,6 +19,15 @@ public struct RunReport: Sendable {
                           Self.seconds(run.wallMicroseconds).padding(10), Self.seconds(run.cpuMicroseconds).padding(10),
                           "\(run.maxResidentKiB / 1024) MiB".padding(10), run.buildpack].joined(separator: " "))
         }
+        for run in runs {
+            guard let audit = run.audit else { continue }
+            let total = audit.events.values.reduce(0, +)
+            lines.append("audit \(run.phase.rawValue) \(run.buildpack): \(total) events"
+                + (audit.programs.isEmpty ? "" : "; executed \(audit.programs.joined(separator: ", "))")
+                + (audit.destinations.isEmpty ? "" : "; connected to \(audit.destinations.joined(separator: ", "))")
+                + (audit.denials.isEmpty ? "" : "; denied " + audit.denials.sorted { $0.key < $1.key }
+                    .map { "\($0.key) \($0.value)" }.joined(separator: ", ")))
+        }
         return lines
     }
 
@@ -48,12 +57,22 @@ public struct RunReport: Sendable {
                     "\"maxResidentKiB\": \(run.maxResidentKiB)",
                 ]
                 if let message = run.message { fields.append("\"message\": \(Self.quote(message))") }
+                if let audit = run.audit { fields.append("\"audit\": " + Self.json(audit)) }
                 out += (i == 0 ? "\n" : ",\n") + "        {" + fields.joined(separator: ", ") + "}"
             }
             out += "\n      ]\n    }"
         }
         out += phases.isEmpty ? "]\n}\n" : "\n  ]\n}\n"
         return out
+    }
+
+    static func json(_ audit: AuditCounts) -> String {
+        func counts(_ values: [String: Int]) -> String {
+            "{" + values.sorted { $0.key < $1.key }.map { "\(quote($0.key)): \($0.value)" }.joined(separator: ", ") + "}"
+        }
+        func list(_ values: [String]) -> String { "[" + values.map(quote).joined(separator: ", ") + "]" }
+        return "{\"events\": \(counts(audit.events)), \"programs\": \(list(audit.programs)), "
+            + "\"destinations\": \(list(audit.destinations)), \"denials\": \(counts(audit.denials))}"
     }
 
     static func seconds(_ microseconds: Int64) -> String { decimal(microseconds) + " s" }

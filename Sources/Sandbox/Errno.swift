@@ -34,4 +34,10 @@ enum Errno {
     }
 
     static var current: Int32 { Glibc.errno }
+
+    /// `EPERM` and friends, or the number: for machine-read output.
+    static func name(_ code: Int32) -> String {
+        let symbol = symbol(code)
+        return symbol.hasPrefix("E") ? symbol : String(code)
+    }
 }

@@ -71,11 +71,16 @@ enum HostFiles {
         guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, Int(st.st_size) <= limit else { return nil }
         // Sized by fstat rather than by the limit: zeroing a 1 MiB buffer cost
         // more than the rest of planning. One byte over notices a file that
-        // grew past the limit since fstat.
-        let capacity = min(Int(st.st_size), limit) + 1
+        // grew past the limit since fstat. procfs reports size 0: chunks.
+        var capacity = st.st_size > 0 ? min(Int(st.st_size), limit) + 1 : min(4096, limit + 1)
         var bytes = [UInt8](repeating: 0, count: capacity)
         var total = 0
-        while total < capacity {
+        while total <= limit {
+            if total == capacity {
+                guard st.st_size == 0 else { break }
+                capacity = min(capacity * 2, limit + 1)
+                bytes += [UInt8](repeating: 0, count: capacity - bytes.count)
+            }
             let n = bytes.withUnsafeMutableBytes { buf in
                 Glibc.read(fd, buf.baseAddress! + total, capacity - total)
             }

@@ -17,15 +17,19 @@ public enum Sandbox {
     ///     EOF when the sandbox is gone.
     ///   - forwardSignals: block the termination signals on this thread and pass
     ///     them to the sandbox instead (for a command-line supervisor).
-    public static func run(_ plan: SandboxPlan, stdio: [Int32]? = nil,
-                           forwardSignals: Bool = false) throws(SandboxError) -> SandboxOutcome {
+    ///   - audit: where the events of an `.audited` plan go.
+    public static func run(_ plan: SandboxPlan, stdio: [Int32]? = nil, forwardSignals: Bool = false,
+                           audit: AuditObserver? = nil) throws(SandboxError) -> SandboxOutcome {
         guard let program = plan.command.first, !program.isEmpty else {
             throw SandboxError(.invalidPlan, "no command to run")
         }
         let layout = try FilesystemLayout.plan(plan)
         let mapping = try IdentityMapping.forCurrentProcess(plan.user)
+        if case .audited = plan.syscallFilter, audit == nil {
+            throw SandboxError(.invalidPlan, "an audited plan needs an audit observer")
+        }
         let supervisor = try Supervisor(plan: plan, layout: layout, mapping: mapping, stdio: stdio,
-                                        forwardSignals: forwardSignals)
+                                        forwardSignals: forwardSignals, audit: audit)
         defer { supervisor.close() }
         return try supervisor.run(program: program)
     }
@@ -36,12 +40,21 @@ public enum Sandbox {
     ///
     /// Async code gets a `Result` rather than a typed throw: swiftc 6.3 -O
     /// corrupted values returned from `async throws(E)` functions in task groups.
-    public static func run(_ plan: SandboxPlan, stdio: [Int32]? = nil) async -> Result<SandboxOutcome, SandboxError> {
+    public static func run(_ plan: SandboxPlan, stdio: [Int32]? = nil,
+                           audit: AuditObserver? = nil) async -> Result<SandboxOutcome, SandboxError> {
         await withCheckedContinuation { (continuation: CheckedContinuation<Result<SandboxOutcome, SandboxError>, Never>) in
             DedicatedThread.start {
-                continuation.resume(returning: Result { () throws(SandboxError) in try run(plan, stdio: stdio) })
+                continuation.resume(returning: Result { () throws(SandboxError) in try run(plan, stdio: stdio, audit: audit) })
             }
         }
+    }
+}
+
+extension Sandbox {
+    /// Where an audited command hands its listener over: high, so the command
+    /// rarely uses the same number, and below its open-files limit.
+    public static func handoffDescriptor(_ limits: ResourceLimits) -> Int32 {
+        Int32(max(3, min(1023, Int64(limits.maxOpenFiles ?? 1024) - 1)))
     }
 }
 
@@ -76,6 +89,8 @@ final class Supervisor {
     let layout: FilesystemLayout
     let mapping: IdentityMapping
     let stdio: [Int32]?
+    let audit: AuditObserver?
+    private var server: NotificationServer?
     private var socket: (parent: Int32, child: Int32) = (-1, -1)
     private var signalFD: Int32 = -1
     private var savedMask = sigset_t()
@@ -83,8 +98,9 @@ final class Supervisor {
     private var stdioReleased = false
 
     init(plan: SandboxPlan, layout: FilesystemLayout, mapping: IdentityMapping, stdio: [Int32]?,
-         forwardSignals: Bool) throws(SandboxError) {
+         forwardSignals: Bool, audit: AuditObserver?) throws(SandboxError) {
         self.plan = plan
+        self.audit = audit
         self.layout = layout
         self.mapping = mapping
         self.stdio = stdio
@@ -149,6 +165,8 @@ final class Supervisor {
             started + Int64($0 * 1_000_000)
         })
         let wall = monotonicMicroseconds() - started
+        // Every process that could notify is gone; the server sees it hang up.
+        let summary = server?.finish()
         let resources = ResourceUsage(userMicroseconds: usage.user_usec, systemMicroseconds: usage.system_usec,
                                       maxResidentKiB: usage.max_rss_kib)
         if let failure = reports.first(where: { $0.kind == Int32(STK_REPORT_FAILED.rawValue) }), !timedOut {
@@ -163,7 +181,7 @@ final class Supervisor {
             // pid 1 died without a word: killed from outside (OOM, a signal).
             termination = Self.termination(status)
         }
-        return SandboxOutcome(termination: termination, usage: resources, wallMicroseconds: wall)
+        return SandboxOutcome(termination: termination, usage: resources, wallMicroseconds: wall, audit: summary)
     }
 
     static func termination(_ status: Int32) -> Termination {
@@ -213,9 +231,17 @@ final class Supervisor {
 
         do {
             let cache = FilterCache.forCurrentUser()
-            if case .profile(let program, let flags) = plan.syscallFilter {
+            switch plan.syscallFilter {
+            case .unconfined:
+                break
+            case .profile(let program, let flags):
                 cplan.profile = arena.bpf(program, flags: flags)
                 cplan.baseline = arena.bpf(try SeccompCompiler.hardeningBaseline(cache: cache))
+            case .audited(let filters):
+                cplan.baseline = arena.bpf(filters.baseline)
+                cplan.profile = arena.bpf(filters.profile, flags: filters.profileFlags)
+                cplan.audit_listener = 1
+                cplan.handoff_fd = Sandbox.handoffDescriptor(plan.limits)
             }
             cplan.init_filter = arena.bpf(try SeccompCompiler.initFilter(cache: cache))
         } catch {
@@ -294,7 +320,7 @@ final class Supervisor {
                 timedOut = true
                 continue
             }
-            if fds[1].revents != 0 { socketOpen = drainReports(into: &reports) }
+            if fds[1].revents != 0 { socketOpen = drainReports(into: &reports, pidfd: pidfd) }
             if fds[2].revents != 0 { forwardPendingSignals(to: pidfd) }
             if fds[0].revents != 0 {
                 var status: Int32 = 0
@@ -303,24 +329,47 @@ final class Supervisor {
                     throw SandboxError(.system, "waitid", errno: Errno.current)
                 }
                 // Reports written just before the exit are still queued.
-                if socketOpen { _ = drainReports(into: &reports) }
+                if socketOpen { _ = drainReports(into: &reports, pidfd: pidfd) }
                 return (status, usage, reports, timedOut)
             }
         }
     }
 
     /// Reads every queued report; false once the child side is closed.
-    private func drainReports(into reports: inout [stk_report]) -> Bool {
+    private func drainReports(into reports: inout [stk_report], pidfd: Int32) -> Bool {
         while true {
             var report = stk_report()
-            let n = recv(socket.parent, &report, MemoryLayout<stk_report>.size, Int32(MSG_DONTWAIT))
-            if n == MemoryLayout<stk_report>.size {
-                reports.append(report)
+            var fd: Int32 = -1
+            var extra = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let n = stk_receive_report(socket.parent, &report, &fd, &extra, Int(PATH_MAX))
+            if n >= MemoryLayout<stk_report>.size {
+                if report.kind == Int32(STK_REPORT_LISTENER.rawValue) {
+                    startAudit(listener: fd, program: String(cString: extra), pidfd: pidfd)
+                } else {
+                    if fd >= 0 { _ = Glibc.close(fd) }
+                    reports.append(report)
+                }
                 continue
             }
+            if fd >= 0 { _ = Glibc.close(fd) }
             if n < 0 && (Errno.current == EAGAIN || Errno.current == EINTR) { return true }
             return false
         }
+    }
+
+    /// Serves the listener the command handed over, then lets it go on.
+    private func startAudit(listener: Int32, program: String, pidfd: Int32) {
+        guard listener >= 0, server == nil, let audit, case .audited(let filters) = plan.syscallFilter else {
+            if listener >= 0 { _ = Glibc.close(listener) }
+            return
+        }
+        let server = NotificationServer(listener: listener, enforcing: filters.enforcing, observer: audit,
+                                        firstExec: .exec(path: program, argv: plan.command),
+                                        killSandbox: { [pidfd] in _ = stk_pidfd_send_signal(pidfd, SIGKILL) })
+        server.start()
+        self.server = server
+        var ack = UInt8(ascii: "a")
+        _ = Glibc.write(socket.parent, &ack, 1)
     }
 
     private func forwardPendingSignals(to pidfd: Int32) {
@@ -391,6 +440,7 @@ final class Supervisor {
         STK_STAGE_LANDLOCK.rawValue: "applying Landlock",
         STK_STAGE_SECCOMP_PROFILE.rawValue: "loading the seccomp profile",
         STK_STAGE_SECCOMP_BASELINE.rawValue: "loading the seccomp hardening baseline",
+        STK_STAGE_AUDIT_LISTENER.rawValue: "handing the seccomp listener to the supervisor",
     ]
 }
 

@@ -89,6 +89,9 @@ public enum SyscallFilter: Sendable, Equatable {
     /// A compiled profile and its SECCOMP_FILTER_FLAG_* flags; the hardening
     /// baseline is installed with it.
     case profile(BPFProgram, flags: UInt32 = 0)
+    /// Audit variants with a listener; every notification is decided by the
+    /// original filters (see `AuditFilters`). Needs an `AuditObserver`.
+    case audited(AuditFilters)
 }
 
 /// How a sandboxed command ended.
@@ -118,4 +121,6 @@ public struct SandboxOutcome: Sendable, Equatable {
     public var termination: Termination
     public var usage: ResourceUsage
     public var wallMicroseconds: Int64
+    /// For an audited sandbox.
+    public var audit: AuditSummary?
 }

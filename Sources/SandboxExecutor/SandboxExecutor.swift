@@ -14,9 +14,27 @@ public struct SandboxExecutor: BuildpackExecutor {
     public var limits: ResourceLimits
     /// Where streamed output goes.
     public var console: Console
+    /// With a syscall audit: the filters per phase and where events go.
+    public var audit: Audit?
+
+    public struct Audit: Sendable {
+        public var detect: AuditFilters
+        public var build: AuditFilters
+        public var sink: any AuditSink
+        public var newSandboxID: @Sendable () -> String
+
+        public init(detect: AuditFilters, build: AuditFilters, sink: any AuditSink, newSandboxID: @escaping @Sendable () -> String) {
+            self.detect = detect
+            self.build = build
+            self.sink = sink
+            self.newSandboxID = newSandboxID
+        }
+    }
 
     public init(user: StackUser, rootfs: String?, detectFilter: SyscallFilter, buildFilter: SyscallFilter,
-                limits: ResourceLimits = ResourceLimits(), console: Console = Console(fd: STDOUT_FILENO)) {
+                limits: ResourceLimits = ResourceLimits(), console: Console = Console(fd: STDOUT_FILENO),
+                audit: Audit? = nil) {
+        self.audit = audit
         self.user = user
         self.rootfs = rootfs
         self.detectFilter = detectFilter
@@ -37,7 +55,14 @@ public struct SandboxExecutor: BuildpackExecutor {
     }
 
     public func run(_ invocation: Invocation) async -> Result<InvocationResult, ExecutionError> {
-        let plan = plan(for: invocation)
+        var plan = plan(for: invocation)
+        var observer: AuditObserver?
+        if let audit {
+            plan.syscallFilter = .audited(invocation.phase == .detect ? audit.detect : audit.build)
+            observer = AuditObserver(sandbox: audit.newSandboxID(),
+                                     labels: ["phase": invocation.phase.rawValue, "buildpack": invocation.buildpack],
+                                     sink: audit.sink)
+        }
         var fds: [Int32] = [-1, -1]
         // A socket pair rather than a pipe: it can be made close-on-exec
         // atomically, so a sandbox cloned meanwhile by another thread never
@@ -55,7 +80,7 @@ public struct SandboxExecutor: BuildpackExecutor {
         let collected = reader.start()
         let outcome: SandboxOutcome
         // The sandbox takes over the write end and /dev/null.
-        switch await Sandbox.run(plan, stdio: [nullFD, fds[1], fds[1]]) {
+        switch await Sandbox.run(plan, stdio: [nullFD, fds[1], fds[1]], audit: observer) {
         case .success(let value):
             outcome = value
         case .failure(let error):
@@ -75,9 +100,15 @@ public struct SandboxExecutor: BuildpackExecutor {
         case .signaled(let signal): ending = .signaled(signal)
         case .timedOut: ending = .timedOut
         }
+        if let summary = outcome.audit, summary.lost > 0 {
+            return .failure(ExecutionError("\(summary.lost) audit events of \(invocation.buildpack) could not be written", exitCode: 71))
+        }
+        let counts = outcome.audit.map {
+            AuditCounts(events: $0.counts, programs: $0.programs.sorted(), destinations: $0.destinations.sorted(), denials: $0.denials)
+        }
         return .success(InvocationResult(ending: ending, output: output, wallMicroseconds: outcome.wallMicroseconds,
                                          cpuMicroseconds: outcome.usage.userMicroseconds + outcome.usage.systemMicroseconds,
-                                         maxResidentKiB: outcome.usage.maxResidentKiB))
+                                         maxResidentKiB: outcome.usage.maxResidentKiB, audit: counts))
     }
 }
 

@@ -5,7 +5,53 @@ enum BuiltinProfiles {
     static let sources: [(name: String, json: String)] = [
         ("default", ##"""
 {
-  "x-stockade": {"comment": "Stockade's profile for builds: compilers, package managers, shells, python, node and git. Everything not listed fails with EPERM. See profiles/README.md."},
+  "x-stockade": {
+    "comment": "Stockade's profile for builds: compilers, package managers, shells, python, node and git. Everything not listed fails with EPERM. See profiles/README.md.",
+    "audit": [
+      {
+        "comment": "Running programs.",
+        "names": ["execve", "execveat"]
+      },
+      {
+        "comment": "Connecting and binding sockets. The address is in memory, where a filter cannot look, so AF_UNIX connections are reported too.",
+        "names": ["connect", "bind"]
+      },
+      {
+        "comment": "Datagrams sent to an explicit address: sendto with dest_addr (argument 4) not NULL. sendmsg keeps its address in memory and is not observed.",
+        "names": ["sendto"],
+        "args": [
+          {"index": 4, "value": 0, "op": "SCMP_CMP_NE"}
+        ]
+      },
+      {
+        "comment": "Sockets of any family but AF_UNIX (1).",
+        "names": ["socket"],
+        "args": [
+          {"index": 0, "value": 1, "op": "SCMP_CMP_NE"}
+        ]
+      },
+      {
+        "comment": "openat for writing: flags & O_ACCMODE (3) is O_WRONLY (1) or O_RDWR (2). Two checks on one argument mean either.",
+        "names": ["openat"],
+        "args": [
+          {"index": 2, "value": 3, "valueTwo": 1, "op": "SCMP_CMP_MASKED_EQ"},
+          {"index": 2, "value": 3, "valueTwo": 2, "op": "SCMP_CMP_MASKED_EQ"}
+        ]
+      },
+      {
+        "comment": "open for writing, its flags being argument 1.",
+        "names": ["open"],
+        "args": [
+          {"index": 1, "value": 3, "valueTwo": 1, "op": "SCMP_CMP_MASKED_EQ"},
+          {"index": 1, "value": 3, "valueTwo": 2, "op": "SCMP_CMP_MASKED_EQ"}
+        ]
+      },
+      {
+        "comment": "creat always writes. openat2 keeps its flags in memory, so every call is reported; glibc does not use it for open().",
+        "names": ["creat", "openat2"]
+      }
+    ]
+  },
   "defaultAction": "SCMP_ACT_ERRNO",
   "defaultErrnoRet": 1,
   "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64"],
@@ -232,7 +278,22 @@ enum BuiltinProfiles {
 """##),
         ("strict", ##"""
 {
-  "x-stockade": {"comment": "Stockade's profile for detection: a shell script with coreutils, grep, sed, python3 -c, or a Go binary. Everything not listed fails with EPERM. See profiles/README.md."},
+  "x-stockade": {
+    "comment": "Stockade's profile for detection: a shell script with coreutils, grep, sed, python3 -c, or a Go binary. Everything not listed fails with EPERM. See profiles/README.md.",
+    "audit": [
+      {
+        "comment": "Running programs (execveat is refused, and so reported anyway).",
+        "names": ["execve", "execveat"]
+      },
+      {
+        "comment": "Sockets of any family but AF_UNIX (1): refused, and so reported anyway; listed to say so.",
+        "names": ["socket"],
+        "args": [
+          {"index": 0, "value": 1, "op": "SCMP_CMP_NE"}
+        ]
+      }
+    ]
+  },
   "defaultAction": "SCMP_ACT_ERRNO",
   "defaultErrnoRet": 1,
   "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64"],

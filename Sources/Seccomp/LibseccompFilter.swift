@@ -130,7 +130,7 @@ enum SyscallNumber: Equatable {
     /// Syscalls newer than libseccomp 2.5.4's table (Debian's knows up to futex_requeue, 456).
     /// Since Linux 5.1 a new syscall has one number on every architecture stockade builds for,
     /// so these can be filtered by number; the baseline needs `open_tree_attr` and `lsm_set_self_attr`.
-    private static let newerThanLibseccomp: [String: Int32] = {
+    static let newerThanLibseccomp: [String: Int32] = {
         #if arch(x86_64) || arch(arm64) || arch(riscv64) || arch(s390x) || arch(powerpc64le)
         return [
             "statmount": 457, "listmount": 458, "lsm_get_self_attr": 459, "lsm_set_self_attr": 460,

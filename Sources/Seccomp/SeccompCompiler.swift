@@ -80,10 +80,14 @@ public enum SeccompCompiler {
 
     /// The argument checks of a rule as libseccomp rules: one rule with every check (AND), or,
     /// when an argument index repeats, one rule per check (OR), as runc does.
-    private static func checkGroups(_ args: [SeccompSyscall.Arg]) -> [[scmp_arg_cmp]] {
-        let checks = args.map { scmp_arg_cmp($0.index, $0.op, $0.value, $0.valueTwo) }
+    static func checkGroups(_ args: [SeccompSyscall.Arg]) -> [[scmp_arg_cmp]] {
+        argGroups(args).map { $0.map { scmp_arg_cmp($0.index, $0.op, $0.value, $0.valueTwo) } }
+    }
+
+    /// The same grouping on the profile's own values: a call matches when every check of one group holds.
+    static func argGroups(_ args: [SeccompSyscall.Arg]) -> [[SeccompSyscall.Arg]] {
         let indexes = args.map(\.index)
-        return Set(indexes).count == indexes.count ? [checks] : checks.map { [$0] }
+        return Set(indexes).count == indexes.count ? [args] : args.map { [$0] }
     }
 
     /// The machine a profile is compiled for: what `includes` and `excludes` are checked against.

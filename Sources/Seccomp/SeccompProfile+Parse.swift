@@ -2,8 +2,9 @@ extension SeccompProfile {
     /// Reads a profile from JSON text. `origin` names it in errors (a path, or `builtin:NAME`).
     ///
     /// Unknown top-level keys are ignored, as Docker and runc do, so existing profiles load.
-    /// Inside `syscalls[]`, `args[]`, `includes`/`excludes`, `archMap[]` and `x-stockade` an
-    /// unknown key is an error: a misspelt `args` would otherwise turn a narrow rule into a broad one.
+    /// Inside `syscalls[]`, `args[]`, `includes`/`excludes`, `archMap[]`, `x-stockade` and its
+    /// `audit[]` an unknown key is an error: a misspelt `args` would otherwise turn a narrow rule
+    /// into a broad one.
     public static func parse(_ bytes: [UInt8], origin: String) throws(SeccompProfileError) -> SeccompProfile {
         let json: JSONValue
         do {
@@ -53,8 +54,11 @@ private struct ProfileDecoder {
         }
         if let value = optional(root, "x-stockade") {
             let path = #"$["x-stockade"]"#
-            let object = try object(value, at: path, keys: ["comment"])
+            let object = try object(value, at: path, keys: ["comment", "audit"])
             if let comment = optional(object, "comment") { _ = try string(comment, at: path + ".comment") }
+            if let audit = optional(object, "audit") {
+                profile.auditRules = try elements(audit, at: path + ".audit", auditRule)
+            }
             profile.stockadeExtension = value
         }
         try checkContradictions(profile.syscalls)
@@ -108,6 +112,22 @@ private struct ProfileDecoder {
         }
         if let value = optional(object, "excludes") {
             rule.excludes = try filter(value, at: path + ".excludes")
+        }
+        return rule
+    }
+
+    /// One `x-stockade.audit[]` entry: `names`, optional `args` (as in `syscalls[]`), `comment`.
+    private func auditRule(_ json: JSONValue, at path: String) throws(SeccompProfileError) -> AuditRule {
+        let object = try object(json, at: path, keys: ["names", "args", "comment"])
+        guard let namesValue = optional(object, "names") else { throw error(path, "missing \"names\"") }
+        let names = try elements(namesValue, at: path + ".names", syscallName)
+        if names.isEmpty { throw error(path + ".names", "must name at least one syscall") }
+        var rule = AuditRule(names: names)
+        if let value = optional(object, "args") {
+            rule.args = try elements(value, at: path + ".args", arg)
+        }
+        if let value = optional(object, "comment") {
+            rule.comment = try string(value, at: path + ".comment")
         }
         return rule
     }

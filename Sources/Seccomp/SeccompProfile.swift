@@ -21,8 +21,11 @@ public struct SeccompProfile: Sendable, Equatable {
     /// The rules, in document order.
     public var syscalls: [SeccompSyscall]
     /// The `"x-stockade"` object, kept raw. Other runtimes ignore it as an unknown key; stockade
-    /// reads `comment` (a string) and reserves the rest for the syscall audit to come.
+    /// reads `comment` (a string) and `audit` (``auditRules``).
     public var stockadeExtension: JSONValue?
+    /// `x-stockade.audit`: the calls the syscall audit reports even when the profile allows them.
+    /// Empty when absent. Read from ``stockadeExtension`` by the parser.
+    public var auditRules: [AuditRule]
 
     public init(
         defaultAction: SeccompAction,
@@ -33,7 +36,8 @@ public struct SeccompProfile: Sendable, Equatable {
         listenerPath: String? = nil,
         listenerMetadata: String? = nil,
         syscalls: [SeccompSyscall] = [],
-        stockadeExtension: JSONValue? = nil
+        stockadeExtension: JSONValue? = nil,
+        auditRules: [AuditRule] = []
     ) {
         self.defaultAction = defaultAction
         self.defaultErrnoRet = defaultErrnoRet
@@ -44,6 +48,7 @@ public struct SeccompProfile: Sendable, Equatable {
         self.listenerMetadata = listenerMetadata
         self.syscalls = syscalls
         self.stockadeExtension = stockadeExtension
+        self.auditRules = auditRules
     }
 
     /// A libseccomp architecture token, as spelled in the format.

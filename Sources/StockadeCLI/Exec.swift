@@ -23,16 +23,29 @@ struct Exec: ParsableCommand {
     }
 
     func run() throws {
-        let plan = try sandbox.plan(command: command)
+        var plan = try sandbox.plan(command: command)
+        var observer: AuditObserver?
+        if let path = sandbox.audit {
+            plan.syscallFilter = .audited(try ProfileSelection.auditFilters(
+                named: sandbox.profile, handoff: Sandbox.handoffDescriptor(plan.limits)))
+            observer = AuditObserver(sandbox: AuditTrail.newSandboxID(), sink: try AuditTrail.open(path))
+        }
         let outcome: SandboxOutcome
         do {
-            outcome = try Sandbox.run(plan, forwardSignals: true)
+            outcome = try Sandbox.run(plan, forwardSignals: true, audit: observer)
         } catch {
             complain(error.description)
             throw Failure(code: ExitCode.of(error))
         }
         if outcome.termination == .timedOut, let seconds = sandbox.timeout {
             complain("timed out after \(SandboxOptions.format(seconds)) s; the sandbox and everything in it was killed")
+        }
+        if let summary = outcome.audit {
+            AuditTrail.report(summary)
+            if summary.lost > 0 {
+                complain("\(summary.lost) audit events could not be written to \(sandbox.audit ?? "")")
+                throw Failure(code: ExitCode.system)
+            }
         }
         throw Failure(code: outcome.termination.exitCode)
     }

@@ -40,6 +40,9 @@ struct LifecycleOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Write a JSON report of every buildpack process here.", valueName: "file"))
     var report: String?
 
+    @Option(help: ArgumentHelp("Record what every buildpack executes, connects to, opens for writing and is denied, as JSON Lines.", valueName: "file"))
+    var audit: String?
+
     @Option(help: "How many bin/detect run at once (default: the number of cores).")
     var jobs: Int?
 

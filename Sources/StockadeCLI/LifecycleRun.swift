@@ -28,10 +28,17 @@ struct LifecycleRun {
         let code: Int32
         do {
             let user = try options.stackUser()
+            var audit: SandboxExecutor.Audit?
+            if let path = options.audit {
+                let handoff = Sandbox.handoffDescriptor(ResourceLimits())
+                audit = SandboxExecutor.Audit(detect: try ProfileSelection.auditFilters(named: options.detectProfile, handoff: handoff),
+                                              build: try ProfileSelection.auditFilters(named: options.buildProfile, handoff: handoff),
+                                              sink: try AuditTrail.open(path), newSandboxID: AuditTrail.newSandboxID)
+            }
             let sandbox = SandboxExecutor(user: user, rootfs: options.rootfs,
                                           detectFilter: try ProfileSelection.filter(named: options.detectProfile),
                                           buildFilter: try ProfileSelection.filter(named: options.buildProfile),
-                                          console: console)
+                                          console: console, audit: audit)
             executor = sandbox
             let app = try Self.directory(options.path, what: "app directory")
             var store = BuildpackStore()

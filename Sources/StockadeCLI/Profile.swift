@@ -1,11 +1,103 @@
 import ArgumentParser
 import Glibc
+import Sandbox
 import Seccomp
 
 struct Profile: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Work with seccomp profiles.",
-        subcommands: [Compile.self])
+        subcommands: [Learn.self, Check.self, Compile.self])
+
+    struct Learn: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run a command while observing every syscall, and write a profile that allows exactly those.",
+            discussion: "The command runs as with `stockade exec` (the same options), under the hardening baseline only.")
+
+        @Option(name: .shortAndLong, help: ArgumentHelp("Where to write the learned profile.", valueName: "file"))
+        var output: String
+
+        @OptionGroup var sandbox: SandboxOptions
+
+        @Argument(parsing: .captureForPassthrough, help: "The command and its arguments, after `--`.")
+        var command: [String] = []
+
+        mutating func validate() throws {
+            if command.first == "--" { command.removeFirst() }
+            guard !command.isEmpty else { throw ValidationError("Missing the command to learn from, e.g. `stockade profile learn -o p.json -- make`.") }
+        }
+
+        func run() throws {
+            var plan = try sandbox.plan(command: command)
+            do {
+                let handoff = Sandbox.handoffDescriptor(plan.limits)
+                plan.syscallFilter = .audited(AuditFilters(
+                    baseline: try SeccompCompiler.auditBaseline,
+                    profile: try SeccompCompiler.learnFilter(handoffDescriptor: handoff),
+                    enforcing: [try SeccompCompiler.hardeningBaseline]))
+            } catch {
+                complain("cannot compile the learning filters: \(error)")
+                throw Failure(code: ExitCode.system)
+            }
+            let outcome: SandboxOutcome
+            do {
+                outcome = try Sandbox.run(plan, forwardSignals: true,
+                                          audit: AuditObserver(sandbox: AuditTrail.newSandboxID(), sink: nil))
+            } catch {
+                complain(error.description)
+                throw Failure(code: ExitCode.of(error))
+            }
+            // Only what was allowed: a call the baseline refused (mount) is not
+            // something the workload needs.
+            let seen = outcome.audit?.allowedSyscalls ?? []
+            let comment = "Learned by `stockade profile learn` from: \(command.joined(separator: " ")); "
+                + "\(seen.count) syscalls; every other syscall fails with EPERM."
+            let bytes = SeccompProfile.learned(syscalls: seen, comment: comment)
+            try Profile.write(bytes, to: output)
+            complain("learned \(seen.count) syscalls from the command (exit \(outcome.termination.exitCode)); wrote \(output)", level: "info")
+            throw Failure(code: outcome.termination.exitCode)
+        }
+    }
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Validate a profile and list the syscalls it allows that the default profile denies.")
+
+        @Argument(help: ArgumentHelp("A built-in name or an OCI JSON file.", valueName: "name|file"))
+        var profile: String
+
+        func run() throws {
+            _ = try ProfileSelection.compile(named: profile)
+            let parsed: SeccompProfile
+            do { parsed = try SeccompProfile.resolve(profile) } catch {
+                complain("\(error)")
+                throw Failure(code: ExitCode.invalidProfile)
+            }
+            guard let standard = SeccompProfile.builtin("default") else { throw Failure(code: ExitCode.system) }
+            let extra = parsed.check(against: standard)
+            var text = "\(profile): valid\n"
+            if extra.isEmpty {
+                text += "allows nothing the default profile denies\n"
+            } else {
+                text += "allows \(extra.count) syscalls the default profile denies:\n" + extra.map { "  \($0)\n" }.joined()
+            }
+            let bytes = Array(text.utf8)
+            _ = bytes.withUnsafeBytes { Glibc.write(STDOUT_FILENO, $0.baseAddress, $0.count) }
+        }
+    }
+
+    static func write(_ bytes: [UInt8], to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            complain("cannot create \(path): \(String(cString: strerror(errno)))")
+            throw Failure(code: ExitCode.missingPath)
+        }
+        defer { close(fd) }
+        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        guard written == bytes.count else {
+            complain("cannot write \(path): \(String(cString: strerror(errno)))")
+            throw Failure(code: ExitCode.system)
+        }
+    }
 
     struct Compile: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -18,18 +110,7 @@ struct Profile: ParsableCommand {
         var output: String
 
         func run() throws {
-            let compiled = try ProfileSelection.compile(named: profile)
-            let fd = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            guard fd >= 0 else {
-                complain("cannot create \(output): \(String(cString: strerror(errno)))")
-                throw Failure(code: ExitCode.missingPath)
-            }
-            defer { close(fd) }
-            let written = compiled.program.bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            guard written == compiled.program.bytes.count else {
-                complain("cannot write \(output): \(String(cString: strerror(errno)))")
-                throw Failure(code: ExitCode.system)
-            }
+            try Profile.write(try ProfileSelection.compile(named: profile).program.bytes, to: output)
         }
     }
 }

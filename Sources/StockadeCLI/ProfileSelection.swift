@@ -13,6 +13,31 @@ enum ProfileSelection {
         return .profile(compiled.program, flags: compiled.filterFlags)
     }
 
+    /// The audit variants of a profile and the filters that decide for them;
+    /// `handoff` is the descriptor the listener is handed over on.
+    static func auditFilters(named name: String, handoff: Int32) throws -> AuditFilters {
+        guard name != "unconfined" else {
+            complain("--audit needs a profile: with --profile unconfined nothing is filtered, so nothing can be observed")
+            throw Failure(code: ExitCode.usage)
+        }
+        let enforcing = try compile(named: name)
+        do {
+            let source = try ProfileSource.resolve(name)
+            let profile = try SeccompProfile.parse(source.bytes, origin: source.origin)
+            let audited = try FilterCache.forCurrentUser().map { cache in
+                try cache.compiled(kind: "audit-\(handoff)", source: source.bytes) { () throws(SeccompCompileError) in
+                    try SeccompCompiler.compileAudit(profile, handoffDescriptor: handoff)
+                }
+            } ?? SeccompCompiler.compileAudit(profile, handoffDescriptor: handoff)
+            return AuditFilters(baseline: try SeccompCompiler.auditBaseline, profile: audited.program,
+                                profileFlags: audited.filterFlags,
+                                enforcing: [try SeccompCompiler.hardeningBaseline, enforcing.program])
+        } catch {
+            complain("\(error)")
+            throw Failure(code: ExitCode.invalidProfile)
+        }
+    }
+
     /// A built-in profile or a JSON file, compiled (or from the filter cache);
     /// warnings go to stderr.
     static func compile(named name: String) throws -> CompiledProfile {

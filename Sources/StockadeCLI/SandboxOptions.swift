@@ -38,6 +38,9 @@ struct SandboxOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Seccomp profile: a built-in name (default, strict, unconfined) or an OCI JSON file.", valueName: "name|file"))
     var profile: String = "default"
 
+    @Option(help: ArgumentHelp("Record what the command executes, connects to, opens for writing and is denied, as JSON Lines.", valueName: "file"))
+    var audit: String?
+
     @Option(help: ArgumentHelp("Kill the whole sandbox after this many seconds.", valueName: "seconds"))
     var timeout: Double?
 

@@ -144,7 +144,7 @@ import Testing
     @Test(arguments: Invoker.all)
     func networkNoneHasOnlyLoopbackAndItWorks(_ invoker: Invoker) {
         let r = fx.exec([], ["/bin/sh", "-c", "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '; /probe loopback"], as: invoker)
-        #expect(r.lines == ["lo", "loopback: ok"], "\(r)")
+        #expect(r.lines.filter { !$0.hasPrefix("port: ") } == ["lo", "loopback: ok"], "\(r)")
         let host = fx.exec(["--network", "host"], ["/bin/sh", "-c", "tail -n +3 /proc/net/dev | wc -l"], as: invoker)
         #expect((Int(host.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) > 1, "host network: \(host)")
     }

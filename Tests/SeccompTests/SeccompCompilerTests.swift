@@ -196,7 +196,7 @@ private let amd64 = SeccompCompiler.Host(dockerArchitecture: "amd64", architectu
     @Test func embeddedProfilesMatchTheFiles() throws {
         let directory = Repository.root + "/profiles"
         let files = try FileManager.default.contentsOfDirectory(atPath: directory)
-            .filter { $0.hasSuffix(".json") }.sorted()
+            .filter { $0.hasSuffix(".json") && !$0.hasSuffix(".schema.json") }.sorted()
         #expect(files.map { String($0.dropLast(5)) } == BuiltinProfiles.sources.map(\.name),
                 "run scripts/embed-profiles.sh")
         for (name, json) in BuiltinProfiles.sources {

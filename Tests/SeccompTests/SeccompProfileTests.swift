@@ -143,7 +143,8 @@ private func parseError(_ text: String) -> SeccompProfileError? {
         (entry(#""action": "SCMP_ACT_ERRNO", "includes": {"kernel": "5.8"}"#), "$.syscalls[0].includes",
          "unknown key \"kernel\" (expected one of arches, caps, minKernel)"),
         (allow(#""x-stockade": {"comment": 1}"#), #"$["x-stockade"].comment"#, "expected a string"),
-        (allow(#""x-stockade": {"audit": true}"#), #"$["x-stockade"]"#, "unknown key \"audit\""),
+        (allow(#""x-stockade": {"audit": true}"#), #"$["x-stockade"].audit"#, "expected an array"),
+        (allow(#""x-stockade": {"observe": []}"#), #"$["x-stockade"]"#, "unknown key \"observe\""),
         (allow(#""x-stockade": []"#), #"$["x-stockade"]"#, "expected an object"),
         // Contradictions: the same syscall, the same conditions, different actions.
         (#"""

@@ -114,6 +114,14 @@ struct stk_spawn_plan {
     int cap_last_cap;
 
     struct stk_bpf profile;         ///< the user's profile; count 0: none (unconfined)
+    /// Install `profile` with a seccomp listener and hand the listener to the
+    /// parent (an STK_REPORT_LISTENER message with the fd) before execve.
+    int audit_listener;
+    /// The descriptor the listener is handed over on: a filter that notifies
+    /// every syscall (learning a profile) lets sendmsg, read and close on
+    /// exactly this descriptor through, or the handover would wait for
+    /// itself. Below RLIMIT_NOFILE; closed before execve.
+    int handoff_fd;
     struct stk_bpf baseline;        ///< the hardening filter, installed after the profile
     struct stk_bpf init_filter;     ///< confines the sandbox's own pid 1
 
@@ -161,12 +169,14 @@ enum stk_stage {
     STK_STAGE_LANDLOCK,
     STK_STAGE_SECCOMP_PROFILE,
     STK_STAGE_SECCOMP_BASELINE,
+    STK_STAGE_AUDIT_LISTENER,
     STK_STAGE_EXEC,
 };
 
 enum stk_report_kind {
     STK_REPORT_FAILED = 1,  ///< setup failed at `stage` with `error`; `index` names the mount or rlimit
     STK_REPORT_EXITED,      ///< the command ended; `status` is its wait status
+    STK_REPORT_LISTENER,    ///< carries the seccomp listener (SCM_RIGHTS); answer with one byte
 };
 
 struct stk_report {
@@ -198,5 +208,17 @@ struct stk_rusage {
 /// descendant it reaped. Returns 0 and the wait status, or -1 with errno.
 int stk_wait_pidfd(int pidfd, int *status, struct stk_rusage *usage);
 int stk_pidfd_send_signal(int pidfd, int sig);
+
+/// recvmsg of one report, with the descriptor it carries (or -1) in `*fd`
+/// and up to `extra_length` bytes after it in `extra`. Returns the bytes
+/// received, 0 at end of stream, -1 with errno.
+long stk_receive_report(int socket, struct stk_report *report, int *fd, char *extra, size_t extra_length);
+
+/// process_vm_readv of `length` bytes at `address` in process `pid`.
+long stk_read_memory(pid_t pid, uint64_t address, void *buffer, size_t length);
+
+/// SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (Linux 6.6+): wake the supervisor on the
+/// notified task's CPU, a tenth of the round trip.
+int stk_notify_sync_wake_up(int listener);
 
 #endif

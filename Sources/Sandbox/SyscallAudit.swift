@@ -1,0 +1,461 @@
+import CSandbox
+import CSeccomp
+import Glibc
+import Seccomp
+import Synchronization
+
+/// The filters of an audited sandbox: audit variants that route the
+/// observed and the denied syscalls to a listener, and the original filters
+/// that decide every notification, so the audit never allows what they deny.
+public struct AuditFilters: Sendable, Equatable {
+    /// Installed first: the hardening baseline with its denials turned into notifications.
+    public var baseline: BPFProgram
+    /// Installed last, with the listener.
+    public var profile: BPFProgram
+    /// SECCOMP_FILTER_FLAG_* of the profile (LOG, SPEC_ALLOW); the listener flags are added.
+    public var profileFlags: UInt32
+    /// The original filters, in installation order, evaluated for each notification.
+    public var enforcing: [BPFProgram]
+
+    public init(baseline: BPFProgram, profile: BPFProgram, profileFlags: UInt32 = 0, enforcing: [BPFProgram]) {
+        self.baseline = baseline
+        self.profile = profile
+        self.profileFlags = profileFlags
+        self.enforcing = enforcing
+    }
+}
+
+/// One observed syscall.
+public struct AuditEvent: Sendable, Equatable {
+    public enum Outcome: Sendable, Equatable {
+        case allowed
+        case denied(errno: Int32)
+    }
+
+    /// Microseconds since the epoch.
+    public var time: Int64
+    public var sandbox: String
+    /// Caller-given context (for example phase and buildpack), written into every event.
+    public var labels: [String: String]
+    /// As seen inside the sandbox.
+    public var pid: Int32
+    public var syscall: String
+    public var arguments: AuditArguments
+    public var outcome: Outcome
+}
+
+/// Decoded arguments; pointers are read from the process with a size cap.
+/// Advisory: the process may change its memory between this read and the
+/// kernel's after CONTINUE (the decision itself uses registers only).
+public enum AuditArguments: Sendable, Equatable {
+    case exec(path: String, argv: [String])
+    case address(family: String, address: String?, port: Int?, path: String?)
+    case open(path: String, flags: [String])
+    case socket(family: String, type: Int)
+    case values([UInt64])
+}
+
+/// Where events go. `record` returns false when the event could not be kept.
+public protocol AuditSink: Sendable {
+    func record(_ event: AuditEvent) -> Bool
+}
+
+/// What an audited sandbox asks of the supervisor.
+public struct AuditObserver: Sendable {
+    public var sandbox: String
+    public var labels: [String: String]
+    /// nil: count only (learning a profile).
+    public var sink: (any AuditSink)?
+
+    public init(sandbox: String, labels: [String: String] = [:], sink: (any AuditSink)?) {
+        self.sandbox = sandbox
+        self.labels = labels
+        self.sink = sink
+    }
+}
+
+/// Counts for the end of a run.
+public struct AuditSummary: Sendable, Equatable {
+    public var counts: [String: Int] = [:]
+    public var programs: Set<String> = []
+    public var destinations: Set<String> = []
+    public var denials: [String: Int] = [:]
+    /// The events that could not be recorded.
+    public var lost = 0
+    /// Every syscall seen.
+    public var syscalls: Set<String> = []
+    /// Every syscall seen and allowed: what a learned profile allows.
+    public var allowedSyscalls: Set<String> = []
+
+    public init() {}
+
+    mutating func add(_ event: AuditEvent) {
+        counts[event.syscall, default: 0] += 1
+        syscalls.insert(event.syscall)
+        switch event.outcome {
+        case .denied: denials[event.syscall, default: 0] += 1
+        case .allowed: allowedSyscalls.insert(event.syscall)
+        }
+        switch event.arguments {
+        case .exec(let path, _): programs.insert(path)
+        case .address(let family, let address, let port, let path):
+            if event.syscall != "bind" {
+                destinations.insert(path.map { "\(family):\($0)" } ?? "\(family):\(address ?? "?"):\(port ?? 0)")
+            }
+        default: break
+        }
+    }
+
+    /// Lines for stderr.
+    public var lines: [String] {
+        var out: [String] = []
+        let total = counts.values.reduce(0, +)
+        out.append("audit: \(total) events: " + counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        if !programs.isEmpty { out.append("audit: executed: " + programs.sorted().joined(separator: ", ")) }
+        if !destinations.isEmpty { out.append("audit: connected to: " + destinations.sorted().joined(separator: ", ")) }
+        if !denials.isEmpty {
+            out.append("audit: denied: " + denials.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        }
+        return out
+    }
+}
+
+/// Answers the notifications of one sandbox on a thread of its own, until
+/// every process that could notify is gone. Every notification is answered,
+/// the child first, whatever happens to the log.
+final class NotificationServer: Sendable {
+    let listener: Int32
+    let enforcing: [BPFProgram]
+    let observer: AuditObserver
+    /// What the command's first execve is: a process that is not yet dumpable
+    /// may not be readable by an unprivileged supervisor.
+    let firstExec: AuditArguments
+    /// Ends the whole sandbox, for a decision the kernel would have made a kill.
+    let killSandbox: @Sendable () -> Void
+    private let state = Mutex<(summary: AuditSummary, done: Bool)>((AuditSummary(), false))
+    private let finished = Mutex<Bool>(false)
+
+    init(listener: Int32, enforcing: [BPFProgram], observer: AuditObserver, firstExec: AuditArguments,
+         killSandbox: @escaping @Sendable () -> Void) {
+        self.firstExec = firstExec
+        self.killSandbox = killSandbox
+        self.listener = listener
+        self.enforcing = enforcing
+        self.observer = observer
+    }
+
+    func start() {
+        DedicatedThread.start { [self] in
+            serve()
+            close(listener)
+            finished.withLock { $0 = true }
+        }
+    }
+
+    /// Waits for the server to see the last process go, then its summary.
+    func finish() -> AuditSummary {
+        while !finished.withLock({ $0 }) { usleep(1000) }
+        return state.withLock { $0.summary }
+    }
+
+    private func serve() {
+        _ = stk_notify_sync_wake_up(listener)
+        var request: UnsafeMutablePointer<seccomp_notif>?
+        var response: UnsafeMutablePointer<seccomp_notif_resp>?
+        guard seccomp_notify_alloc(&request, &response) == 0, let request, let response else { return }
+        defer { seccomp_notify_free(request, response) }
+        var names = NameCache()
+        var firstExecSeen = false
+        while true {
+            var fd = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&fd, 1, -1)
+            if ready < 0 && errno == EINTR { continue }
+            if ready < 0 || fd.revents & Int16(POLLIN) == 0 { return } // POLLHUP: no process left
+            memset(request, 0, MemoryLayout<seccomp_notif>.size)
+            if seccomp_notify_receive(listener, request) != 0 { continue } // the task died meanwhile
+            let notification = request.pointee
+            let data = SeccompData(nr: notification.data.nr, arch: notification.data.arch,
+                                   instructionPointer: notification.data.instruction_pointer,
+                                   args: withUnsafeBytes(of: notification.data.args) { Array($0.bindMemory(to: UInt64.self)) })
+            let decision = SeccompDecision.decide(data, filters: enforcing)
+            let name = names.name(notification.data.nr)
+            // Memory is read while the task waits for our answer.
+            var arguments = ArgumentDecoder(pid: pid_t(notification.pid)).decode(name, data.args)
+            if name == "execve" && !firstExecSeen {
+                firstExecSeen = true
+                if case .exec(let path, _) = arguments, path.isEmpty { arguments = firstExec }
+            }
+            let pid = names.sandboxPid(pid_t(notification.pid))
+            let valid = seccomp_notify_id_valid(listener, notification.id) == 0
+
+            memset(response, 0, MemoryLayout<seccomp_notif_resp>.size)
+            response.pointee.id = notification.id
+            let outcome: AuditEvent.Outcome
+            // Exactly what the original filters would have done, never more.
+            switch decision {
+            case .allow, .log:
+                response.pointee.flags = UInt32(SECCOMP_USER_NOTIF_FLAG_CONTINUE)
+                outcome = .allowed
+            case .errno(let code):
+                response.pointee.error = -code
+                outcome = .denied(errno: code)
+            case .notify, .trace:
+                // No agent or tracer answers these in normal mode: the kernel fails them.
+                response.pointee.error = -ENOSYS
+                outcome = .denied(errno: ENOSYS)
+            case .kill, .trap:
+                // Kills and traps stay in BPF and never get here; if one did, end it all.
+                response.pointee.error = -EPERM
+                outcome = .denied(errno: EPERM)
+                killSandbox()
+            }
+            _ = seccomp_notify_respond(listener, response)
+            guard valid else { continue }
+            let event = AuditEvent(time: Self.now(), sandbox: observer.sandbox, labels: observer.labels, pid: pid,
+                                   syscall: name, arguments: arguments, outcome: outcome)
+            let kept = observer.sink?.record(event) ?? true
+            state.withLock {
+                $0.summary.add(event)
+                if !kept { $0.summary.lost += 1 }
+            }
+        }
+    }
+
+    static func now() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
+    }
+}
+
+/// Syscall names and sandbox pids, looked up once each.
+struct NameCache {
+    private var names: [Int32: String] = [:]
+    private var pids: [pid_t: Int32] = [:]
+
+    mutating func name(_ nr: Int32) -> String {
+        if let known = names[nr] { return known }
+        let name = SeccompCompiler.syscallName(nr) ?? "syscall_\(nr)"
+        names[nr] = name
+        return name
+    }
+
+    /// The pid inside the sandbox: the last NSpid of /proc/PID/status.
+    mutating func sandboxPid(_ pid: pid_t) -> Int32 {
+        if let known = pids[pid] { return known }
+        var inside = Int32(pid)
+        if let bytes = HostFiles.read("/proc/\(pid)/status", limit: 1 << 16) {
+            for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix("NSpid:") {
+                if let last = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).last, let value = Int32(last) {
+                    inside = value
+                }
+            }
+        }
+        pids[pid] = inside
+        return inside
+    }
+}
+
+/// Reads a notified process's arguments: strings up to 4 KiB, argv up to
+/// 256 entries and 64 KiB in all, socket addresses up to 128 bytes.
+struct ArgumentDecoder {
+    let pid: pid_t
+    static let stringLimit = 4096
+    static let argvEntries = 256
+    static let argvBytes = 65536
+
+    func decode(_ syscall: String, _ args: [UInt64]) -> AuditArguments {
+        switch syscall {
+        case "execve": return .exec(path: string(args[0]), argv: argv(args[1]))
+        case "execveat": return .exec(path: string(args[1]), argv: argv(args[2]))
+        case "connect", "bind": return address(args[1], length: args[2])
+        case "sendto": return address(args[4], length: args[5])
+        case "openat": return .open(path: string(args[1]), flags: Self.openFlags(args[2]))
+        case "open": return .open(path: string(args[0]), flags: Self.openFlags(args[1]))
+        case "creat": return .open(path: string(args[0]), flags: ["O_CREAT", "O_WRONLY", "O_TRUNC"])
+        case "socket": return .socket(family: Self.family(Int32(truncatingIfNeeded: args[0])), type: Int(args[1] & 0xf))
+        default: return .values(args)
+        }
+    }
+
+    func bytes(_ address: UInt64, _ length: Int) -> [UInt8] {
+        guard address != 0, length > 0 else { return [] }
+        var buffer = [UInt8](repeating: 0, count: length)
+        let n = buffer.withUnsafeMutableBytes { stk_read_memory(pid, address, $0.baseAddress, length) }
+        return n > 0 ? Array(buffer[0..<n]) : []
+    }
+
+    /// A NUL-terminated string, read page by page so a string that ends just
+    /// before an unmapped page is still read.
+    func string(_ address: UInt64) -> String {
+        var out: [UInt8] = []
+        var cursor = address
+        while out.count < Self.stringLimit, cursor != 0 {
+            let toPageEnd = 4096 - Int(cursor % 4096)
+            let chunk = bytes(cursor, min(toPageEnd, Self.stringLimit - out.count))
+            if chunk.isEmpty { break }
+            if let end = chunk.firstIndex(of: 0) { out += chunk[..<end]; break }
+            out += chunk
+            cursor += UInt64(chunk.count)
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    func argv(_ address: UInt64) -> [String] {
+        var out: [String] = []
+        var total = 0
+        var slot = address
+        while out.count < Self.argvEntries, total < Self.argvBytes, slot != 0 {
+            let raw = bytes(slot, 8)
+            guard raw.count == 8 else { break }
+            let pointer = raw.withUnsafeBytes { $0.load(as: UInt64.self) }
+            if pointer == 0 { break }
+            let value = string(pointer)
+            total += value.utf8.count
+            out.append(value)
+            slot += 8
+        }
+        return out
+    }
+
+    func address(_ pointer: UInt64, length: UInt64) -> AuditArguments {
+        let raw = bytes(pointer, Int(min(length, 128)))
+        guard raw.count >= 2 else { return .address(family: "none", address: nil, port: nil, path: nil) }
+        let family = Int32(raw[0]) | Int32(raw[1]) << 8
+        switch family {
+        case AF_INET where raw.count >= 8:
+            let port = Int(raw[2]) << 8 | Int(raw[3])
+            return .address(family: "inet", address: raw[4..<8].map(String.init).joined(separator: "."), port: port, path: nil)
+        case AF_INET6 where raw.count >= 24:
+            let port = Int(raw[2]) << 8 | Int(raw[3])
+            let groups = stride(from: 8, to: 24, by: 2).map { String(Int(raw[$0]) << 8 | Int(raw[$0 + 1]), radix: 16) }
+            return .address(family: "inet6", address: groups.joined(separator: ":"), port: port, path: nil)
+        case AF_UNIX:
+            let path = raw.dropFirst(2)
+            if path.first == 0 {
+                return .address(family: "unix", address: nil, port: nil,
+                                path: "@" + String(decoding: path.dropFirst().prefix { $0 != 0 }, as: UTF8.self))
+            }
+            return .address(family: "unix", address: nil, port: nil, path: String(decoding: path.prefix { $0 != 0 }, as: UTF8.self))
+        default:
+            return .address(family: Self.family(family), address: nil, port: nil, path: nil)
+        }
+    }
+
+    static func family(_ value: Int32) -> String {
+        switch value {
+        case AF_UNIX: "unix"
+        case AF_INET: "inet"
+        case AF_INET6: "inet6"
+        case AF_NETLINK: "netlink"
+        case AF_PACKET: "packet"
+        default: String(value)
+        }
+    }
+
+    static func openFlags(_ value: UInt64) -> [String] {
+        let flags = Int32(truncatingIfNeeded: value)
+        var names: [String] = []
+        switch flags & O_ACCMODE {
+        case O_WRONLY: names.append("O_WRONLY")
+        case O_RDWR: names.append("O_RDWR")
+        default: names.append("O_RDONLY")
+        }
+        for (flag, name) in [(O_CREAT, "O_CREAT"), (O_TRUNC, "O_TRUNC"), (O_APPEND, "O_APPEND"), (O_EXCL, "O_EXCL")]
+            where flags & flag != 0 {
+            names.append(name)
+        }
+        return names
+    }
+}
+
+/// Audit events as JSON Lines in a file the caller opened for appending.
+public final class AuditLog: AuditSink {
+    let fd: Int32
+    private let lock = Mutex<Void>(())
+
+    public init(fd: Int32) { self.fd = fd }
+
+    public func record(_ event: AuditEvent) -> Bool {
+        let line = Array((Self.json(event) + "\n").utf8)
+        return lock.withLock { _ in
+            var written = 0
+            while written < line.count {
+                let n = line.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return false }
+                written += n
+            }
+            return true
+        }
+    }
+
+    public static func json(_ event: AuditEvent) -> String {
+        var fields = ["\"time\":\(quote(timestamp(event.time)))", "\"sandbox\":\(quote(event.sandbox))"]
+        for (key, value) in event.labels.sorted(by: { $0.key < $1.key }) { fields.append("\(quote(key)):\(quote(value))") }
+        fields.append("\"pid\":\(event.pid)")
+        fields.append("\"syscall\":\(quote(event.syscall))")
+        fields.append("\"args\":" + arguments(event.arguments))
+        switch event.outcome {
+        case .allowed:
+            fields.append("\"outcome\":\"allowed\"")
+        case .denied(let code):
+            fields.append("\"outcome\":\"denied\"")
+            fields.append("\"errno\":\(code)")
+            fields.append("\"errnoName\":\(quote(Errno.name(code)))")
+        }
+        return "{" + fields.joined(separator: ",") + "}"
+    }
+
+    static func arguments(_ arguments: AuditArguments) -> String {
+        switch arguments {
+        case .exec(let path, let argv):
+            return "{\"path\":\(quote(path)),\"argv\":[" + argv.map(quote).joined(separator: ",") + "]}"
+        case .address(let family, let address, let port, let path):
+            var parts = ["\"family\":\(quote(family))"]
+            if let address { parts.append("\"address\":\(quote(address))") }
+            if let port { parts.append("\"port\":\(port)") }
+            if let path { parts.append("\"path\":\(quote(path))") }
+            return "{" + parts.joined(separator: ",") + "}"
+        case .open(let path, let flags):
+            return "{\"path\":\(quote(path)),\"flags\":[" + flags.map(quote).joined(separator: ",") + "]}"
+        case .socket(let family, let type):
+            return "{\"family\":\(quote(family)),\"type\":\(type)}"
+        case .values(let values):
+            return "{\"values\":[" + values.map(String.init).joined(separator: ",") + "]}"
+        }
+    }
+
+    /// RFC 3339, UTC, microseconds.
+    static func timestamp(_ microseconds: Int64) -> String {
+        var seconds = time_t(microseconds / 1_000_000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func pad(_ value: Int32, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        let fraction = String(microseconds % 1_000_000)
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T" +
+            "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))." +
+            String(repeating: "0", count: 6 - fraction.count) + fraction + "Z"
+    }
+
+    static func quote(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import StockadeTestSupport
+import Testing
+
+/// `--audit FILE`: what the command executed, connected to and was denied,
+/// one JSON object a line, and profiles learned from what it did.
+@Suite struct AuditTests {
+    let fx = Fixture.shared
+
+    /// A fresh log path every invoker can create.
+    func logPath() -> String { fx.makeDirectory("audit", mode: 0o777) + "/events.jsonl" }
+
+    func events(_ path: String) -> [[String: Any]] {
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").map { line in
+            let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(object != nil, "not a JSON object: \(line)")
+            return object ?? [:]
+        }
+    }
+
+    func args(_ event: [String: Any]) -> [String: Any] { event["args"] as? [String: Any] ?? [:] }
+
+    @Test(arguments: Invoker.all)
+    func anExecIsOneEventWithItsArgv(_ invoker: Invoker) {
+        let log = logPath()
+        let r = fx.exec(["--audit", log], ["/bin/sh", "-c", "/bin/echo hi"], as: invoker)
+        #expect(r.status == 0 && r.stdout == "hi\n", "\(r)")
+        let all = events(log)
+        let echo = all.filter { $0["syscall"] as? String == "execve" && args($0)["path"] as? String == "/bin/echo" }
+        #expect(echo.count == 1, "\(all)")
+        #expect(args(echo.first ?? [:])["argv"] as? [String] == ["/bin/echo", "hi"])
+        #expect(echo.first?["outcome"] as? String == "allowed")
+        #expect((echo.first?["pid"] as? Int ?? 0) >= 2, "pids are the sandbox's own")
+        #expect(all.allSatisfy { ($0["sandbox"] as? String)?.count == 8 && ($0["time"] as? String)?.hasSuffix("Z") == true })
+        #expect(r.stderr.contains("audit: executed: /bin/echo, /bin/sh"), "\(r.stderr)")
+    }
+
+    @Test(arguments: Invoker.all)
+    func aConnectionShowsItsAddressAndPort(_ invoker: Invoker) {
+        let log = logPath()
+        let r = fx.exec(["--audit", log], ["/probe", "loopback"], as: invoker)
+        #expect(r.probes["loopback"] == "ok", "\(r)")
+        let port = r.lines.first { $0.hasPrefix("port: ") }.flatMap { Int($0.dropFirst(6)) }
+        let connects = events(log).filter { $0["syscall"] as? String == "connect" }
+        #expect(connects.count == 1, "\(events(log))")
+        let address = args(connects.first ?? [:])
+        #expect(address["family"] as? String == "inet" && address["address"] as? String == "127.0.0.1")
+        #expect(address["port"] as? Int == port && port != nil)
+        #expect(r.stderr.contains("connected to: inet:127.0.0.1:\(port ?? 0)"), "\(r.stderr)")
+    }
+
+    @Test(arguments: Invoker.all)
+    func aDeniedSyscallIsNeverSilent(_ invoker: Invoker) {
+        let log = logPath()
+        let r = fx.exec(["--audit", log], ["/probe", "mount", "unshare-user", "getpid-after"], as: invoker)
+        #expect(r.probes["mount"] == "EPERM" && r.probes["unshare-user"] == "EPERM", "\(r)")
+        let denied = events(log).filter { $0["outcome"] as? String == "denied" }
+        let names = Set(denied.compactMap { $0["syscall"] as? String })
+        #expect(names.isSuperset(of: ["mount", "unshare"]), "\(denied)")
+        #expect(denied.allSatisfy { $0["errno"] as? Int == 1 && $0["errnoName"] as? String == "EPERM" })
+        #expect(r.stderr.contains("audit: denied: "), "\(r.stderr)")
+    }
+
+    @Test(arguments: Invoker.all)
+    func fiftyChildrenExecingAreAllRecorded(_ invoker: Invoker) {
+        let log = logPath()
+        let r = fx.exec(["--audit", log], ["/bin/sh", "-c", "i=0; while [ $i -lt 50 ]; do /bin/true & i=$((i+1)); done; wait"], as: invoker)
+        #expect(r.status == 0, "\(r)")
+        let trues = events(log).filter { $0["syscall"] as? String == "execve" && args($0)["path"] as? String == "/bin/true" }
+        #expect(trues.count == 50)
+        #expect(Set(trues.compactMap { $0["pid"] as? Int }).count == 50, "each from its own process")
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func killingTheSandboxMidBurstNeitherHangsNorCrashes() {
+        let log = logPath()
+        let r = fx.exec(["--audit", log, "--timeout", "1"], ["/bin/sh", "-c", "while :; do /bin/true; done"], as: .suiteUser)
+        #expect(r.status == 124, "\(r)")
+        #expect(!r.stderr.contains("Fatal error"))
+        #expect(events(log).count > 10, "the burst was recorded until the kill")
+    }
+
+    @Test(arguments: Invoker.all)
+    func aLearnedProfileRunsItsWorkloadAndDeniesTheRest(_ invoker: Invoker) throws {
+        let profile = fx.makeDirectory("learned", mode: 0o777) + "/profile.json"
+        let script = "echo learned > /tmp/out && cat /tmp/out"
+        let learn = fx.stockade(["profile", "learn", "--output", profile, "--", "/bin/sh", "-c", script], as: invoker)
+        #expect(learn.status == 0 && learn.stdout == "learned\n", "\(learn)")
+        let text = try String(contentsOfFile: profile, encoding: .utf8)
+        #expect(text.contains("\"execve\"") && text.contains("\"defaultAction\": \"SCMP_ACT_ERRNO\""), "\(text)")
+        let again = fx.stockade(["exec", "--profile", profile, "--", "/bin/sh", "-c", script], as: invoker)
+        #expect(again.status == 0 && again.stdout == "learned\n", "\(again)")
+        // ls reads directories; the script never did.
+        let other = fx.stockade(["exec", "--profile", profile, "--", "/bin/ls", "/"], as: invoker)
+        #expect(other.status != 0, "\(other)")
+    }
+
+    @Test func checkListsWhatTheDefaultProfileDenies() throws {
+        let dir = fx.makeDirectory("check")
+        let path = dir + "/wide.json"
+        try #"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read", "mount", "ptrace"], "action": "SCMP_ACT_ALLOW"}]}"#
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let r = fx.stockade(["profile", "check", path], as: .suiteUser)
+        #expect(r.status == 0, "\(r)")
+        #expect(r.lines.contains("  mount") && r.lines.contains("  ptrace") && !r.lines.contains("  read"), "\(r)")
+        let bad = fx.stockade(["profile", "check", dir + "/missing.json"], as: .suiteUser)
+        #expect(bad.status == 66)
+    }
+}
