@@ -10,7 +10,7 @@ RELEASE_FLAGS := -c release --static-swift-stdlib
 # libseccomp-dev and libcap-dev to build; uidmap (newuidmap) for subordinate
 # id ranges; gcc builds the tests' static probe; bubblewrap and hyperfine for bench/.
 BUILD_PACKAGES := libseccomp-dev libcap-dev pkg-config gcc libc6-dev uidmap util-linux passwd
-BENCH_PACKAGES := bubblewrap hyperfine
+BENCH_PACKAGES := bubblewrap hyperfine strace
 
 .PHONY: deps bench-deps build test example bench profiles clean
 
@@ -32,6 +32,7 @@ example: build
 bench: bench-deps build
 	@bash bench/exec-startup.sh $(RELEASE)
 	@bash bench/detect-100.sh $(RELEASE)
+	@bash bench/audit.sh $(RELEASE)
 
 # Regenerates the profiles compiled into the binary from profiles/*.json.
 profiles:

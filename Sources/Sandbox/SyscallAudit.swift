@@ -55,9 +55,11 @@ public enum AuditArguments: Sendable, Equatable {
     case values([UInt64])
 }
 
-/// Where events go. `record` returns false when the event could not be kept.
+/// Where events go. `record` and `flush` return false when events could not be kept.
 public protocol AuditSink: Sendable {
     func record(_ event: AuditEvent) -> Bool
+    /// Called when a sandbox's last process is gone.
+    func flush() -> Bool
 }
 
 /// What an audited sandbox asks of the supervisor.
@@ -155,7 +157,11 @@ final class NotificationServer: Sendable {
     /// Waits for the server to see the last process go, then its summary.
     func finish() -> AuditSummary {
         while !finished.withLock({ $0 }) { usleep(1000) }
-        return state.withLock { $0.summary }
+        let flushed = observer.sink?.flush() ?? true
+        return state.withLock {
+            if !flushed { $0.summary.lost += 1 }
+            return $0.summary
+        }
     }
 
     private func serve() {
@@ -285,14 +291,14 @@ struct ArgumentDecoder {
         return n > 0 ? Array(buffer[0..<n]) : []
     }
 
-    /// A NUL-terminated string, read page by page so a string that ends just
-    /// before an unmapped page is still read.
+    /// A NUL-terminated string, read in small pieces that never cross a page
+    /// (a string may end just before an unmapped page); most paths fit the first.
     func string(_ address: UInt64) -> String {
         var out: [UInt8] = []
         var cursor = address
         while out.count < Self.stringLimit, cursor != 0 {
             let toPageEnd = 4096 - Int(cursor % 4096)
-            let chunk = bytes(cursor, min(toPageEnd, Self.stringLimit - out.count))
+            let chunk = bytes(cursor, min(toPageEnd, 256, Self.stringLimit - out.count))
             if chunk.isEmpty { break }
             if let end = chunk.firstIndex(of: 0) { out += chunk[..<end]; break }
             out += chunk
@@ -369,25 +375,41 @@ struct ArgumentDecoder {
     }
 }
 
-/// Audit events as JSON Lines in a file the caller opened for appending.
+/// Audit events as JSON Lines in a file the caller opened for appending,
+/// written in blocks so a write is not on the path of the next notification.
 public final class AuditLog: AuditSink {
     let fd: Int32
-    private let lock = Mutex<Void>(())
+    private let pending = Mutex<(bytes: [UInt8], failed: Bool)>(([], false))
+    static let block = 64 << 10
 
     public init(fd: Int32) { self.fd = fd }
 
     public func record(_ event: AuditEvent) -> Bool {
         let line = Array((Self.json(event) + "\n").utf8)
-        return lock.withLock { _ in
-            var written = 0
-            while written < line.count {
-                let n = line.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return false }
-                written += n
-            }
-            return true
+        return pending.withLock { state in
+            state.bytes += line
+            if state.bytes.count >= Self.block { state.failed = !write(&state.bytes) || state.failed }
+            return !state.failed
         }
+    }
+
+    public func flush() -> Bool {
+        pending.withLock { state in
+            state.failed = !write(&state.bytes) || state.failed
+            return !state.failed
+        }
+    }
+
+    private func write(_ bytes: inout [UInt8]) -> Bool {
+        var written = 0
+        defer { bytes.removeAll(keepingCapacity: true) }
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return false }
+            written += n
+        }
+        return true
     }
 
     public static func json(_ event: AuditEvent) -> String {
@@ -442,6 +464,7 @@ public final class AuditLog: AuditSink {
     }
 
     static func quote(_ text: String) -> String {
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) { return "\"" + text + "\"" }
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {

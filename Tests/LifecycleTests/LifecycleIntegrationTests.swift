@@ -92,3 +92,32 @@ import Testing
         #expect(alone.stderr.contains("greeting"), "\(alone)")
     }
 }
+
+/// `--audit` on a lifecycle run: every event names its phase and buildpack.
+@Suite struct LifecycleAuditTests {
+    let fx = Fixture.shared
+
+    @Test(arguments: Invoker.all)
+    func everyBuildpackProcessIsAudited(_ invoker: Invoker) throws {
+        let dir = fx.makeDirectory("audit", mode: 0o777)
+        let log = dir + "/events.jsonl", report = dir + "/report.json"
+        let examples = fx.repo + "/examples"
+        let r = fx.stockade(["build", "--builder", examples + "/builder.toml", "--path", examples + "/apps/python-app",
+                             "--audit", log, "--report", report], as: invoker)
+        #expect(r.status == 0, "\(r)")
+        let events = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        let detects = events.filter { $0["phase"] as? String == "detect" }
+        let builds = events.filter { $0["phase"] as? String == "build" }
+        #expect(Set(detects.compactMap { $0["buildpack"] as? String }) == ["examples/python@0.1.0", "examples/labeller@0.0.1"])
+        #expect(builds.allSatisfy { $0["buildpack"] as? String == "examples/python@0.1.0" } && !builds.isEmpty)
+        // The venv creation is seen: python3 executed, files opened for writing in the layer.
+        #expect(builds.contains { $0["syscall"] as? String == "execve" && (($0["args"] as? [String: Any])?["path"] as? String)?.hasSuffix("python3") == true })
+        #expect(builds.contains { (($0["args"] as? [String: Any])?["path"] as? String)?.hasPrefix("/layers/examples_python/venv") == true })
+        #expect(r.stdout.contains("audit build examples/python@0.1.0: "), "\(r.stdout)")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any]
+        let build = ((json?["phases"] as? [[String: Any]])?.last?["buildpacks"] as? [[String: Any]])?.first
+        #expect((build?["audit"] as? [String: Any])?["programs"] is [String])
+    }
+}
