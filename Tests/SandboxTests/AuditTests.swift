@@ -73,6 +73,15 @@ import Testing
     }
 
     @Test(.timeLimit(.minutes(1)))
+    func anUnwritableLogFailsTheRunButNeverTheCommandsAnswers() {
+        // /dev/full takes the open but fails every write with ENOSPC.
+        let r = fx.exec(["--audit", "/dev/full"], ["/bin/sh", "-c", "/bin/echo still answered; exit 3"], as: .suiteUser)
+        #expect(r.stdout == "still answered\n", "\(r)")
+        #expect(r.status == 71, "\(r)")
+        #expect(r.stderr.contains("audit events could not be written to /dev/full"), "\(r.stderr)")
+    }
+
+    @Test(.timeLimit(.minutes(1)))
     func killingTheSandboxMidBurstNeitherHangsNorCrashes() {
         let log = logPath()
         let r = fx.exec(["--audit", log, "--timeout", "1"], ["/bin/sh", "-c", "while :; do /bin/true; done"], as: .suiteUser)
