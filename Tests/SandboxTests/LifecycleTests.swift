@@ -31,18 +31,24 @@ import Testing
         #expect(Fixture.processes(mentioning: "sleep \(marker)").isEmpty)
     }
 
-    @Test(arguments: Invoker.all)
-    func theSandboxDiesWithItsSupervisor(_ invoker: Invoker) throws {
-        let marker = String(Int.random(in: 100_000...999_999))
-        let out = fx.dir + "/orphan-\(UUID().uuidString)"
-        FileManager.default.createFile(atPath: out, contents: nil)
+    /// `stockade exec -- command` started in the background, its stdout going to a file.
+    func running(_ command: [String], as invoker: Invoker) throws -> (Process, String) {
+        let out = fx.dir + "/background-\(UUID().uuidString)"
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = invoker.prefix + [fx.stockade, "exec", "--", "/bin/sh", "-c",
-                                              "setsid /bin/sleep \(marker) & echo ready; /bin/sleep \(marker)"]
+        process.arguments = invoker.prefix + [fx.stockade, "exec", "--"] + command
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
         process.standardError = FileHandle.nullDevice
         try process.run()
+        return (process, out)
+    }
+
+    @Test(arguments: Invoker.all)
+    func theSandboxDiesWithItsSupervisor(_ invoker: Invoker) throws {
+        let marker = String(Int.random(in: 100_000...999_999))
+        let (process, _) = try running(["/bin/sh", "-c", "setsid /bin/sleep \(marker) & echo ready; /bin/sleep \(marker)"],
+                                       as: invoker)
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline, Fixture.processes(mentioning: "sleep \(marker)").count < 3 { usleep(20_000) }
         #expect(Fixture.processes(mentioning: "sleep \(marker)").count == 3, "the shell and both sleeps are running")
@@ -56,15 +62,8 @@ import Testing
 
     @Test(arguments: Invoker.all)
     func terminationSignalsReachTheCommand(_ invoker: Invoker) throws {
-        let out = fx.dir + "/signal-\(UUID().uuidString)"
-        FileManager.default.createFile(atPath: out, contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = invoker.prefix + [fx.stockade, "exec", "--", "/bin/sh", "-c",
-                                              "trap 'echo got-term; exit 7' TERM; echo ready; while :; do sleep 0.05; done"]
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let (process, out) = try running(
+            ["/bin/sh", "-c", "trap 'echo got-term; exit 7' TERM; echo ready; while :; do sleep 0.05; done"], as: invoker)
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline, !((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").contains("ready") {
             usleep(20_000)
