@@ -5,7 +5,7 @@ import Testing
 /// `stockade detect` and `stockade build` on real buildpacks in real sandboxes.
 @Suite struct LifecycleIntegrationTests {
     let fx = Fixture.shared
-    var examples: String { fx.repo + "/examples" }
+    var examples: String { fx.examples }
 
     /// A new layers path (not yet created) that `invoker` can create.
     func layersPath() -> String { fx.makeDirectory("work", mode: 0o777) + "/layers" }
@@ -101,7 +101,7 @@ import Testing
     func everyBuildpackProcessIsAudited(_ invoker: Invoker) throws {
         let dir = fx.makeDirectory("audit", mode: 0o777)
         let log = dir + "/events.jsonl", report = dir + "/report.json"
-        let examples = fx.repo + "/examples"
+        let examples = fx.examples
         let r = fx.stockade(["build", "--builder", examples + "/builder.toml", "--path", examples + "/apps/python-app",
                              "--audit", log, "--report", report], as: invoker)
         #expect(r.status == 0, "\(r)")

@@ -68,6 +68,9 @@ public final class Fixture: Sendable {
     public let isRoot: Bool
     public let plainUID: UInt32
     public let repo: String
+    /// A copy of the repository's examples readable by every invoker: the
+    /// checkout itself may sit in a directory only its owner can enter.
+    public let examples: String
 
     private init() {
         isRoot = geteuid() == 0
@@ -88,6 +91,10 @@ public final class Fixture: Sendable {
         let cc = Fixture.run(["cc", "-static", "-O1", "-o", probe, repo + "/Tests/Fixtures/probe.c"])
         precondition(cc.status == 0, "cannot build the probe: \(cc)")
         chmod(probe, 0o755)
+        examples = base + "/examples"
+        let copied = Fixture.run(["cp", "-R", repo + "/examples", examples])
+        precondition(copied.status == 0, "cannot copy the examples: \(copied)")
+        _ = Fixture.run(["chmod", "-R", "a+rX", examples])
         var plain: UInt32 = 0
         if isRoot {
             Fixture.ensureUser(Invoker.subordinateName)
