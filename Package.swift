@@ -1,14 +1,15 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Arrows point one way: stockade → StockadeCLI → SandboxExecutor → {Lifecycle → BuildpackSpec,
-// Sandbox → Seccomp, CSandbox}.
-// The sandbox knows nothing of buildpacks; C is confined to the leaf targets.
+// Arrows point one way: stockade → StockadeCLI → SandboxExecutor → {Lifecycle → {BuildpackSpec, OCI},
+// Sandbox → Seccomp, CSandbox}; stockade-launcher → BuildpackSpec.
+// The sandbox knows nothing of buildpacks, OCI nothing of either; C is confined to the leaf targets.
 let package = Package(
     name: "stockade",
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "stockade", targets: ["stockade"]),
+        .executable(name: "stockade-launcher", targets: ["stockade-launcher"]),
         .library(name: "Sandbox", targets: ["Sandbox"]),
     ],
     dependencies: [
@@ -19,29 +20,45 @@ let package = Package(
                        providers: [.apt(["libseccomp-dev"])]),
         .systemLibrary(name: "CCap", pkgConfig: "libcap",
                        providers: [.apt(["libcap-dev"])]),
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive",
+                       providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto",
+                       providers: [.apt(["libssl-dev"])]),
+        // JSON text without Foundation: a strict, bounded parser and string quoting.
+        .target(name: "JSON"),
         // The only code that runs between clone() and execve(): async-signal-safe C.
         .target(name: "CSandbox"),
         // Seccomp profiles in the OCI/Docker JSON format, compiled to BPF with libseccomp.
-        .target(name: "Seccomp", dependencies: ["CSeccomp"]),
-        .target(name: "Sandbox", dependencies: ["CSandbox", "Seccomp", "CCap"]),
+        .target(name: "Seccomp", dependencies: ["CSeccomp", "JSON"]),
+        .target(name: "Sandbox", dependencies: ["CSandbox", "Seccomp", "CCap", "JSON"]),
+        // OCI image layouts: blobs by digest, manifests, configs, tar layers written and read with libarchive.
+        .target(name: "OCI", dependencies: ["JSON", "CArchive", "CCrypto"]),
         // The Buildpack and Platform API as values: the files, their rules, detection's resolution.
         .target(name: "BuildpackSpec"),
         // The lifecycle: order, detection, build plan, layers. Runs processes only
         // through its BuildpackExecutor protocol; knows no namespaces.
-        .target(name: "Lifecycle", dependencies: ["BuildpackSpec"]),
+        .target(name: "Lifecycle", dependencies: ["BuildpackSpec", "OCI", "JSON"]),
         // The lifecycle's executor backed by real sandboxes.
         .target(name: "SandboxExecutor", dependencies: ["Lifecycle", "Sandbox", "Seccomp"]),
         .target(name: "StockadeCLI", dependencies: [
-            "Sandbox", "Seccomp", "BuildpackSpec", "Lifecycle", "SandboxExecutor",
+            "Sandbox", "Seccomp", "BuildpackSpec", "Lifecycle", "SandboxExecutor", "OCI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "stockade", dependencies: ["StockadeCLI"]),
-        .testTarget(name: "SeccompTests", dependencies: ["Seccomp"]),
+        // The launcher placed in every exported image: a static executable, so it runs on any run
+        // image (busybox-only or distroless) with no Swift runtime there.
+        .executableTarget(name: "stockade-launcher", dependencies: ["BuildpackSpec"],
+                          linkerSettings: [.unsafeFlags(["-static-executable"])]),
+        .testTarget(name: "SeccompTests", dependencies: ["Seccomp", "JSON"]),
         .testTarget(name: "BuildpackSpecTests", dependencies: ["BuildpackSpec"]),
         // Real sandboxes for the tests: the stockade binary, a static probe, unprivileged users.
         .target(name: "StockadeTestSupport", path: "Tests/Support"),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "Seccomp", "StockadeTestSupport", "stockade"]),
         .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle", "BuildpackSpec", "StockadeTestSupport", "stockade"]),
+        // The launcher is not a dependency: its -static-executable would be linked into the test bundle.
+        // `make test` builds it first; the fixture finds it next to stockade.
+        .testTarget(name: "LauncherTests", dependencies: ["StockadeTestSupport", "stockade"]),
+        .testTarget(name: "ImageTests", dependencies: ["OCI", "JSON", "Lifecycle", "StockadeTestSupport", "stockade"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -3,6 +3,7 @@ import CSeccomp
 import Glibc
 import Seccomp
 import Synchronization
+import JSON
 
 /// The filters of an audited sandbox: audit variants that route the
 /// observed and the denied syscalls to a listener, and the original filters

@@ -1,4 +1,5 @@
 import Glibc
+import JSON
 
 extension SeccompProfile {
     /// The profiles compiled into the binary, by name, from `profiles/*.json`.

@@ -1,3 +1,4 @@
+import JSON
 extension SeccompProfile {
     /// A profile allowing exactly `syscalls`, as `stockade profile learn` writes it: the
     /// OCI/Docker format with `defaultAction` SCMP_ACT_ERRNO (EPERM), the native architecture,

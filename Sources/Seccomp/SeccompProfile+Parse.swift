@@ -1,3 +1,4 @@
+import JSON
 extension SeccompProfile {
     /// Reads a profile from JSON text. `origin` names it in errors (a path, or `builtin:NAME`).
     ///

@@ -1,3 +1,4 @@
+import JSON
 /// A seccomp profile in the Docker/OCI JSON format (`docker run --security-opt seccomp=FILE`,
 /// runtime-spec `linux.seccomp`), so existing profiles can be brought as they are.
 ///

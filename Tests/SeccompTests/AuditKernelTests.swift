@@ -2,6 +2,7 @@ import CSeccomp
 import Glibc
 import Testing
 @testable import Seccomp
+import JSON
 
 /// The user-space evaluator against the kernel, and the audit filters under real seccomp.
 /// Each batch runs in an exit test's process (see ``runBatch(_:answer:_:)``): the kernel's

@@ -1,6 +1,7 @@
 import CSeccomp
 import Testing
 @testable import Seccomp
+import JSON
 
 private func parse(_ text: String) throws(SeccompProfileError) -> SeccompProfile {
     try SeccompProfile.parse(Array(text.utf8), origin: "test.json")

@@ -2,6 +2,7 @@ import CSeccomp
 import Glibc
 import Testing
 @testable import Seccomp
+import JSON
 
 private typealias I = BPFInstruction
 

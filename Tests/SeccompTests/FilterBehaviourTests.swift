@@ -2,6 +2,7 @@ import CSeccomp
 import Glibc
 import Testing
 @testable import Seccomp
+import JSON
 
 /// Filters as a sandbox stacks them (the baseline first, the profile last), installed in array order.
 enum FilterStack: String, Codable, Sendable {

@@ -1,6 +1,7 @@
 import Glibc
 import Testing
 @testable import Seccomp
+import JSON
 
 /// The on-disk cache of compiled filters hands back only what was compiled
 /// from the very same bytes, and only from files nobody else could write.

@@ -1,5 +1,6 @@
 import Testing
 @testable import Seccomp
+@testable import JSON
 
 private func parse(_ text: String) throws(JSONError) -> JSONValue {
     try JSONParser.parse(Array(text.utf8))

@@ -3,6 +3,7 @@ import Glibc
 import Synchronization
 import Testing
 @testable import Seccomp
+import JSON
 
 // Runs syscalls under real filters in an exit test's process and compares what the kernel
 // did with what the user-space evaluator says it would do.

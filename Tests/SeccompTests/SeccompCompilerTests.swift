@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Seccomp
+import JSON
 
 private func compile(_ json: String, on host: SeccompCompiler.Host = .current) throws -> CompiledProfile {
     try SeccompCompiler.compile(SeccompProfile.parse(Array(json.utf8), origin: "test.json"), on: host)

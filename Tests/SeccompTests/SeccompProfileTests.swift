@@ -1,5 +1,6 @@
 import Testing
 @testable import Seccomp
+import JSON
 
 private func parse(_ text: String) throws(SeccompProfileError) -> SeccompProfile {
     try SeccompProfile.parse(Array(text.utf8), origin: "test.json")

@@ -22,3 +22,10 @@ public enum JSONText {
         return result + "\""
     }
 }
+
+/// A value from the input, for a one-line message: quoted, with control characters replaced
+/// and anything past 64 characters elided.
+public func quoted(_ string: String) -> String {
+    let clipped = string.unicodeScalars.prefix(64).map { $0.value < 0x20 || $0.value == 0x7F ? "?" : String($0) }
+    return "\"" + clipped.joined() + (string.unicodeScalars.count > 64 ? "…" : "") + "\""
+}

@@ -69,18 +69,24 @@ public struct JSONObject: Sendable, Equatable {
 }
 
 /// A syntax error, with the 1-based line and column (in Unicode scalars) where it was found.
-struct JSONError: Error, Sendable, Equatable, CustomStringConvertible {
-    let line: Int
-    let column: Int
-    let reason: String
+public struct JSONError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let line: Int
+    public let column: Int
+    public let reason: String
 
-    var description: String { "\(line):\(column): \(reason)" }
+    public init(line: Int, column: Int, reason: String) {
+        self.line = line
+        self.column = column
+        self.reason = reason
+    }
+
+    public var description: String { "\(line):\(column): \(reason)" }
 }
 
 /// A strict RFC 8259 parser: no comments, no trailing commas, valid UTF-8, no duplicate keys.
 /// Input is bounded so that a hostile profile costs little memory and stack.
-struct JSONParser {
-    static let maxInputBytes = 1 << 20
+public struct JSONParser {
+    public static let maxInputBytes = 1 << 20
     static let maxDepth = 64
 
     private let bytes: [UInt8]
@@ -89,11 +95,11 @@ struct JSONParser {
 
     private init(_ bytes: [UInt8]) { self.bytes = bytes }
 
-    static func parse(_ bytes: [UInt8]) throws(JSONError) -> JSONValue {
+    public static func parse(_ bytes: [UInt8], maxBytes: Int = maxInputBytes) throws(JSONError) -> JSONValue {
         var parser = JSONParser(bytes)
-        guard bytes.count <= maxInputBytes else {
+        guard bytes.count <= maxBytes else {
             throw JSONError(line: 1, column: 1,
-                            reason: "input is \(bytes.count) bytes; at most \(maxInputBytes) are allowed")
+                            reason: "input is \(bytes.count) bytes; at most \(maxBytes) are allowed")
         }
         // RFC 8259 §8.1 lets a parser ignore a byte order mark; editors on some systems add one.
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { parser.offset = 3 }

@@ -1,0 +1,4 @@
+import BuildpackSpec
+import Glibc
+
+exit(0)
