@@ -9,21 +9,28 @@ RELEASE_FLAGS := -c release --static-swift-stdlib
 
 # libseccomp-dev and libcap-dev to build; uidmap (newuidmap) for subordinate
 # id ranges; gcc builds the tests' static probe; bubblewrap and hyperfine for bench/.
-BUILD_PACKAGES := libseccomp-dev libcap-dev pkg-config gcc libc6-dev uidmap util-linux passwd
+BUILD_PACKAGES := libseccomp-dev libcap-dev libarchive-dev libssl-dev pkg-config gcc libc6-dev uidmap util-linux passwd
+# Tools nobody here wrote read what stockade exports: skopeo, umoci, runc.
+# busybox-static makes the run image (example and tests), from Debian, at that moment.
+IMAGE_PACKAGES := skopeo umoci runc busybox-static
 BENCH_PACKAGES := bubblewrap hyperfine strace
 
 .PHONY: deps bench-deps build test example bench profiles clean
 
 deps:
-	@bash scripts/install-packages.sh $(BUILD_PACKAGES)
+	@bash scripts/install-packages.sh $(BUILD_PACKAGES) $(IMAGE_PACKAGES)
 
 bench-deps: deps
 	@bash scripts/install-packages.sh $(BENCH_PACKAGES)
 
 build: deps
 	$(SWIFT) build $(RELEASE_FLAGS) --product stockade
+	$(SWIFT) build $(RELEASE_FLAGS) --product stockade-launcher
 
+# The tests run the launcher that images carry; it is not a test dependency
+# (its static link flags would reach the test bundle), so it is built first.
 test: deps
+	$(SWIFT) build --product stockade-launcher
 	$(SWIFT) test
 
 example: build

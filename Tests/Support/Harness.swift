@@ -65,6 +65,8 @@ public final class Fixture: Sendable {
     public let dir: String
     public let stockade: String
     public let probe: String
+    /// The static launcher that exported images carry, beside `stockade`.
+    public let launcher: String
     public let isRoot: Bool
     public let plainUID: UInt32
     public let repo: String
@@ -87,6 +89,13 @@ public final class Fixture: Sendable {
         stockade = base + "/stockade"
         try! fm.copyItem(atPath: built, toPath: stockade)
         chmod(stockade, 0o755)
+        // Exported images take the launcher from beside the stockade binary.
+        let builtLauncher = URL(fileURLWithPath: built).deletingLastPathComponent().appendingPathComponent("stockade-launcher").path
+        precondition(fm.fileExists(atPath: builtLauncher),
+                     "\(builtLauncher) is missing: `swift build --product stockade-launcher` first (make test does)")
+        launcher = base + "/stockade-launcher"
+        try! fm.copyItem(atPath: builtLauncher, toPath: launcher)
+        chmod(launcher, 0o755)
         probe = base + "/probe"
         let cc = Fixture.run(["cc", "-static", "-O1", "-o", probe, repo + "/Tests/Fixtures/probe.c"])
         precondition(cc.status == 0, "cannot build the probe: \(cc)")
