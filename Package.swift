@@ -24,6 +24,8 @@ let package = Package(
                        providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto",
                        providers: [.apt(["libssl-dev"])]),
+        // openat2, which Swift cannot call through the variadic syscall(2).
+        .systemLibrary(name: "CLinux"),
         // JSON text without Foundation: a strict, bounded parser and string quoting.
         .target(name: "JSON"),
         // The only code that runs between clone() and execve(): async-signal-safe C.
@@ -32,7 +34,7 @@ let package = Package(
         .target(name: "Seccomp", dependencies: ["CSeccomp", "JSON"]),
         .target(name: "Sandbox", dependencies: ["CSandbox", "Seccomp", "CCap", "JSON"]),
         // OCI image layouts: blobs by digest, manifests, configs, tar layers written and read with libarchive.
-        .target(name: "OCI", dependencies: ["JSON", "CArchive", "CCrypto"]),
+        .target(name: "OCI", dependencies: ["JSON", "CArchive", "CCrypto", "CLinux"]),
         // The Buildpack and Platform API as values: the files, their rules, detection's resolution.
         .target(name: "BuildpackSpec"),
         // The lifecycle: order, detection, build plan, layers. Runs processes only

@@ -1,0 +1,8 @@
+// Bindings Swift cannot express: syscall(2) is variadic, and glibc 2.36 has no openat2 wrapper.
+#include <linux/openat2.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static inline int clinux_openat2(int dirfd, const char *path, struct open_how *how) {
+    return (int)syscall(SYS_openat2, dirfd, path, how, sizeof(*how));
+}

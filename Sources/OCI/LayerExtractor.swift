@@ -1,0 +1,246 @@
+import CArchive
+import CLinux
+import Glibc
+
+/// Applies tar layers to a directory, as a container runtime unpacks an image: entries are made
+/// relative to the directory and created through it (`openat2` with `RESOLVE_IN_ROOT`), so no
+/// name, `..` or symbolic link in a layer reaches outside; whiteouts delete what lower layers
+/// put there. Gzip and zstd layers are read through libarchive's filters. The blob is hashed as
+/// it is read and a digest that does not match fails the extraction.
+public struct LayerExtractor {
+    /// Maps an entry's uid and gid to the host's, when the extraction may chown (root).
+    public var owners: (@Sendable (UInt32, UInt32) -> (uid: UInt32, gid: UInt32)?)?
+
+    public init(owners: (@Sendable (UInt32, UInt32) -> (uid: UInt32, gid: UInt32)?)? = nil) {
+        self.owners = owners
+    }
+
+    /// Extracts `layer` of `layout` into the directory `root` (a descriptor).
+    public func extract(_ layer: Descriptor, from layout: ImageLayout, into root: Int32, rootPath: String) throws(OCIError) {
+        let fd = try layout.openBlob(layer)
+        defer { close(fd) }
+        let source = BlobSource(fd: fd)
+        let archive = archive_read_new()!
+        defer { archive_read_free(archive) }
+        archive_read_support_filter_gzip(archive)
+        archive_read_support_filter_zstd(archive)
+        archive_read_support_format_tar(archive)
+        let context = Unmanaged.passUnretained(source).toOpaque()
+        guard archive_read_open2(archive, context, nil, { _, context, out in
+            let source = Unmanaged<BlobSource>.fromOpaque(context!).takeUnretainedValue()
+            return source.next(out!)
+        }, nil, nil) == ARCHIVE_OK else {
+            throw OCIError(.malformed, "\(layout.path): layer \(layer.digest) is not a tar: \(LayerWriter.message(archive))")
+        }
+        let directories = DirectoryCache(root: root, rootPath: rootPath)
+        var entry: OpaquePointer?
+        while true {
+            let status = archive_read_next_header(archive, &entry)
+            if status == ARCHIVE_EOF { break }
+            guard status == ARCHIVE_OK || status == ARCHIVE_WARN, let entry else {
+                throw OCIError(.malformed, "\(layout.path): layer \(layer.digest): \(LayerWriter.message(archive))")
+            }
+            try apply(entry, archive: archive, directories: directories, layer: layer)
+        }
+        // Hash the rest (the end-of-archive padding) before comparing.
+        source.drain()
+        if let failure = source.failure { throw failure }
+        let digest = source.hasher.finish()
+        guard digest == layer.digest, source.size == layer.size else {
+            throw OCIError(.digestMismatch, "\(layout.path): layer \(layer.digest) does not match its digest (it hashes to \(digest))")
+        }
+    }
+
+    private func apply(_ entry: OpaquePointer, archive: OpaquePointer, directories: DirectoryCache, layer: Descriptor) throws(OCIError) {
+        guard let raw = archive_entry_pathname(entry) else { return }
+        let path = String(cString: raw)
+        var components = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init).filter { $0 != "." }
+        guard !components.isEmpty else { return }
+        guard !components.contains("..") else {
+            throw OCIError(.malformed, "layer \(layer.digest): entry \(path) climbs out with ..")
+        }
+        let name = components.removeLast()
+        let parent = try directories.open(components)
+        let shown = directories.rootPath + "/" + (components + [name]).joined(separator: "/")
+
+        if name == ".wh..wh..opq" {
+            try Self.removeChildren(of: parent, path: shown)
+            return
+        }
+        if name.hasPrefix(".wh.") {
+            try Self.remove(String(name.dropFirst(4)), in: parent, path: shown)
+            return
+        }
+        let type = archive_entry_filetype(entry)
+        let mode = mode_t(archive_entry_perm(entry)) & 0o1777  // never setuid or setgid on the host
+        if let hardlink = archive_entry_hardlink(entry) {
+            var target = String(cString: hardlink).split(separator: "/").map(String.init).filter { $0 != "." }
+            guard !target.contains(".."), let targetName = target.popLast() else {
+                throw OCIError(.malformed, "layer \(layer.digest): hard link \(path) points outside")
+            }
+            let targetParent = try directories.open(target)
+            try Self.remove(name, in: parent, path: shown, keepDirectory: false)
+            guard linkat(targetParent, targetName, parent, name, 0) == 0 else { throw OCIError.system("link", shown) }
+            return
+        }
+        switch mode_t(type) {
+        case S_IFDIR:
+            var st = stat()
+            if fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_mode & S_IFMT != S_IFDIR {
+                try Self.remove(name, in: parent, path: shown)
+            }
+            if mkdirat(parent, name, 0o700) != 0 && errno != EEXIST { throw OCIError.system("mkdir", shown) }
+            directories.forget()
+            // Owner write stays on while extracting; later layers may add to the directory.
+            fchmodat(parent, name, mode | 0o700, 0)
+            try chown(entry, parent, name, shown)
+        case S_IFREG:
+            try Self.remove(name, in: parent, path: shown)
+            let fd = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw OCIError.system("create", shown) }
+            defer { close(fd) }
+            var block: UnsafeRawPointer?
+            var size = 0
+            var offset: la_int64_t = 0
+            while true {
+                let status = archive_read_data_block(archive, &block, &size, &offset)
+                if status == ARCHIVE_EOF { break }
+                guard status == ARCHIVE_OK || status == ARCHIVE_WARN else {
+                    throw OCIError(.malformed, "layer \(layer.digest): \(path): \(LayerWriter.message(archive))")
+                }
+                var done = 0
+                while done < size {
+                    let n = pwrite(fd, block! + done, size - done, off_t(offset) + off_t(done))
+                    if n < 0 && errno == EINTR { continue }
+                    guard n > 0 else { throw OCIError.system("write", shown) }
+                    done += n
+                }
+            }
+            ftruncate(fd, off_t(archive_entry_size(entry)))
+            fchmod(fd, mode)
+            try chown(entry, parent, name, shown)
+        case S_IFLNK:
+            guard let target = archive_entry_symlink(entry) else { return }
+            try Self.remove(name, in: parent, path: shown)
+            guard symlinkat(target, parent, name) == 0 else { throw OCIError.system("symlink", shown) }
+            try chown(entry, parent, name, shown)
+        default:
+            // Devices and FIFOs: an unprivileged extraction cannot make them and nothing here needs them.
+            return
+        }
+    }
+
+    private func chown(_ entry: OpaquePointer, _ parent: Int32, _ name: String, _ shown: String) throws(OCIError) {
+        guard let owners else { return }
+        guard let mapped = owners(UInt32(truncatingIfNeeded: archive_entry_uid(entry)),
+                                  UInt32(truncatingIfNeeded: archive_entry_gid(entry))) else { return }
+        guard fchownat(parent, name, mapped.uid, mapped.gid, AT_SYMLINK_NOFOLLOW) == 0 else { throw OCIError.system("chown", shown) }
+    }
+
+    /// Removes `name` in `parent`, recursively; nothing there is fine.
+    static func remove(_ name: String, in parent: Int32, path: String, keepDirectory: Bool = false) throws(OCIError) {
+        var st = stat()
+        guard fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return }
+        if st.st_mode & S_IFMT == S_IFDIR {
+            let child = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard child >= 0 else { throw OCIError.system("open", path) }
+            defer { close(child) }
+            try removeChildren(of: child, path: path)
+            guard unlinkat(parent, name, AT_REMOVEDIR) == 0 else { throw OCIError.system("remove", path) }
+        } else {
+            guard unlinkat(parent, name, 0) == 0 else { throw OCIError.system("remove", path) }
+        }
+    }
+
+    static func removeChildren(of directory: Int32, path: String) throws(OCIError) {
+        let dup = Glibc.dup(directory)
+        guard dup >= 0, let stream = fdopendir(dup) else { throw OCIError.system("opendir", path) }
+        var names: [String] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        closedir(stream)
+        fchmod(directory, 0o700)
+        for name in names { try remove(name, in: directory, path: path + "/" + name) }
+    }
+}
+
+/// Reads a blob for libarchive and hashes every byte on the way.
+final class BlobSource {
+    let fd: Int32
+    let hasher = SHA256()
+    var size: Int64 = 0
+    var failure: OCIError?
+    private var buffer = [UInt8](repeating: 0, count: 1 << 20)
+
+    init(fd: Int32) { self.fd = fd }
+
+    func next(_ out: UnsafeMutablePointer<UnsafeRawPointer?>) -> la_ssize_t {
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 {
+                failure = OCIError.system("read", "a layer blob")
+                return -1
+            }
+            buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            size += Int64(n)
+            out.pointee = buffer.withUnsafeBytes { UnsafeRawPointer($0.baseAddress!) }
+            return la_ssize_t(n)
+        }
+    }
+
+    func drain() {
+        var pointer: UnsafeRawPointer?
+        while next(&pointer) > 0 {}
+    }
+}
+
+/// Opens directories inside the root through `openat2(RESOLVE_IN_ROOT)`, creating missing ones,
+/// and keeps the last one open: a layer's entries come grouped by directory.
+final class DirectoryCache {
+    let root: Int32
+    let rootPath: String
+    private var last: (components: [String], fd: Int32)?
+
+    init(root: Int32, rootPath: String) {
+        self.root = root
+        self.rootPath = rootPath
+    }
+
+    deinit { forget() }
+
+    func forget() {
+        if let last { close(last.fd) }
+        last = nil
+    }
+
+    func open(_ components: [String]) throws(OCIError) -> Int32 {
+        if let last, last.components == components { return last.fd }
+        forget()
+        var fd = Glibc.dup(root)
+        for (i, component) in components.enumerated() {
+            let path = components[0...i].joined(separator: "/")
+            var next = Self.resolve(root, path)
+            if next < 0 && errno == ENOENT {
+                mkdirat(fd, component, 0o755)
+                next = Self.resolve(root, path)
+            }
+            close(fd)
+            guard next >= 0 else { throw OCIError.system("open", rootPath + "/" + path) }
+            fd = next
+        }
+        last = (components, fd)
+        return fd
+    }
+
+    /// `openat2(root, path, O_DIRECTORY, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`: symbolic links in
+    /// the image resolve as they would inside it, never to the host.
+    static func resolve(_ root: Int32, _ path: String) -> Int32 {
+        var how = open_how()
+        how.flags = UInt64(O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        how.resolve = UInt64(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+        return clinux_openat2(root, path, &how)
+    }
+}

@@ -1,0 +1,251 @@
+import CArchive
+import Glibc
+
+/// Who owns the entries of a layer, and when they were last changed: fixed values, so the same
+/// files give the same bytes on every host.
+public struct EntryOwner: Sendable, Equatable {
+    public var uid: UInt32
+    public var gid: UInt32
+    public init(uid: UInt32, gid: UInt32) { self.uid = uid; self.gid = gid }
+    public static let root = EntryOwner(uid: 0, gid: 0)
+}
+
+/// Writes one uncompressed tar layer into a layout, hashed while written (the layer's digest is
+/// its diffID), never read back.
+///
+/// libarchive writes the tar: its PAX writer is the best-kept one in Debian, and in restricted
+/// mode it adds a PAX header only where ustar cannot hold a value (long or non-ASCII names and
+/// link targets, large sizes or ids), so ordinary layers are plain ustar that every tool reads.
+/// What goes in is decided here: entries in byte order of name, a fixed mtime, no user or group
+/// names, no xattrs, no atime/ctime, so the bytes depend on the files alone. Symbolic links are
+/// stored, never followed; hard links within the layer stay hard links; FIFOs, sockets and
+/// devices are refused.
+public final class LayerWriter {
+    /// 1980-01-01T00:00:01Z, the time the reference lifecycle gives every entry.
+    public static let normalizedTime: time_t = 315_532_801
+    static let maxDepth = 512
+
+    private let blob: BlobWriter
+    private let archive: OpaquePointer
+    private let entry: OpaquePointer
+    private var failure: OCIError?
+    private var buffer = [UInt8](repeating: 0, count: 1 << 20)
+    /// Files with more than one link, by (device, inode): the first path each was archived under.
+    private var linked: [Pair: String] = [:]
+    private var written: Set<String> = []
+    private var finished = false
+
+    private struct Pair: Hashable { let dev: UInt64; let ino: UInt64 }
+
+    public init(layout: ImageLayout) throws(OCIError) {
+        blob = try BlobWriter(layout: layout)
+        archive = archive_write_new()
+        entry = archive_entry_new()
+        archive_write_set_format_pax_restricted(archive)
+        // Big blocks mean few callbacks; 1 in the last block means no padding after the end marker.
+        archive_write_set_bytes_per_block(archive, 1 << 20)
+        archive_write_set_bytes_in_last_block(archive, 1)
+        let context = Unmanaged.passUnretained(self).toOpaque()
+        let status = archive_write_open2(archive, context, nil, { _, context, data, length in
+            let writer = Unmanaged<LayerWriter>.fromOpaque(context!).takeUnretainedValue()
+            do throws(OCIError) {
+                try writer.blob.write(UnsafeRawBufferPointer(start: data, count: length))
+                return la_ssize_t(length)
+            } catch {
+                writer.failure = error
+                return -1
+            }
+        }, nil, nil)
+        guard status == ARCHIVE_OK else { throw OCIError(.io, "cannot start a tar layer: \(Self.message(archive))") }
+    }
+
+    deinit {
+        archive_write_free(archive)
+        archive_entry_free(entry)
+    }
+
+    // MARK: - entries
+
+    /// A directory entry with no contents (the parents of what a layer holds: `layers/`, `cnb/`).
+    public func addDirectory(_ path: String, mode: mode_t = 0o755, owner: EntryOwner) throws(OCIError) {
+        guard written.insert(path).inserted else { return }
+        try header(path, type: S_IFDIR, mode: mode, owner: owner, size: 0)
+    }
+
+    public func addFile(_ path: String, contents: [UInt8], mode: mode_t = 0o644, owner: EntryOwner) throws(OCIError) {
+        written.insert(path)
+        try header(path, type: S_IFREG, mode: mode, owner: owner, size: Int64(contents.count))
+        try data(contents[...], path: path)
+    }
+
+    public func addSymlink(_ path: String, target: String, owner: EntryOwner) throws(OCIError) {
+        written.insert(path)
+        try header(path, type: S_IFLNK, mode: 0o777, owner: owner, size: 0, link: target)
+    }
+
+    /// A host file (the launcher) at `path`, with the given mode and owner.
+    public func addHostFile(_ hostPath: String, as path: String, mode: mode_t, owner: EntryOwner) throws(OCIError) {
+        let fd = open(hostPath, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw OCIError.system("open", hostPath) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
+            throw OCIError(.unsupportedContent, "\(hostPath) is not a regular file", path: hostPath)
+        }
+        written.insert(path)
+        try header(path, type: S_IFREG, mode: mode, owner: owner, size: Int64(st.st_size))
+        try copy(fd, size: Int64(st.st_size), path: hostPath)
+    }
+
+    /// The directory tree at `hostPath`, archived as `path` with every entry owned by `owner`.
+    /// The tree is walked with `O_NOFOLLOW` from its root; a symbolic link anywhere is stored as
+    /// a link.
+    public func addTree(_ hostPath: String, as path: String, owner: EntryOwner) throws(OCIError) {
+        let fd = open(hostPath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { throw OCIError.system("open", hostPath) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw OCIError.system("stat", hostPath) }
+        written.insert(path)
+        try header(path, type: S_IFDIR, mode: st.st_mode & 0o7777, owner: owner, size: 0)
+        try walk(fd, hostPath: hostPath, path: path, owner: owner, depth: 1)
+    }
+
+    /// The entries below `directory`, sorted, recursively.
+    private func walk(_ directory: Int32, hostPath: String, path: String, owner: EntryOwner, depth: Int) throws(OCIError) {
+        guard depth <= Self.maxDepth else {
+            throw OCIError(.unsupportedContent, "\(hostPath) is nested more than \(Self.maxDepth) directories deep", path: hostPath)
+        }
+        for name in try Self.names(in: directory, hostPath: hostPath) {
+            let host = hostPath + "/" + name.text
+            let archived = path + "/" + name.text
+            var st = stat()
+            guard fstatat(directory, name.text, &st, AT_SYMLINK_NOFOLLOW) == 0 else { throw OCIError.system("stat", host) }
+            let mode = st.st_mode & 0o7777
+            switch st.st_mode & S_IFMT {
+            case S_IFDIR:
+                let child = openat(directory, name.text, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                guard child >= 0 else { throw OCIError.system("open", host) }
+                defer { close(child) }
+                written.insert(archived)
+                try header(archived, type: S_IFDIR, mode: mode, owner: owner, size: 0)
+                try walk(child, hostPath: host, path: archived, owner: owner, depth: depth + 1)
+            case S_IFREG:
+                let key = Pair(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino))
+                if st.st_nlink > 1, let first = linked[key] {
+                    written.insert(archived)
+                    try header(archived, type: S_IFREG, mode: mode, owner: owner, size: 0, hardlink: first)
+                    continue
+                }
+                if st.st_nlink > 1 { linked[key] = archived }
+                let fd = openat(directory, name.text, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+                guard fd >= 0 else { throw OCIError.system("open", host) }
+                defer { close(fd) }
+                var opened = stat()
+                guard fstat(fd, &opened) == 0, opened.st_ino == st.st_ino, opened.st_dev == st.st_dev else {
+                    throw OCIError(.io, "\(host) changed while it was being exported", path: host)
+                }
+                written.insert(archived)
+                try header(archived, type: S_IFREG, mode: mode, owner: owner, size: Int64(st.st_size))
+                try copy(fd, size: Int64(st.st_size), path: host)
+            case S_IFLNK:
+                var target = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
+                let n = target.withUnsafeMutableBufferPointer { readlinkat(directory, name.text, $0.baseAddress!, $0.count) }
+                guard n >= 0 else { throw OCIError.system("readlink", host) }
+                guard let text = String(validating: target[0..<n], as: UTF8.self) else {
+                    throw OCIError(.unsupportedContent, "\(host): the link target is not valid UTF-8", path: host)
+                }
+                written.insert(archived)
+                try header(archived, type: S_IFLNK, mode: 0o777, owner: owner, size: 0, link: text)
+            default:
+                let kind = switch st.st_mode & S_IFMT {
+                case S_IFIFO: "a FIFO"
+                case S_IFSOCK: "a socket"
+                case S_IFCHR: "a character device"
+                case S_IFBLK: "a block device"
+                default: "a special file"
+                }
+                throw OCIError(.unsupportedContent, "\(host) is \(kind); an image layer holds only files, directories and links",
+                               path: host)
+            }
+        }
+    }
+
+    /// Entry names in byte order; a name that is not UTF-8 cannot be a PAX path and is refused.
+    private static func names(in directory: Int32, hostPath: String) throws(OCIError) -> [(text: String, bytes: [UInt8])] {
+        let dup = Glibc.dup(directory)
+        guard dup >= 0, let stream = fdopendir(dup) else { throw OCIError.system("opendir", hostPath) }
+        defer { closedir(stream) }
+        var names: [(text: String, bytes: [UInt8])] = []
+        while let entry = readdir(stream) {
+            let bytes = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+            if bytes == [0x2E] || bytes == [0x2E, 0x2E] { continue }
+            guard let text = String(validating: bytes, as: UTF8.self) else {
+                throw OCIError(.unsupportedContent, "\(hostPath) holds a file name that is not valid UTF-8", path: hostPath)
+            }
+            names.append((text, bytes))
+        }
+        names.sort { $0.bytes.lexicographicallyPrecedes($1.bytes) }
+        return names
+    }
+
+    private func header(_ path: String, type: mode_t, mode: mode_t, owner: EntryOwner, size: Int64,
+                        link: String? = nil, hardlink: String? = nil) throws(OCIError) {
+        archive_entry_clear(entry)
+        archive_entry_set_pathname_utf8(entry, path)
+        archive_entry_set_filetype(entry, UInt32(type))
+        archive_entry_set_perm(entry, mode)
+        archive_entry_set_uid(entry, la_int64_t(owner.uid))
+        archive_entry_set_gid(entry, la_int64_t(owner.gid))
+        archive_entry_set_mtime(entry, Self.normalizedTime, 0)
+        archive_entry_set_size(entry, size)
+        if let link { archive_entry_set_symlink_utf8(entry, link) }
+        if let hardlink { archive_entry_set_hardlink_utf8(entry, hardlink) }
+        let status = archive_write_header(archive, entry)
+        if let failure { throw failure }
+        // WARN: a name ustar cannot hold went into a PAX record instead, which is the point.
+        guard status == ARCHIVE_OK || status == ARCHIVE_WARN else {
+            throw OCIError(.io, "cannot archive \(path): \(Self.message(archive))")
+        }
+    }
+
+    private func data(_ bytes: ArraySlice<UInt8>, path: String) throws(OCIError) {
+        let n = bytes.withUnsafeBytes { archive_write_data(archive, $0.baseAddress, $0.count) }
+        if let failure { throw failure }
+        guard n == bytes.count else { throw OCIError(.io, "cannot archive \(path): \(Self.message(archive))") }
+    }
+
+    /// Exactly `size` bytes of `fd`: a file that grows or shrinks meanwhile is an error, not a
+    /// silently truncated or padded entry.
+    private func copy(_ fd: Int32, size: Int64, path: String) throws(OCIError) {
+        var remaining = size
+        while remaining > 0 {
+            let want = Int(min(Int64(buffer.count), remaining))
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, want) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { throw OCIError.system("read", path) }
+            if n == 0 { throw OCIError(.io, "\(path) shrank while it was being exported", path: path) }
+            try data(buffer[0..<n], path: path)
+            remaining -= Int64(n)
+        }
+        var probe: UInt8 = 0
+        if read(fd, &probe, 1) > 0 { throw OCIError(.io, "\(path) grew while it was being exported", path: path) }
+    }
+
+    /// Whether an entry was written at `path` (parents are added once).
+    public func contains(_ path: String) -> Bool { written.contains(path) }
+
+    /// Ends the tar and names the blob by its digest.
+    public func finish() throws(OCIError) -> Descriptor {
+        precondition(!finished)
+        finished = true
+        let status = archive_write_close(archive)
+        if let failure { throw failure }
+        guard status == ARCHIVE_OK else { throw OCIError(.io, "cannot finish a tar layer: \(Self.message(archive))") }
+        return try blob.commit(mediaType: MediaType.layer)
+    }
+
+    static func message(_ archive: OpaquePointer) -> String {
+        archive_error_string(archive).map { String(cString: $0) } ?? "libarchive error \(archive_errno(archive))"
+    }
+}

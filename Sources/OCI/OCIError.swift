@@ -1,0 +1,39 @@
+import Glibc
+
+/// What went wrong with an image, a layout or a layer, in one line, with the errno and path when
+/// a system call failed.
+public struct OCIError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// A layout, manifest or config that does not follow the image spec.
+        case malformed
+        /// A blob whose bytes do not hash to its digest, or are not its size.
+        case digestMismatch
+        /// A tag, blob or path that does not exist.
+        case notFound
+        /// A directory that exists and holds something other than an OCI layout.
+        case notALayout
+        /// Content an image cannot carry (a FIFO, a socket, a device, a name that is not UTF-8).
+        case unsupportedContent
+        /// A system call failed.
+        case io
+    }
+
+    public var kind: Kind
+    public var message: String
+    public var errno: Int32?
+    public var path: String?
+
+    public init(_ kind: Kind, _ message: String, path: String? = nil, errno: Int32? = nil) {
+        self.kind = kind
+        self.message = message
+        self.path = path
+        self.errno = errno
+    }
+
+    static func system(_ call: String, _ path: String, _ err: Int32 = Glibc.errno) -> OCIError {
+        OCIError(err == ENOENT ? .notFound : .io, "\(call) \(path): \(String(cString: strerror(err)))", path: path,
+                 errno: err)
+    }
+
+    public var description: String { message }
+}

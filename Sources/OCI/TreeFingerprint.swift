@@ -1,0 +1,48 @@
+import Glibc
+
+/// What a directory tree looks like to `stat`, hashed: names, types, modes, owners, sizes, link
+/// targets, inode numbers and change times. Reading no file contents, it tells in a walk whether a
+/// tree is the one seen before; ctime cannot be set from user space, so a file rewritten in place
+/// with its old size and mtime still changes the fingerprint. Only meaningful on one host within
+/// one run: it never leaves memory.
+public enum TreeFingerprint {
+    public static func of(_ path: String) -> Digest? {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        let hasher = SHA256()
+        guard visit(fd, prefix: "", hasher: hasher, depth: 0) else { return nil }
+        return hasher.finish()
+    }
+
+    private static func visit(_ directory: Int32, prefix: String, hasher: SHA256, depth: Int) -> Bool {
+        guard depth <= LayerWriter.maxDepth, let stream = fdopendir(dup(directory)) else { return false }
+        var names: [String] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        closedir(stream)
+        names.sort { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        for name in names {
+            var st = stat()
+            guard fstatat(directory, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return false }
+            var line = "\(prefix)\(name)\u{0}\(st.st_mode) \(st.st_uid) \(st.st_gid) \(st.st_size) \(st.st_ino) "
+                + "\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec) \(st.st_ctim.tv_sec).\(st.st_ctim.tv_nsec)"
+            if st.st_mode & S_IFMT == S_IFLNK {
+                var target = [UInt8](repeating: 0, count: Int(PATH_MAX))
+                let n = target.withUnsafeMutableBufferPointer { readlinkat(directory, name, $0.baseAddress!, $0.count) }
+                line += " -> " + String(decoding: target[0..<max(n, 0)], as: UTF8.self)
+            }
+            line += "\n"
+            line.utf8.withContiguousStorageIfAvailable { hasher.update(UnsafeRawBufferPointer($0)) }
+            if st.st_mode & S_IFMT == S_IFDIR {
+                let child = openat(directory, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                guard child >= 0 else { return false }
+                defer { close(child) }
+                guard visit(child, prefix: prefix + name + "/", hasher: hasher, depth: depth + 1) else { return false }
+            }
+        }
+        return true
+    }
+}
