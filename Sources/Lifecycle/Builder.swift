@@ -139,7 +139,7 @@ public struct Builder: Sendable {
                 let layers = try ConfinedDirectory(path: hostLayers, presentedAs: SandboxLayout.layers(of: descriptor))
                 let buildpack = element.description
                 let scan = try BuildpackLayers.scan(layers, buildpack: buildpack, api: descriptor.api)
-                try Self.check(scan, buildpack: buildpack, in: layers)
+                try Self.check(scan, buildpack: buildpack, in: layers, reusable: context.reusableLaunchLayers, escaped: escaped)
                 try scan.renameIgnoredLayers(in: layers)
                 let launch = try LaunchTOML.readIfPresent(from: layers, at: LaunchTOML.defaultFileName,
                                                           buildpack: buildpack, buildpackAPI: descriptor.api)
@@ -179,12 +179,15 @@ public struct Builder: Sendable {
     }
 
     /// Layer rules the scan leaves to the platform: a layer that asks to be
-    /// used at build, cached or launched needs its directory (there is no
-    /// previous image to take a launch layer from yet).
-    static func check(_ scan: BuildpackLayers, buildpack: String, in layers: ConfinedDirectory) throws(SpecError) {
+    /// used at build, cached or launched needs its directory, except a launch
+    /// layer the previous image holds.
+    static func check(_ scan: BuildpackLayers, buildpack: String, in layers: ConfinedDirectory,
+                      reusable: Set<String> = [], escaped: String = "") throws(SpecError) {
         for layer in scan.layers {
             guard let metadata = layer.metadata else { continue }
-            let needsContent = metadata.build || metadata.cache || metadata.launch
+            let keptFromImage = metadata.launch && !metadata.build && !metadata.cache
+                && reusable.contains(escaped + "/" + layer.name)
+            let needsContent = (metadata.build || metadata.cache || metadata.launch) && !keptFromImage
             if needsContent && layer.contentKind != .directory {
                 let what = layer.contentKind.map { "is a \($0.rawValue), not a directory" } ?? "has no directory"
                 throw SpecError(.rule, "layer \"\(layer.name)\" (\(metadata.typeSummary)) \(what)",

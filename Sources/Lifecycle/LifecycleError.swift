@@ -24,6 +24,11 @@ public struct LifecycleError: Error, Sendable, CustomStringConvertible {
         public static let detectGeneric: Int32 = 22
         public static let buildFailed: Int32 = 51
         public static let buildGeneric: Int32 = 52
+        /// Platform API: analyze 30-39, restore 40-49, export 60-69, rebase 70-79.
+        public static let analyzeFailed: Int32 = 32
+        public static let restoreFailed: Int32 = 42
+        public static let exportFailed: Int32 = 62
+        public static let rebaseFailed: Int32 = 72
     }
 
     /// A spec error as the phase's error: unsupported APIs keep their own code.

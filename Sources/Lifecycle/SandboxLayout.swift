@@ -34,6 +34,9 @@ public struct LifecycleContext: Sendable {
     public var target: TargetPlatform
     /// Bound on every buildpack process.
     public var timeoutSeconds: Double?
+    /// `<escaped id>/<layer>` launch layers the previous image holds: a buildpack may keep one
+    /// without its directory, and export takes it from that image.
+    public var reusableLaunchLayers: Set<String> = []
 
     public init(appDirectory: String, platformDirectory: String, layersDirectory: String, scratchDirectory: String,
                 environment: Environment, target: TargetPlatform, timeoutSeconds: Double?) {

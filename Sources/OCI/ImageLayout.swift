@@ -70,16 +70,44 @@ public final class ImageLayout: Sendable {
             close(fd)
             throw OCIError(.notALayout, "\(path) holds files and is not an OCI image layout; it is left as it is", path: path)
         }
-        mkdirat(fd, "blobs", 0o755)
-        mkdirat(fd, "blobs/sha256", 0o755)
         do {
-            try writeAtomically(fd, "index.json", Array(ImageIndex().json.text.utf8), path: path)
-            try writeAtomically(fd, "oci-layout", Array(#"{"imageLayoutVersion":"1.0.0"}"#.utf8), path: path)
+            try initialize(fd, path: path)
         } catch {
             close(fd)
             throw error
         }
         return try open(fd: fd, path: path)
+    }
+
+    /// Writes an empty index and the layout marker into the directory `fd`, with `blobs/sha256`.
+    public static func initialize(_ fd: Int32, path: String) throws(OCIError) {
+        mkdirat(fd, "blobs", 0o755)
+        mkdirat(fd, "blobs/sha256", 0o755)
+        try writeAtomically(fd, "index.json", Array(ImageIndex().json.text.utf8), path: path)
+        try writeAtomically(fd, "oci-layout", Array(#"{"imageLayoutVersion":"1.0.0"}"#.utf8), path: path)
+    }
+
+    /// Deletes blobs that no tagged image refers to (the cache's old layers). Best effort: a blob
+    /// that cannot be read as a document keeps everything.
+    public func removeUnreferencedBlobs() throws(OCIError) {
+        guard flock(fd, LOCK_EX) == 0 else { throw OCIError.system("flock", path) }
+        defer { flock(fd, LOCK_UN) }
+        var keep: Set<String> = []
+        for entry in try index().manifests {
+            keep.insert(entry.digest.hex)
+            guard entry.mediaType == MediaType.manifest,
+                  let manifest = try? ImageManifest(json: try readJSON(entry), in: path) else { return }
+            keep.insert(manifest.config.digest.hex)
+            for layer in manifest.layers { keep.insert(layer.digest.hex) }
+        }
+        guard let stream = fdopendir(dup(blobs)) else { return }
+        var doomed: [String] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name.utf8.count == 64 && !keep.contains(name) { doomed.append(name) }
+        }
+        closedir(stream)
+        for name in doomed { unlinkat(blobs, name, 0) }
     }
 
     // MARK: - index and tags
@@ -286,6 +314,12 @@ public struct Image: Sendable {
     public var descriptor: Descriptor
     public var manifest: ImageManifest
     public var config: ImageConfig
+
+    public init(descriptor: Descriptor, manifest: ImageManifest, config: ImageConfig) {
+        self.descriptor = descriptor
+        self.manifest = manifest
+        self.config = config
+    }
 }
 
 /// A blob written as a stream and hashed on the way: an unnamed file in `blobs/sha256` that gets

@@ -138,7 +138,7 @@ public struct LayerExtractor {
     }
 
     /// Removes `name` in `parent`, recursively; nothing there is fine.
-    static func remove(_ name: String, in parent: Int32, path: String, keepDirectory: Bool = false) throws(OCIError) {
+    public static func remove(_ name: String, in parent: Int32, path: String, keepDirectory: Bool = false) throws(OCIError) {
         var st = stat()
         guard fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return }
         if st.st_mode & S_IFMT == S_IFDIR {

@@ -100,7 +100,11 @@ public final class LayerWriter {
     /// The directory tree at `hostPath`, archived as `path` with every entry owned by `owner`.
     /// The tree is walked with `O_NOFOLLOW` from its root; a symbolic link anywhere is stored as
     /// a link.
-    public func addTree(_ hostPath: String, as path: String, owner: EntryOwner) throws(OCIError) {
+    ///
+    /// With `including`, only entries whose path relative to the tree it accepts are written; a
+    /// directory it refuses is still written when something beneath it is (app slices).
+    public func addTree(_ hostPath: String, as path: String, owner: EntryOwner,
+                        including: ((String) -> Bool)? = nil) throws(OCIError) {
         let fd = open(hostPath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { throw OCIError.system("open", hostPath) }
         defer { close(fd) }
@@ -108,7 +112,32 @@ public final class LayerWriter {
         guard fstat(fd, &st) == 0 else { throw OCIError.system("stat", hostPath) }
         written.insert(path)
         try header(path, type: S_IFDIR, mode: st.st_mode & 0o7777, owner: owner, size: 0)
+        filter = including
+        rootLength = path.utf8.count + 1
+        defer { filter = nil; pending = [] }
         try walk(fd, hostPath: hostPath, path: path, owner: owner, depth: 1)
+    }
+
+    private var filter: ((String) -> Bool)?
+    private var rootLength = 0
+    /// Directories refused by the filter, written once something beneath them is.
+    private var pending: [(path: String, mode: mode_t, owner: EntryOwner)] = []
+
+    /// Whether the entry at `archived` goes in; flushes the directories above it when it does.
+    private func admit(_ archived: String, directory: Bool, mode: mode_t, owner: EntryOwner) throws(OCIError) -> Bool {
+        guard let filter else { return true }
+        let relative = String(archived.utf8.dropFirst(rootLength))!
+        while let last = pending.last, !archived.hasPrefix(last.path + "/") { pending.removeLast() }
+        guard filter(relative) else {
+            if directory { pending.append((archived, mode, owner)) }
+            return false
+        }
+        for dir in pending {
+            written.insert(dir.path)
+            try header(dir.path, type: S_IFDIR, mode: dir.mode, owner: dir.owner, size: 0)
+        }
+        pending = []
+        return true
     }
 
     /// The entries below `directory`, sorted, recursively.
@@ -127,10 +156,13 @@ public final class LayerWriter {
                 let child = openat(directory, name.text, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                 guard child >= 0 else { throw OCIError.system("open", host) }
                 defer { close(child) }
-                written.insert(archived)
-                try header(archived, type: S_IFDIR, mode: mode, owner: owner, size: 0)
+                if try admit(archived, directory: true, mode: mode, owner: owner) {
+                    written.insert(archived)
+                    try header(archived, type: S_IFDIR, mode: mode, owner: owner, size: 0)
+                }
                 try walk(child, hostPath: host, path: archived, owner: owner, depth: depth + 1)
             case S_IFREG:
+                guard try admit(archived, directory: false, mode: mode, owner: owner) else { continue }
                 let key = Pair(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino))
                 if st.st_nlink > 1, let first = linked[key] {
                     written.insert(archived)
@@ -149,6 +181,7 @@ public final class LayerWriter {
                 try header(archived, type: S_IFREG, mode: mode, owner: owner, size: Int64(st.st_size))
                 try copy(fd, size: Int64(st.st_size), path: host)
             case S_IFLNK:
+                guard try admit(archived, directory: false, mode: mode, owner: owner) else { continue }
                 var target = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
                 let n = target.withUnsafeMutableBufferPointer { readlinkat(directory, name.text, $0.baseAddress!, $0.count) }
                 guard n >= 0 else { throw OCIError.system("readlink", host) }

@@ -30,7 +30,7 @@ public struct OCIError: Error, Sendable, CustomStringConvertible {
         self.errno = errno
     }
 
-    static func system(_ call: String, _ path: String, _ err: Int32 = Glibc.errno) -> OCIError {
+    public static func system(_ call: String, _ path: String, _ err: Int32 = Glibc.errno) -> OCIError {
         OCIError(err == ENOENT ? .notFound : .io, "\(call) \(path): \(String(cString: strerror(err)))", path: path,
                  errno: err)
     }

@@ -87,7 +87,7 @@ public struct TOMLTable: Sendable, Equatable, ExpressibleByDictionaryLiteral {
 }
 
 /// Byte-wise ordering of strings (Go's string order, and the order the writer uses).
-func utf8Less(_ a: String, _ b: String) -> Bool {
+public func utf8Less(_ a: String, _ b: String) -> Bool {
     a.utf8.lexicographicallyPrecedes(b.utf8)
 }
 

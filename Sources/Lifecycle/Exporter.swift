@@ -1,0 +1,309 @@
+import BuildpackSpec
+import Glibc
+import JSON
+import OCI
+
+/// The export phase (Platform API §7): the run image's layers, then one layer per launch layer of
+/// each buildpack, the app, the launcher, `config/metadata.toml` and the process types, written
+/// into an OCI image layout. The same inputs give the same image digest on any host.
+public struct Exporter {
+    public struct RunImage {
+        public var layout: ImageLayout
+        public var tag: String
+        public var image: Image
+        /// How the label names it: `DIR:TAG`.
+        public var name: String
+
+        public init(layout: ImageLayout, tag: String, image: Image, name: String) {
+            self.layout = layout
+            self.tag = tag
+            self.image = image
+            self.name = name
+        }
+    }
+
+    public struct Previous {
+        public var layout: ImageLayout
+        public var image: Image
+        public var metadata: LifecycleMetadata
+
+        public init(layout: ImageLayout, image: Image, metadata: LifecycleMetadata) {
+            self.layout = layout
+            self.image = image
+            self.metadata = metadata
+        }
+    }
+
+    public var layersDirectory: String
+    public var appDirectory: String
+    public var group: [GroupElement]
+    public var user: EntryOwner
+    public var launcher: String
+    public var runImage: RunImage?
+    public var previous: Previous?
+    /// Layers restored from the cache in this run: reused when their tree is unchanged.
+    public var restored: RestoredLayers
+    public var projectMetadata: JSONValue
+    public var progress: any ProgressReporter
+    public var platformAPI = "0.15"
+    /// `SOURCE_DATE_EPOCH`, else the reference lifecycle's constant.
+    public var created = "1980-01-01T00:00:01Z"
+
+    public init(layersDirectory: String, appDirectory: String, group: [GroupElement], user: EntryOwner,
+                launcher: String, runImage: RunImage?, previous: Previous?, restored: RestoredLayers,
+                projectMetadata: JSONValue, progress: any ProgressReporter) {
+        self.layersDirectory = layersDirectory
+        self.appDirectory = appDirectory
+        self.group = group
+        self.user = user
+        self.launcher = launcher
+        self.runImage = runImage
+        self.previous = previous
+        self.restored = restored
+        self.projectMetadata = projectMetadata
+        self.progress = progress
+    }
+
+    public struct Result: Sendable {
+        public var manifest: Descriptor
+        public var image: Image
+        public var metadata: LifecycleMetadata
+    }
+
+    static func fail(_ message: String) -> LifecycleError {
+        LifecycleError(message, exitCode: LifecycleError.Code.exportFailed)
+    }
+
+    /// Writes the image into `output` and tags it; the tag moves only once every blob is in.
+    public func export(to output: ImageLayout, tag: String) throws(LifecycleError) -> Result {
+        do {
+            return try write(output, tag: tag)
+        } catch let error as LifecycleError {
+            throw error
+        } catch {
+            throw Self.fail("export: \(error)")
+        }
+    }
+
+    private func write(_ output: ImageLayout, tag: String) throws -> Result {
+        let layers = try ConfinedDirectory(path: layersDirectory)
+        let metadataTOML = try MetadataTOML.read(from: layers, at: "config/" + MetadataTOML.defaultFileName)
+        var label = LifecycleMetadata()
+        var config = runImage?.image.config
+            ?? ImageConfig(platform: Platform(os: "linux", architecture: Self.hostArchitecture))
+        var manifestLayers = runImage?.image.manifest.layers ?? []
+        var added: [(Descriptor, String)] = []
+        if let run = runImage {
+            for layer in run.image.manifest.layers { try output.importBlob(layer, from: run.layout) }
+            label.runImageTopLayer = run.image.config.diffIDs.last
+            label.runImageReference = run.image.descriptor.digest.description
+            label.runImage = run.name
+        }
+
+        // 1. Buildpack launch layers, by buildpack in group order and by name.
+        for element in group {
+            let escaped = BuildpackID.escape(element.id)
+            var recorded = LifecycleMetadata.Buildpack(id: element.id, version: element.version)
+            let bpDirectory = try layers.kind(of: escaped) == .directory ? try layers.subdirectory(escaped) : nil
+            let scan = try bpDirectory.map { try BuildpackLayers.scan($0, buildpack: element.description) }
+            for layer in scan?.layers ?? [] {
+                guard let types = layer.metadata, types.launch else { continue }
+                let name = "\(element.id):\(layer.name)"
+                let descriptor: Descriptor
+                if layer.contentKind == .directory {
+                    descriptor = try launchLayer(escaped: escaped, name: layer.name, shown: name, output: output)
+                } else {
+                    descriptor = try previousLayer(element: element, layer: layer.name, types: types, shown: name, output: output)
+                }
+                recorded.layers[layer.name] = .init(digest: descriptor.digest, data: types.metadata, build: types.build,
+                                                    launch: true, cache: types.cache)
+                added.append((descriptor, "buildpack layer \(name)"))
+            }
+            if let store = try bpDirectory.flatMap({ try StoreTOML.readIfPresent(from: $0, at: StoreTOML.defaultFileName) }) {
+                recorded.store = store.metadata
+            }
+            label.buildpacks.append(recorded)
+        }
+
+        // 2. The app: one layer per slice, then the rest.
+        let slices = AppSlices(metadataTOML.slices.map(\.paths))
+        for index in 0...slices.count {
+            let writer = try LayerWriter(layout: output)
+            try writer.addTree(appDirectory, as: "workspace", owner: user, including: { slices.claims($0) == index })
+            let descriptor = try writer.finish()
+            label.app.append(descriptor.digest)
+            added.append((descriptor, index < slices.count ? "app slice \(index + 1)" : "app"))
+        }
+
+        // 3. The launcher.
+        let launcherLayer = try LayerWriter(layout: output)
+        try launcherLayer.addDirectory("cnb", owner: .root)
+        try launcherLayer.addDirectory("cnb/lifecycle", owner: .root)
+        try launcherLayer.addHostFile(launcher, as: "cnb/lifecycle/launcher", mode: 0o755, owner: .root)
+        let launcherDescriptor = try launcherLayer.finish()
+        label.launcher = launcherDescriptor.digest
+        added.append((launcherDescriptor, "launcher"))
+
+        // 4. config/metadata.toml, which the launcher reads.
+        let configLayer = try LayerWriter(layout: output)
+        try configLayer.addDirectory("layers", owner: .root)
+        try configLayer.addDirectory("layers/config", owner: user)
+        try configLayer.addFile("layers/config/metadata.toml", contents: Array(metadataTOML.rendered().utf8),
+                                owner: user)
+        let configDescriptor = try configLayer.finish()
+        label.config = configDescriptor.digest
+        added.append((configDescriptor, "config"))
+
+        // 5. /cnb/process/<type> → the launcher.
+        if !metadataTOML.processes.isEmpty {
+            let types = try LayerWriter(layout: output)
+            try types.addDirectory("cnb", owner: .root)
+            try types.addDirectory("cnb/process", owner: .root)
+            for process in metadataTOML.processes {
+                try types.addSymlink("cnb/process/" + process.type, target: "/cnb/lifecycle/launcher", owner: .root)
+            }
+            let descriptor = try types.finish()
+            label.processTypes = descriptor.digest
+            added.append((descriptor, "process types"))
+        }
+
+        for (descriptor, what) in added {
+            manifestLayers.append(descriptor)
+            config.diffIDs.append(descriptor.digest)
+            if !config.history.isEmpty || manifestLayers.count == added.count {
+                config.history.append(.init(created: created, createdBy: "stockade: \(what)"))
+            }
+        }
+        if config.history.count != config.diffIDs.count + config.history.filter(\.emptyLayer).count { config.history = [] }
+
+        let runPath = config.environmentValue("PATH") ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        config.environment.removeAll { entry in
+            ["PATH", "CNB_LAYERS_DIR", "CNB_APP_DIR", "CNB_PLATFORM_API", "CNB_DEPRECATION_MODE"].contains {
+                entry.hasPrefix($0 + "=")
+            }
+        }
+        config.environment += ["CNB_LAYERS_DIR=/layers", "CNB_APP_DIR=/workspace", "CNB_PLATFORM_API=\(platformAPI)",
+                               "CNB_DEPRECATION_MODE=quiet", "PATH=/cnb/process:/cnb/lifecycle:\(runPath)"]
+        config.user = "\(user.uid):\(user.gid)"
+        config.workingDirectory = "/workspace"
+        config.entrypoint = metadataTOML.buildpackDefaultProcessType.map { ["/cnb/process/" + $0] }
+            ?? ["/cnb/lifecycle/launcher"]
+        config.command = nil
+        config.created = created
+        for l in metadataTOML.labels { config.labels[l.key] = l.value }
+        config.labels[ImageLabel.lifecycleMetadata] = label.json.text
+        config.labels[ImageLabel.buildMetadata] = buildMetadata(metadataTOML).text
+        config.labels[ImageLabel.projectMetadata] = projectMetadata.text
+
+        let configBlob = try output.writeJSON(config.json, mediaType: MediaType.config)
+        let manifest = ImageManifest(config: configBlob, layers: manifestLayers)
+        let manifestBlob = try output.writeJSON(manifest.json, mediaType: MediaType.manifest)
+        try output.setTag(tag, to: manifestBlob)
+        return Result(manifest: manifestBlob, image: Image(descriptor: manifestBlob, manifest: manifest, config: config),
+                      metadata: label)
+    }
+
+    /// A launch layer with its directory: taken from the cache by digest when it is the tree the
+    /// cache restored, else archived.
+    private func launchLayer(escaped: String, name: String, shown: String, output: ImageLayout) throws -> Descriptor {
+        let host = layersDirectory + "/" + escaped + "/" + name
+        if let reused = try restored.unchanged(escaped: escaped, layer: name, hostPath: host, into: output) {
+            progress.line("Reusing layer '\(shown)' (\(reused.digest.hex.prefix(12)))")
+            return reused
+        }
+        let descriptor = try Self.archiveLayer(host, escaped: escaped, name: name, user: user, into: output)
+        progress.line("Adding layer '\(shown)' (\(descriptor.digest.hex.prefix(12)))")
+        return descriptor
+    }
+
+    /// The tar of one buildpack layer, with its parents: the same bytes in the image and the cache.
+    public static func archiveLayer(_ host: String, escaped: String, name: String, user: EntryOwner,
+                                    into layout: ImageLayout) throws(OCIError) -> Descriptor {
+        let writer = try LayerWriter(layout: layout)
+        try writer.addDirectory("layers", owner: .root)
+        try writer.addDirectory("layers/" + escaped, owner: user)
+        try writer.addTree(host, as: "layers/\(escaped)/\(name)", owner: user)
+        return try writer.finish()
+    }
+
+    /// A launch layer the buildpack kept without its directory: the previous image's, by digest.
+    private func previousLayer(element: GroupElement, layer: String, types: LayerTOML, shown: String,
+                               output: ImageLayout) throws -> Descriptor {
+        if types.cache {
+            throw Self.fail("layer '\(shown)' is a cache layer with no directory; only launch layers can be reused from the previous image")
+        }
+        guard let previous, let recorded = previous.metadata.buildpack(element.id)?.layers[layer],
+              let index = previous.image.config.diffIDs.firstIndex(of: recorded.digest) else {
+            throw Self.fail("layer '\(shown)' has no directory, and no previous image has it to reuse")
+        }
+        let descriptor = previous.image.manifest.layers[index]
+        try output.importBlob(descriptor, from: previous.layout)
+        progress.line("Reusing layer '\(shown)' from the previous image (\(descriptor.digest.hex.prefix(12)))")
+        return descriptor
+    }
+
+    private func buildMetadata(_ metadata: MetadataTOML) -> JSONValue {
+        let processes: [JSONValue] = metadata.processes.map { p in
+            var m: [JSONObject.Member] = [
+                .init(key: "type", value: .string(p.type)),
+                .init(key: "command", value: .array(p.command.map(JSONValue.string))),
+                .init(key: "args", value: .array(p.args.map(JSONValue.string))),
+                .init(key: "direct", value: .bool(p.direct)),
+                .init(key: "buildpackID", value: .string(p.buildpackID ?? "")),
+            ]
+            if let wd = p.workingDirectory { m.append(.init(key: "working-dir", value: .string(wd))) }
+            return .object(JSONObject(m))
+        }
+        var members: [JSONObject.Member] = [
+            .init(key: "buildpacks", value: .array(metadata.buildpacks.map { bp in
+                var m: [JSONObject.Member] = [.init(key: "id", value: .string(bp.id)),
+                                              .init(key: "version", value: .string(bp.version))]
+                if let h = bp.homepage { m.append(.init(key: "homepage", value: .string(h))) }
+                return .object(JSONObject(m))
+            })),
+            .init(key: "extensions", value: .array([])),
+            .init(key: "launcher", value: .object(["version": .string("stockade"), "source": .object([:])])),
+            .init(key: "processes", value: .array(processes)),
+        ]
+        if let d = metadata.buildpackDefaultProcessType {
+            members.append(.init(key: "buildpack-default-process-type", value: .string(d)))
+        }
+        return .object(JSONObject(members))
+    }
+
+    static var hostArchitecture: String {
+        var names = utsname()
+        uname(&names)
+        let machine = withUnsafeBytes(of: &names.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        return ["x86_64": "amd64", "aarch64": "arm64"][machine] ?? machine
+    }
+}
+
+/// `[[slices]]` of launch.toml: globs relative to the app. A file goes to the first slice with a
+/// pattern that matches it or one of its directories; the rest goes to the last app layer.
+struct AppSlices {
+    let patterns: [[String]]
+    var count: Int { patterns.count }
+
+    init(_ patterns: [[String]]) {
+        self.patterns = patterns.map { $0.map { p in
+            var p = Substring(p)
+            while p.hasPrefix("./") { p = p.dropFirst(2) }
+            return String(p)
+        } }
+    }
+
+    /// The slice that takes `relative` (a non-directory's path), or `count` for the rest.
+    func claims(_ relative: String) -> Int {
+        let parts = relative.split(separator: "/")
+        for (index, slice) in patterns.enumerated() {
+            for pattern in slice {
+                for end in 1...max(parts.count, 1) {
+                    let prefix = parts.prefix(end).joined(separator: "/")
+                    if fnmatch(pattern, prefix, FNM_PATHNAME) == 0 { return index }
+                }
+            }
+        }
+        return patterns.count
+    }
+}

@@ -1,0 +1,241 @@
+import BuildpackSpec
+import Glibc
+import JSON
+import OCI
+
+/// Layers this run restored from the cache, with what their trees looked like right after: a
+/// tree still the same at export is the cached tar, reused by digest without being archived.
+public final class RestoredLayers: @unchecked Sendable {
+    struct Entry {
+        var descriptor: Descriptor
+        var fingerprint: Digest
+        var cache: ImageLayout
+    }
+
+    private var entries: [String: Entry] = [:]
+
+    public init() {}
+
+    func record(escaped: String, layer: String, _ entry: Entry) { entries[escaped + "/" + layer] = entry }
+
+    /// The cached layer when `hostPath` is unchanged since its restore, its blob brought into `output`.
+    func unchanged(escaped: String, layer: String, hostPath: String, into output: ImageLayout) throws(OCIError) -> Descriptor? {
+        guard let entry = entries[escaped + "/" + layer], TreeFingerprint.of(hostPath) == entry.fingerprint else { return nil }
+        try output.importBlob(entry.descriptor, from: entry.cache)
+        return entry.descriptor
+    }
+}
+
+/// Analyze and restore (Platform API §6): the previous image's layer metadata and the cache's
+/// layers, given back to the buildpacks before they build. Nothing found there is trusted: a
+/// cache that is missing, partial or corrupt is skipped with a warning and rebuilt.
+public struct Restorer {
+    public var layersDirectory: String
+    public var scratchDirectory: String
+    public var group: [GroupElement]
+    public var progress: any ProgressReporter
+    /// Hands a restored tree to the stack user before its fingerprint is taken.
+    public var prepare: (String) throws -> Void
+
+    public init(layersDirectory: String, scratchDirectory: String, group: [GroupElement],
+                progress: any ProgressReporter, prepare: @escaping (String) throws -> Void) {
+        self.layersDirectory = layersDirectory
+        self.scratchDirectory = scratchDirectory
+        self.group = group
+        self.progress = progress
+        self.prepare = prepare
+    }
+
+    /// Layer names (`<escaped id>/<layer>`) whose `.toml` came from the previous image: launch
+    /// layers a buildpack may keep without a directory.
+    public func restore(previous: LifecycleMetadata?, cache: LayerCache.Contents?, restored: RestoredLayers)
+        throws(LifecycleError) -> Set<String> {
+        var reusable: Set<String> = []
+        do {
+            let layers = try ConfinedDirectory(path: layersDirectory)
+            for element in group {
+                let escaped = BuildpackID.escape(element.id)
+                let fromImage = previous?.buildpack(element.id)
+                let fromCache = cache?.metadata.buildpack(element.id)
+                guard fromImage != nil || fromCache != nil else { continue }
+                try layers.createDirectory(escaped)
+                let directory = try layers.subdirectory(escaped)
+                if let store = fromImage?.store {
+                    try StoreTOML(metadata: store).write(to: directory, at: StoreTOML.defaultFileName)
+                }
+                for (name, layer) in (fromImage?.layers ?? [:]).sorted(by: { utf8Less($0.key, $1.key) }) {
+                    guard layer.launch, !layer.cache, !layer.build, (try? LayerName.validate(name)) != nil else { continue }
+                    try write(LayerTOML(metadata: layer.data), name: name, in: directory)
+                    reusable.insert(escaped + "/" + name)
+                }
+                guard let cache, let fromCache else { continue }
+                for (name, layer) in fromCache.layers.sorted(by: { utf8Less($0.key, $1.key) }) where layer.cache {
+                    guard (try? LayerName.validate(name)) != nil else { continue }
+                    let shown = "\(element.id):\(name)"
+                    guard let descriptor = cache.image.manifest.layers.first(where: { $0.digest == layer.digest }) else {
+                        progress.line("warning: the cache lists layer '\(shown)' but holds no blob for it; it is rebuilt")
+                        continue
+                    }
+                    do {
+                        let host = try extract(descriptor, from: cache.layout, escaped: escaped, name: name)
+                        try write(LayerTOML(metadata: layer.data), name: name, in: directory)
+                        try prepare(host)
+                        if let fingerprint = TreeFingerprint.of(host) {
+                            restored.record(escaped: escaped, layer: name,
+                                            .init(descriptor: descriptor, fingerprint: fingerprint, cache: cache.layout))
+                        }
+                        progress.line("Restored layer '\(shown)' from the cache (\(layer.digest.hex.prefix(12)))")
+                    } catch {
+                        progress.line("warning: cached layer '\(shown)' cannot be used: \(error); it is rebuilt")
+                    }
+                }
+            }
+        } catch {
+            throw LifecycleError("restore: \(error)", exitCode: LifecycleError.Code.restoreFailed)
+        }
+        return reusable
+    }
+
+    private func write(_ layer: LayerTOML, name: String, in directory: ConfinedDirectory) throws(SpecError) {
+        try directory.writeFile(name + ".toml", contents: Array(TOML.render(layer.tomlTable(includingTypes: false)).utf8))
+    }
+
+    /// Extracts a cached layer beside the layers directory, then moves the one directory it must
+    /// hold into place: a blob that fails its digest halfway leaves nothing in the layers.
+    private func extract(_ descriptor: Descriptor, from layout: ImageLayout, escaped: String, name: String)
+        throws(OCIError) -> String {
+        let staging = scratchDirectory + "/restore-" + descriptor.digest.hex.prefix(16)
+        mkdir(staging, 0o700)
+        let root = open(staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard root >= 0 else { throw OCIError.system("open", staging) }
+        defer {
+            close(root)
+            Self.removeTree(staging)
+        }
+        try LayerExtractor().extract(descriptor, from: layout, into: root, rootPath: staging)
+        let source = staging + "/layers/" + escaped + "/" + name
+        var st = stat()
+        guard lstat(source, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else {
+            throw OCIError(.malformed, "the cached tar does not hold layers/\(escaped)/\(name)")
+        }
+        let destination = layersDirectory + "/" + escaped + "/" + name
+        Self.removeTree(destination)
+        guard rename(source, destination) == 0 else { throw OCIError.system("rename", destination) }
+        return destination
+    }
+
+    static func removeTree(_ path: String) {
+        let slash = path.lastIndex(of: "/")!
+        let parent = open(String(path[..<slash]), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard parent >= 0 else { return }
+        defer { close(parent) }
+        try? LayerExtractor.remove(String(path[path.index(after: slash)...]), in: parent, path: path)
+    }
+}
+
+/// `--cache-dir`: an OCI image layout whose image tagged `cache` has one layer per `cache = true`
+/// layer, in the same bytes as an image layer, and the layer metadata in a label. Saving writes
+/// the new blobs first and moves the tag last, so a build killed at any moment leaves the old
+/// cache whole.
+public struct LayerCache {
+    public static let tag = "cache"
+    static let label = "io.stockade.cache.metadata"
+    public let path: String
+
+    public init(path: String) { self.path = path }
+
+    public struct Contents {
+        public var layout: ImageLayout
+        public var image: Image
+        public var metadata: LifecycleMetadata
+    }
+
+    /// The cache as it is, or nil (with a warning) when it is missing or unreadable.
+    public func load(progress: any ProgressReporter) -> Contents? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        do throws(OCIError) {
+            let layout = try ImageLayout.open(path)
+            guard try layout.tags().contains(Self.tag) else { return nil }
+            let image = try layout.image(tag: Self.tag)
+            guard let metadata = LifecycleMetadata(label: image.config.labels[Self.label]) else {
+                progress.line("warning: the cache in \(path) has no readable metadata; it is rebuilt")
+                return nil
+            }
+            return Contents(layout: layout, image: image, metadata: metadata)
+        } catch {
+            progress.line("warning: the cache in \(path) cannot be used: \(error); it is rebuilt")
+            return nil
+        }
+    }
+
+    /// Saves every `cache = true` layer with a directory.
+    public func save(layersDirectory: String, group: [GroupElement], user: EntryOwner, restored: RestoredLayers,
+                     progress: any ProgressReporter) throws(LifecycleError) {
+        do {
+            let layout = try openForSaving(progress: progress)
+            let layers = try ConfinedDirectory(path: layersDirectory)
+            var metadata = LifecycleMetadata()
+            var descriptors: [Descriptor] = []
+            for element in group {
+                let escaped = BuildpackID.escape(element.id)
+                var recorded = LifecycleMetadata.Buildpack(id: element.id, version: element.version)
+                guard try layers.kind(of: escaped) == .directory else { continue }
+                let scan = try BuildpackLayers.scan(try layers.subdirectory(escaped), buildpack: element.description)
+                for layer in scan.layers {
+                    guard let types = layer.metadata, types.cache else { continue }
+                    guard layer.contentKind == .directory else {
+                        progress.line("warning: cache layer '\(element.id):\(layer.name)' has no directory; not cached")
+                        continue
+                    }
+                    let host = layersDirectory + "/" + escaped + "/" + layer.name
+                    let descriptor = try restored.unchanged(escaped: escaped, layer: layer.name, hostPath: host, into: layout)
+                        ?? Exporter.archiveLayer(host, escaped: escaped, name: layer.name, user: user, into: layout)
+                    descriptors.append(descriptor)
+                    recorded.layers[layer.name] = .init(digest: descriptor.digest, data: types.metadata,
+                                                        build: types.build, launch: types.launch, cache: true)
+                }
+                metadata.buildpacks.append(recorded)
+            }
+            var config = ImageConfig(platform: Platform(os: "linux", architecture: Exporter.hostArchitecture))
+            config.diffIDs = descriptors.map(\.digest)
+            config.labels[Self.label] = metadata.json.text
+            let configBlob = try layout.writeJSON(config.json, mediaType: MediaType.config)
+            let manifest = try layout.writeJSON(ImageManifest(config: configBlob, layers: descriptors).json,
+                                                mediaType: MediaType.manifest)
+            try layout.setTag(Self.tag, to: manifest)
+            try layout.removeUnreferencedBlobs()
+            progress.line("Cache saved to \(path) (\(descriptors.count) layer\(descriptors.count == 1 ? "" : "s"))")
+        } catch let error as LifecycleError {
+            throw error
+        } catch {
+            throw LifecycleError("cannot save the cache: \(error)", exitCode: LifecycleError.Code.exportFailed)
+        }
+    }
+
+    /// The cache's layout; a damaged one of ours gets a fresh index (its blobs are checked when read).
+    private func openForSaving(progress: any ProgressReporter) throws(OCIError) -> ImageLayout {
+        let opened = Result { () throws(OCIError) -> ImageLayout in
+            let layout = try ImageLayout.openOrCreate(path)
+            _ = try layout.index()
+            return layout
+        }
+        switch opened {
+        case .success(let layout): return layout
+        case .failure(let error) where error.kind == .malformed:
+            progress.line("warning: the cache index in \(path) is damaged (\(error)); it is replaced")
+            return try Self.recreate(path)
+        case .failure(let error): throw error
+        }
+    }
+
+    private static func recreate(_ path: String) throws(OCIError) -> ImageLayout {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw OCIError.system("open", path) }
+        defer { close(fd) }
+        mkdirat(fd, "blobs", 0o755)
+        mkdirat(fd, "blobs/sha256", 0o755)
+        try ImageLayout.initialize(fd, path: path)
+        return try ImageLayout.open(path)
+    }
+}
