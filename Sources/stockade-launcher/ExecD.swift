@@ -104,9 +104,10 @@ struct ExecD {
         let (output, tooLarge) = Self.readAll(readEnd, limit: Self.outputLimit)
         close(readEnd)
         let status = try Self.wait(for: pid, path: path)
+        // Too much output first: it is the cause when the program then dies of SIGPIPE.
+        if tooLarge { throw LaunchError("\(path) wrote more than \(Self.outputLimit) bytes on fd 3") }
         if status.signal != 0 { throw LaunchError("\(path) was killed by signal \(status.signal)") }
         if status.code != 0 { throw LaunchError("\(path) exited with \(status.code)") }
-        if tooLarge { throw LaunchError("\(path) wrote more than \(Self.outputLimit) bytes on fd 3") }
 
         let table = try TOML.parse(output, file: "the output of \(path) on fd 3")
         var variables: [(String, String)] = []

@@ -40,8 +40,9 @@ struct Launcher {
                 throw LaunchError("process type \"\(process.type)\" has no command")
             }
             let arguments = selection.arguments(for: process, userArguments: userArguments)
-            let workingDirectory = process.workingDirectory.map { directory in
-                directory.hasPrefix("/") ? directory : appDirectory + "/" + directory
+            // A relative working-dir is taken from the app directory, where the image starts.
+            let workingDirectory = process.workingDirectory.flatMap { directory in
+                directory.isEmpty ? nil : directory.hasPrefix("/") ? directory : appDirectory + "/" + directory
             } ?? appDirectory
             if process.direct {
                 try ProcessImage.replace([executable] + arguments, environment: env, workingDirectory: workingDirectory)

@@ -43,8 +43,10 @@ struct ProcessSelection {
         metadata.processes.first { $0.type == type && isEligible($0) }
     }
 
-    /// The eligible process types, in metadata order (sorted by type), for messages.
-    var definedTypes: [String] { metadata.processes.filter(isEligible).map(\.type) }
+    /// The eligible process types, in byte order, for messages.
+    var definedTypes: [String] {
+        metadata.processes.filter(isEligible).map(\.type).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    }
 
     func select(arguments: [String], processTypeVariable: String?) throws(LaunchError) -> Selection {
         let userArguments = Array(arguments.dropFirst())
