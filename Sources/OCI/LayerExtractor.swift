@@ -90,7 +90,6 @@ public struct LayerExtractor {
                 try Self.remove(name, in: parent, path: shown)
             }
             if mkdirat(parent, name, 0o700) != 0 && errno != EEXIST { throw OCIError.system("mkdir", shown) }
-            directories.forget()
             // Owner write stays on while extracting; later layers may add to the directory.
             fchmodat(parent, name, mode | 0o700, 0)
             try chown(entry, parent, name, shown)

@@ -11,6 +11,8 @@ enum ExitCode {
     static let missingPath: Int32 = 66
     static let unavailable: Int32 = 69
     static let system: Int32 = 71
+    static let cannotCreate: Int32 = 73
+    static let ioError: Int32 = 74
     static let permission: Int32 = 77
     static let timeout: Int32 = 124
     static let setupFailed: Int32 = 125

@@ -108,11 +108,36 @@ struct Build: ParsableCommand {
     @Option(help: ArgumentHelp("host: buildpacks may download; none: hermetic (loopback only).", valueName: "host|none"))
     var network: String = "host"
 
+    @OptionGroup var image: ImageOptions
+
     func validate() throws {
         guard network == "host" || network == "none" else { throw ValidationError("--network must be host or none.") }
+        try image.validate()
     }
 
     func run() throws {
-        throw Failure(code: LifecycleRun(options: options, build: true, network: network == "host").perform())
+        throw Failure(code: LifecycleRun(options: options, build: true, network: network == "host", image: image).perform())
+    }
+}
+
+/// Where `stockade build` puts the image, and what it builds on.
+struct ImageOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Export the image into this OCI image layout, tagged TAG (default latest).", valueName: "dir[:tag]"))
+    var output: String?
+
+    @Option(help: ArgumentHelp("The run image the app goes on: an OCI image layout (default: none, the launcher only).", valueName: "dir[:tag]"))
+    var runImage: String?
+
+    @Option(help: ArgumentHelp("The image this build replaces, whose launch layers buildpacks may keep (default: --output's, when it exists).", valueName: "dir[:tag]"))
+    var previousImage: String?
+
+    @Option(help: ArgumentHelp("Restore cache layers from here before the build and save them after.", valueName: "dir"))
+    var cacheDir: String?
+
+    func validate() throws {
+        for reference in [output, runImage, previousImage].compactMap({ $0 }) { _ = try ImageReference(reference) }
+        if output == nil && (runImage != nil || previousImage != nil) {
+            throw ValidationError("--run-image and --previous-image need --output.")
+        }
     }
 }

@@ -1,6 +1,8 @@
 import BuildpackSpec
 import Glibc
+import JSON
 import Lifecycle
+import OCI
 import Sandbox
 import SandboxExecutor
 
@@ -10,6 +12,7 @@ struct LifecycleRun {
     let options: LifecycleOptions
     let build: Bool
     var network = true
+    var image: ImageOptions?
 
     static let detectTimeout: Double = 60
 
@@ -48,11 +51,18 @@ struct LifecycleRun {
             let project = try Self.read(ProjectTOML.self, in: app, name: ProjectTOML.defaultFileName)
             let order = try self.order(store: &store, builder: builder, project: project, app: app)
 
+            let images = try openImages()
             let work = try Self.makeScratch()
             scratch = work
             let platform = try options.platform.map { try Self.directory($0, what: "platform directory") }
                 ?? (try makePlatform(in: work, project: project))
             let layers = try makeLayers(in: work)
+            var context = LifecycleContext(
+                appDirectory: app, platformDirectory: platform, layersDirectory: layers,
+                scratchDirectory: work,
+                environment: LifecycleContext.baseEnvironment(from: Self.processEnvironment(), home: user.home),
+                target: Self.target(rootfs: options.rootfs),
+                timeoutSeconds: options.timeout ?? (build ? nil : Self.detectTimeout))
             var appForBuildpacks = app
             if build {
                 appForBuildpacks = work + "/workspace"
@@ -60,13 +70,8 @@ struct LifecycleRun {
                 try WorkspaceCopy(include: project?.include ?? [], exclude: project?.exclude ?? [])
                     .copy(from: app, to: appForBuildpacks)
                 try sandbox.makeWritable(appForBuildpacks)
+                context.appDirectory = appForBuildpacks
             }
-            let context = LifecycleContext(
-                appDirectory: appForBuildpacks, platformDirectory: platform, layersDirectory: layers,
-                scratchDirectory: work,
-                environment: LifecycleContext.baseEnvironment(from: Self.processEnvironment(), home: user.home),
-                target: Self.target(rootfs: options.rootfs),
-                timeoutSeconds: options.timeout ?? (build ? nil : Self.detectTimeout))
 
             progress.line("===> DETECTING")
             var detectContext = context
@@ -77,6 +82,15 @@ struct LifecycleRun {
             runs += detected.runs
             let kept = options.keepLayers || options.layers != nil
             if kept { progress.line("group.toml and plan.toml written to \(layers)") }
+            let restored = RestoredLayers()
+            if build && (images.previous != nil || images.cache != nil) {
+                progress.line("===> RESTORING")
+                let cache = images.cache.flatMap { $0.load(progress: progress) }
+                let restorer = Restorer(layersDirectory: layers, scratchDirectory: work, group: detected.group.group.group,
+                                        progress: progress, prepare: { try sandbox.makeWritable($0) })
+                context.reusableLaunchLayers = try restorer.restore(previous: images.previous?.metadata, cache: cache,
+                                                                    restored: restored)
+            }
             if build {
                 progress.line("===> BUILDING")
                 let builder = Builder(context: context, store: store, executor: sandbox, progress: progress,
@@ -91,7 +105,22 @@ struct LifecycleRun {
                         progress.line("  \(process.type)\(isDefault ? " (default)" : ""): \(command)")
                     }
                     if kept { progress.line("config/metadata.toml written to \(layers)/config") }
-                } catch {
+                    if let output = images.output {
+                        progress.line("===> EXPORTING")
+                        let exporter = Exporter(
+                            layersDirectory: layers, appDirectory: appForBuildpacks, group: detected.group.group.group,
+                            user: EntryOwner(uid: user.uid, gid: user.gid), launcher: try Self.launcherPath(),
+                            runImage: images.run, previous: images.previous, restored: restored,
+                            projectMetadata: .object([:]), progress: progress)
+                        let exported = try exporter.export(to: output.layout, tag: output.tag)
+                        progress.line("Image \(output.layout.path):\(output.tag) \(exported.manifest.digest)")
+                    }
+                    if let cache = images.cache {
+                        try cache.save(layersDirectory: layers, group: detected.group.group.group,
+                                       user: EntryOwner(uid: user.uid, gid: user.gid), restored: restored,
+                                       progress: progress)
+                    }
+                } catch let error as LifecycleError {
                     runs += error.runs
                     throw error
                 }
@@ -108,6 +137,9 @@ struct LifecycleRun {
             finish(progress: progress, runs: runs, code: code, error: error.message)
         } catch let failure as Failure {
             code = failure.code
+        } catch let error as OCIError {
+            complain(error.message)
+            code = ExitCode.of(error)
         } catch {
             complain("\(error)")
             code = ExitCode.system
@@ -134,6 +166,51 @@ struct LifecycleRun {
     }
 
     // MARK: - inputs
+
+    struct Images {
+        var output: (layout: ImageLayout, tag: String)?
+        var run: Exporter.RunImage?
+        var previous: Exporter.Previous?
+        var cache: LayerCache?
+    }
+
+    /// Opens every image input before anything is built, so a wrong path fails in a second.
+    private func openImages() throws -> Images {
+        var images = Images()
+        guard let image else { return images }
+        images.cache = image.cacheDir.map(LayerCache.init(path:))
+        images.run = try image.runImage.map { try ImageReference($0).runImage() }
+        if let output = image.output {
+            let reference = try ImageReference(output)
+            images.output = (try ImageLayout.openOrCreate(reference.directory), reference.tag)
+            var previous = image.previousImage.map { try? ImageReference($0) } ?? reference
+            if image.previousImage == nil, (try? images.output!.layout.tags().contains(reference.tag)) != true {
+                previous = nil
+            }
+            if let previous {
+                let (layout, found) = try previous.open()
+                if let metadata = LifecycleMetadata(label: found.config.labels[ImageLabel.lifecycleMetadata]) {
+                    images.previous = Exporter.Previous(layout: layout, image: found, metadata: metadata)
+                }
+            }
+        }
+        return images
+    }
+
+    /// The static launcher that goes into images: `$STOCKADE_LAUNCHER`, else beside this binary.
+    static func launcherPath() throws -> String {
+        if let given = getenv("STOCKADE_LAUNCHER") { return String(cString: given) }
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard n > 0 else { throw LifecycleError("cannot find the stockade binary", exitCode: ExitCode.system) }
+        let exe = String(cString: buffer)
+        let path = String(exe[..<exe.lastIndex(of: "/")!]) + "/stockade-launcher"
+        guard access(path, X_OK) == 0 else {
+            throw LifecycleError("the launcher \(path) is missing: build it with `swift build --product stockade-launcher`",
+                                 exitCode: ExitCode.missingPath)
+        }
+        return path
+    }
 
     /// Explicit --buildpack flags, else the project's group, else --order, else the builder's.
     private func order(store: inout BuildpackStore, builder: BuilderTOML?, project: ProjectTOML?, app: String) throws -> [OrderGroup] {

@@ -1,0 +1,187 @@
+import ArgumentParser
+import Glibc
+import JSON
+import Lifecycle
+import OCI
+import Sandbox
+import Seccomp
+
+/// `DIR[:TAG]`: an OCI image layout and a tag in it (default `latest`).
+struct ImageReference: CustomStringConvertible {
+    var directory: String
+    var tag: String
+
+    init(_ text: String) throws {
+        if let colon = text.lastIndex(of: ":"), !text[text.index(after: colon)...].contains("/") {
+            directory = String(text[..<colon])
+            tag = String(text[text.index(after: colon)...])
+        } else {
+            directory = text
+            tag = "latest"
+        }
+        guard !directory.isEmpty else { throw ValidationError("\(text) names no directory; give DIR[:TAG].") }
+        guard !tag.isEmpty, tag.utf8.count <= 128,
+              tag.unicodeScalars.allSatisfy({ $0.properties.isAlphabetic && $0.isASCII || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0) })
+        else { throw ValidationError("\(tag) is not a valid tag: use letters, digits, '.', '_' and '-'.") }
+    }
+
+    var description: String { directory + ":" + tag }
+
+    func open() throws -> (ImageLayout, Image) {
+        let layout = try ImageLayout.open(directory)
+        return (layout, try layout.image(tag: tag))
+    }
+
+    func runImage() throws -> Exporter.RunImage {
+        let (layout, image) = try open()
+        return Exporter.RunImage(layout: layout, tag: tag, image: image, name: description)
+    }
+}
+
+extension ExitCode {
+    /// Image errors: what was wrong with which input.
+    static func of(_ error: OCIError) -> Int32 {
+        switch error.kind {
+        case .notFound: missingPath
+        case .malformed, .digestMismatch: invalidProfile  // EX_DATAERR: the input's content is wrong
+        case .notALayout: cannotCreate
+        case .unsupportedContent: invalidProfile
+        case .io: ioError
+        }
+    }
+}
+
+/// Runs `body`; image, lifecycle and sandbox errors become one line on stderr and their exit code.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let failure as Failure {
+        throw failure
+    } catch let error as OCIError {
+        complain(error.message)
+        throw Failure(code: ExitCode.of(error))
+    } catch let error as LifecycleError {
+        complain(error.message)
+        throw Failure(code: error.exitCode)
+    } catch let error as SandboxError {
+        complain(error.description)
+        throw Failure(code: ExitCode.of(error))
+    } catch let error as ValidationError {
+        complain(error.message)
+        throw Failure(code: ExitCode.usage)
+    }
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run an exported image's process in the sandbox: its root filesystem read-only, /tmp writable.")
+
+    @Argument(help: ArgumentHelp("The image: an OCI image layout and a tag.", valueName: "dir[:tag]"))
+    var image: String
+
+    @Option(help: ArgumentHelp("The process type to run (default: the image's default process).", valueName: "type"))
+    var process: String?
+
+    @Option(help: ArgumentHelp("none: loopback only; host: the host's network.", valueName: "none|host"))
+    var network: String = "none"
+
+    @Option(name: .customLong("env"), help: ArgumentHelp("An environment variable for the process.", valueName: "key=value"))
+    var environment: [String] = []
+
+    @Option(help: ArgumentHelp("Seccomp profile.", valueName: "name|file"))
+    var profile: String = "default"
+
+    @Argument(parsing: .captureForPassthrough, help: "Arguments for the process, after `--`.")
+    var arguments: [String] = []
+
+    mutating func validate() throws {
+        if arguments.first == "--" { arguments.removeFirst() }
+        guard network == "none" || network == "host" else { throw ValidationError("--network must be none or host.") }
+        _ = try ImageReference(image)
+        if let process, process.isEmpty || process.contains("/") { throw ValidationError("\(process) is not a process type.") }
+    }
+
+    func run() throws {
+        var code: Int32 = 0
+        try reportingErrors {
+            let reference = try ImageReference(image)
+            let (layout, image) = try reference.open()
+            let user = try Self.user(image.config.user)
+            let rootfs = try LifecycleRun.makeScratch()
+            defer { try? StackUserFiles.removeTree(rootfs, for: user) }
+            let mapping = try IdentityMapping.forCurrentProcess(user)
+            var extractor = LayerExtractor()
+            if geteuid() == 0 {
+                // Files keep their owners as the sandbox's user namespace sees them.
+                extractor.owners = { uid, gid in
+                    guard let u = mapping.hostUID(uid), let g = mapping.hostGID(gid) else { return nil }
+                    return (u, g)
+                }
+            }
+            let root = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            defer { close(root) }
+            for layer in image.manifest.layers {
+                try extractor.extract(layer, from: layout, into: root, rootPath: rootfs)
+            }
+            var command: [String]
+            if let process {
+                command = ["/cnb/process/" + process] + arguments
+            } else {
+                command = (image.config.entrypoint ?? []) + (arguments.isEmpty ? image.config.command ?? [] : arguments)
+            }
+            guard !command.isEmpty else { throw ValidationError("\(reference) has no entrypoint or command to run") }
+            var env = image.config.environment
+            if env.allSatisfy({ !$0.hasPrefix("PATH=") }) { env.append("PATH=/usr/local/bin:/usr/bin:/bin") }
+            env.append("HOME=\(user.home)")
+            env += environment
+            let plan = SandboxPlan(command: command, environment: env, user: user,
+                                   network: NetworkMode(rawValue: network) ?? .none, rootfs: rootfs,
+                                   mounts: [.tmpfs(destination: "/tmp")],
+                                   workingDirectory: image.config.workingDirectory ?? "/",
+                                   syscallFilter: try ProfileSelection.filter(named: profile))
+            let outcome = try Sandbox.run(plan, forwardSignals: true, audit: nil)
+            code = outcome.termination.exitCode
+        }
+        throw Failure(code: code)
+    }
+
+    /// The image config's `User` as numbers; names would need the image's /etc/passwd.
+    static func user(_ text: String?) throws -> StackUser {
+        guard let text, !text.isEmpty else { return StackUser(uid: 0, gid: 0) }
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard let uid = UInt32(parts[0]), parts.count <= 2, let gid = parts.count == 2 ? UInt32(parts[1]) : Optional(uid) else {
+            throw ValidationError("the image's user \(text) is not UID[:GID]; only numeric users can run")
+        }
+        return StackUser(uid: uid, gid: gid)
+    }
+}
+
+struct Rebase: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Put an exported image's app layers onto a new run image, without rebuilding.")
+
+    @Argument(help: ArgumentHelp("The app image.", valueName: "dir[:tag]"))
+    var image: String
+
+    @Option(help: ArgumentHelp("The new run image: an OCI image layout and a tag.", valueName: "dir[:tag]"))
+    var runImage: String
+
+    func validate() throws {
+        _ = try ImageReference(image)
+        _ = try ImageReference(runImage)
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let reference = try ImageReference(image)
+            let (layout, app) = try reference.open()
+            let run = try ImageReference(runImage).runImage()
+            let rebased = try Rebaser.rebase(app, in: layout, tag: reference.tag, onto: run, progress: PrintProgress())
+            print("\(reference) \(rebased.descriptor.digest)")
+        }
+    }
+}
+
+struct PrintProgress: ProgressReporter {
+    func line(_ text: String) { print(text) }
+}
