@@ -1,4 +1,5 @@
 import ArgumentParser
+import BuildpackSpec
 import Glibc
 import JSON
 import Lifecycle
@@ -91,11 +92,10 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("Seccomp profile.", valueName: "name|file"))
     var profile: String = "default"
 
-    @Argument(parsing: .captureForPassthrough, help: "Arguments for the process, after `--`.")
+    @Argument(parsing: .postTerminator, help: "Arguments for the process, after `--`.")
     var arguments: [String] = []
 
-    mutating func validate() throws {
-        if arguments.first == "--" { arguments.removeFirst() }
+    func validate() throws {
         guard network == "none" || network == "host" else { throw ValidationError("--network must be none or host.") }
         _ = try ImageReference(image)
         if let process, process.isEmpty || process.contains("/") { throw ValidationError("\(process) is not a process type.") }
@@ -125,6 +125,12 @@ struct Run: ParsableCommand {
             }
             var command: [String]
             if let process {
+                let label = image.config.labels[ImageLabel.buildMetadata].flatMap { try? JSONParser.parse(Array($0.utf8)) }
+                let types = label?["processes"]?.arrayValue?.compactMap { $0["type"]?.stringValue } ?? []
+                guard types.contains(process) else {
+                    throw ValidationError("\(reference) has no process type \(process)"
+                        + (types.isEmpty ? " (it defines none)" : " (it defines \(types.sorted().joined(separator: ", ")))"))
+                }
                 command = ["/cnb/process/" + process] + arguments
             } else {
                 command = (image.config.entrypoint ?? []) + (arguments.isEmpty ? image.config.command ?? [] : arguments)
@@ -184,4 +190,57 @@ struct Rebase: ParsableCommand {
 
 struct PrintProgress: ProgressReporter {
     func line(_ text: String) { print(text) }
+}
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Export an already built layers directory and app into an OCI image layout (the exporter phase alone).")
+
+    @Option(help: ArgumentHelp("The layers directory a build left (with config/metadata.toml).", valueName: "dir"))
+    var layers: String
+
+    @Option(help: ArgumentHelp("The app directory as the build left it.", valueName: "dir"))
+    var app: String
+
+    @Option(help: ArgumentHelp("The stack user and group that own the layers in the image.", valueName: "uid:gid"))
+    var user: String = "1000:1000"
+
+    @OptionGroup var image: ImageOptions
+
+    func validate() throws {
+        guard image.output != nil else { throw ValidationError("Give --output DIR[:TAG].") }
+        try image.validate()
+        guard image.cacheDir == nil else { throw ValidationError("--cache-dir belongs to stockade build.") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let owner = try Run.user(user)
+            let layersPath = try LifecycleRun.directory(layers, what: "layers directory")
+            let appPath = try LifecycleRun.directory(app, what: "app directory")
+            let metadata: MetadataTOML
+            do {
+                metadata = try MetadataTOML.read(from: try ConfinedDirectory(path: layersPath),
+                                                 at: "config/" + MetadataTOML.defaultFileName)
+            } catch {
+                throw LifecycleError("\(error)", exitCode: LifecycleError.Code.exportFailed)
+            }
+            let output = try ImageReference(image.output!)
+            let layout = try ImageLayout.openOrCreate(output.directory)
+            var previous: Exporter.Previous?
+            if let reference = try image.previousImage.map(ImageReference.init) ?? (try layout.tags().contains(output.tag) ? output : nil) {
+                let (previousLayout, found) = try reference.open()
+                previous = LifecycleMetadata(label: found.config.labels[ImageLabel.lifecycleMetadata]).map {
+                    Exporter.Previous(layout: previousLayout, image: found, metadata: $0)
+                }
+            }
+            let exporter = Exporter(
+                layersDirectory: layersPath, appDirectory: appPath, group: metadata.buildpacks,
+                user: EntryOwner(uid: owner.uid, gid: owner.gid), launcher: try LifecycleRun.launcherPath(),
+                runImage: try image.runImage.map { try ImageReference($0).runImage() }, previous: previous,
+                restored: RestoredLayers(), projectMetadata: .object([:]), progress: PrintProgress())
+            let result = try exporter.export(to: layout, tag: output.tag)
+            print("Image \(output) \(result.manifest.digest)")
+        }
+    }
 }
