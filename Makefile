@@ -40,6 +40,7 @@ bench: bench-deps build
 	@bash bench/exec-startup.sh $(RELEASE)
 	@bash bench/detect-100.sh $(RELEASE)
 	@bash bench/audit.sh $(RELEASE)
+	@bash bench/export.sh $(RELEASE)
 
 # Regenerates the profiles compiled into the binary from profiles/*.json.
 profiles:
