@@ -90,7 +90,7 @@ public struct Exporter {
         let metadataTOML = try MetadataTOML.read(from: layers, at: "config/" + MetadataTOML.defaultFileName)
         var label = LifecycleMetadata()
         var config = runImage?.image.config
-            ?? ImageConfig(platform: Platform(os: "linux", architecture: Self.hostArchitecture))
+            ?? ImageConfig(platform: Platform(os: "linux", architecture: ImageLayout.hostArchitecture))
         var manifestLayers = runImage?.image.manifest.layers ?? []
         var added: [(Descriptor, String)] = []
         if let run = runImage {
@@ -269,13 +269,6 @@ public struct Exporter {
             members.append(.init(key: "buildpack-default-process-type", value: .string(d)))
         }
         return .object(JSONObject(members))
-    }
-
-    static var hostArchitecture: String {
-        var names = utsname()
-        uname(&names)
-        let machine = withUnsafeBytes(of: &names.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        return ["x86_64": "amd64", "aarch64": "arm64"][machine] ?? machine
     }
 }
 

@@ -197,7 +197,7 @@ public struct LayerCache {
                 }
                 metadata.buildpacks.append(recorded)
             }
-            var config = ImageConfig(platform: Platform(os: "linux", architecture: Exporter.hostArchitecture))
+            var config = ImageConfig(platform: Platform(os: "linux", architecture: ImageLayout.hostArchitecture))
             config.diffIDs = descriptors.map(\.digest)
             config.labels[Self.label] = metadata.json.text
             let configBlob = try layout.writeJSON(config.json, mediaType: MediaType.config)

@@ -255,7 +255,8 @@ public final class ImageLayout: Sendable {
 
     // MARK: - files
 
-    static var hostArchitecture: String {
+    /// linux/<this> in the image spec's names (amd64, arm64).
+    public static var hostArchitecture: String {
         var names = utsname()
         uname(&names)
         let machine = withUnsafeBytes(of: &names.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }

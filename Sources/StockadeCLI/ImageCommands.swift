@@ -33,6 +33,23 @@ struct ImageReference: CustomStringConvertible {
         return (layout, try layout.image(tag: tag))
     }
 
+    /// The image a build into `output` replaces: `explicit`, else the output's own tag when it
+    /// exists. An image without the lifecycle label gives nothing to reuse.
+    static func previous(explicit: String?, output: ImageReference, layout: ImageLayout) throws -> Exporter.Previous? {
+        let reference: ImageReference
+        if let explicit {
+            reference = try ImageReference(explicit)
+        } else if try layout.tags().contains(output.tag) {
+            reference = output
+        } else {
+            return nil
+        }
+        let (previousLayout, found) = try reference.open()
+        return LifecycleMetadata(label: found.config.labels[ImageLabel.lifecycleMetadata]).map {
+            Exporter.Previous(layout: previousLayout, image: found, metadata: $0)
+        }
+    }
+
     func runImage() throws -> Exporter.RunImage {
         let (layout, image) = try open()
         return Exporter.RunImage(layout: layout, tag: tag, image: image, name: description)
@@ -227,13 +244,7 @@ struct Export: ParsableCommand {
             }
             let output = try ImageReference(image.output!)
             let layout = try ImageLayout.openOrCreate(output.directory)
-            var previous: Exporter.Previous?
-            if let reference = try image.previousImage.map(ImageReference.init) ?? (try layout.tags().contains(output.tag) ? output : nil) {
-                let (previousLayout, found) = try reference.open()
-                previous = LifecycleMetadata(label: found.config.labels[ImageLabel.lifecycleMetadata]).map {
-                    Exporter.Previous(layout: previousLayout, image: found, metadata: $0)
-                }
-            }
+            let previous = try ImageReference.previous(explicit: image.previousImage, output: output, layout: layout)
             let exporter = Exporter(
                 layersDirectory: layersPath, appDirectory: appPath, group: metadata.buildpacks,
                 user: EntryOwner(uid: owner.uid, gid: owner.gid), launcher: try LifecycleRun.launcherPath(),

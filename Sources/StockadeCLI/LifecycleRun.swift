@@ -182,17 +182,9 @@ struct LifecycleRun {
         images.run = try image.runImage.map { try ImageReference($0).runImage() }
         if let output = image.output {
             let reference = try ImageReference(output)
-            images.output = (try ImageLayout.openOrCreate(reference.directory), reference.tag)
-            var previous = image.previousImage.map { try? ImageReference($0) } ?? reference
-            if image.previousImage == nil, (try? images.output!.layout.tags().contains(reference.tag)) != true {
-                previous = nil
-            }
-            if let previous {
-                let (layout, found) = try previous.open()
-                if let metadata = LifecycleMetadata(label: found.config.labels[ImageLabel.lifecycleMetadata]) {
-                    images.previous = Exporter.Previous(layout: layout, image: found, metadata: metadata)
-                }
-            }
+            let layout = try ImageLayout.openOrCreate(reference.directory)
+            images.output = (layout, reference.tag)
+            images.previous = try ImageReference.previous(explicit: image.previousImage, output: reference, layout: layout)
         }
         return images
     }
@@ -377,10 +369,7 @@ struct LifecycleRun {
 
     /// linux/<arch> and the build image's distribution from its os-release.
     static func target(rootfs: String?) -> TargetPlatform {
-        var names = utsname()
-        uname(&names)
-        let machine = withUnsafeBytes(of: &names.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        let arch = ["x86_64": "amd64", "aarch64": "arm64"][machine] ?? machine
+        let arch = ImageLayout.hostArchitecture
         var distro: Distro?
         let root = rootfs ?? ""
         for candidate in [root + "/etc/os-release", root + "/usr/lib/os-release"] {
