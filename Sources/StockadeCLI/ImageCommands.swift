@@ -155,11 +155,14 @@ struct Run: ParsableCommand {
             guard !command.isEmpty else { throw ValidationError("\(reference) has no entrypoint or command to run") }
             var env = image.config.environment
             if env.allSatisfy({ !$0.hasPrefix("PATH=") }) { env.append("PATH=/usr/local/bin:/usr/bin:/bin") }
-            env.append("HOME=\(user.home)")
+            let home = image.config.environmentValue("HOME") ?? user.home
+            if image.config.environmentValue("HOME") == nil { env.append("HOME=\(home)") }
             env += environment
+            // Writable where the image's user writes: /tmp here; the sandbox gives the user a private home.
+            let mounts: [MountRequest] = [.tmpfs(destination: "/tmp")]
             let plan = SandboxPlan(command: command, environment: env, user: user,
                                    network: NetworkMode(rawValue: network) ?? .none, rootfs: rootfs,
-                                   mounts: [.tmpfs(destination: "/tmp")],
+                                   mounts: mounts,
                                    workingDirectory: image.config.workingDirectory ?? "/",
                                    syscallFilter: try ProfileSelection.filter(named: profile))
             let outcome = try Sandbox.run(plan, forwardSignals: true, audit: nil)
