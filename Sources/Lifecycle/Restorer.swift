@@ -21,7 +21,8 @@ public final class RestoredLayers: @unchecked Sendable {
     /// The cached layer when `hostPath` is unchanged since its restore, its blob brought into `output`.
     func unchanged(escaped: String, layer: String, hostPath: String, into output: ImageLayout) throws(OCIError) -> Descriptor? {
         guard let entry = entries[escaped + "/" + layer], TreeFingerprint.of(hostPath) == entry.fingerprint else { return nil }
-        try output.importBlob(entry.descriptor, from: entry.cache)
+        // Hashed whole when it was extracted at restore.
+        try output.importBlob(entry.descriptor, from: entry.cache, verified: true)
         return entry.descriptor
     }
 }

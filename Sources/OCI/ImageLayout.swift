@@ -232,10 +232,15 @@ public final class ImageLayout: Sendable {
         try writeBlob(Array(value.text.utf8), mediaType: mediaType)
     }
 
-    /// Brings `descriptor`'s blob over from `source`: a hard link when both are on one file system,
-    /// else a copy hashed on the way, so a corrupt source blob never enters this layout.
-    public func importBlob(_ descriptor: Descriptor, from source: ImageLayout) throws(OCIError) {
+    /// Brings `descriptor`'s blob over from `source`. A blob the caller has already hashed this
+    /// run (`verified`) is hard-linked when both layouts share a file system; any other is copied
+    /// and hashed on the way, so a corrupt source blob never enters this layout.
+    public func importBlob(_ descriptor: Descriptor, from source: ImageLayout, verified: Bool = false) throws(OCIError) {
         if hasBlob(descriptor) { return }
+        if verified, source.hasBlob(descriptor),
+           linkat(source.blobs, descriptor.digest.hex, blobs, descriptor.digest.hex, 0) == 0 {
+            return
+        }
         let input = try source.openBlob(descriptor)
         defer { close(input) }
         let writer = try BlobWriter(layout: self)
