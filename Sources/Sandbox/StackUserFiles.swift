@@ -68,6 +68,23 @@ public enum StackUserFiles {
     /// Removes everything beneath `path` and `path` itself, including files
     /// the stack user made that the invoker cannot delete (a subordinate
     /// range): those go from inside a sandbox, as the stack user.
+    /// Lets the invoker read everything the stack user wrote beneath `path`, to export it.
+    /// Only a subordinate range needs this (root reads anything; a single id is the invoker):
+    /// the stack user adds read permission for all to its own files, from inside a sandbox
+    /// where only `path` is visible (find follows no link; chmod is never given one).
+    public static func makeReadable(_ path: String, for user: StackUser) throws(SandboxError) {
+        let mapping = try IdentityMapping.forCurrentProcess(user)
+        guard geteuid() != 0, mapping.setupIdentity != nil else { return }
+        let plan = SandboxPlan(command: ["/usr/bin/find", "/tree", "-uid", String(user.uid), "!", "-type", "l",
+                                         "-exec", "/bin/chmod", "a+rX", "--", "{}", "+"], user: user,
+                               mounts: [.bind(source: path, destination: "/tree", readOnly: false)],
+                               syscallFilter: .profile(try defaultProfile()))
+        let outcome = try Sandbox.run(plan)
+        guard outcome.termination == .exited(0) else {
+            throw SandboxError(.system, "cannot open \(path) to the invoker: find/chmod ended with \(outcome.termination)")
+        }
+    }
+
     public static func removeTree(_ path: String, for user: StackUser) throws(SandboxError) {
         if try remove(path) { return }
         // What is left lies in directories the stack user made. Open ours to it

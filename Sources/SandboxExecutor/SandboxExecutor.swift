@@ -220,6 +220,15 @@ extension SandboxExecutor {
         }
     }
 
+    /// Lets the invoker read a tree the stack user wrote into (to export it).
+    public func makeReadable(_ hostPath: String) throws(ExecutionError) {
+        do {
+            try StackUserFiles.makeReadable(hostPath, for: user)
+        } catch {
+            throw ExecutionError("cannot read what the stack user wrote in \(hostPath): \(error)", exitCode: 71)
+        }
+    }
+
     /// Removes a tree the stack user wrote into.
     public func remove(_ hostPath: String) throws(ExecutionError) {
         do {

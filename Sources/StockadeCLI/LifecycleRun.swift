@@ -105,6 +105,10 @@ struct LifecycleRun {
                         progress.line("  \(process.type)\(isDefault ? " (default)" : ""): \(command)")
                     }
                     if kept { progress.line("config/metadata.toml written to \(layers)/config") }
+                    if images.output != nil || images.cache != nil {
+                        try sandbox.makeReadable(layers)
+                        try sandbox.makeReadable(appForBuildpacks)
+                    }
                     if let output = images.output {
                         progress.line("===> EXPORTING")
                         let exporter = Exporter(

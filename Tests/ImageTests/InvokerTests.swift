@@ -1,0 +1,54 @@
+import Foundation
+import StockadeTestSupport
+import Testing
+
+/// Every invoker gets an image of what its buildpacks wrote, private files included, and runs it:
+/// with a subordinate range the invoker cannot read the stack user's 0600 files until the stack
+/// user opens them from inside a sandbox.
+@Suite struct InvokerTests {
+    static let runImage: String = {
+        let dir = Fixture.shared.makeDirectory("invoker-run") + "/run"
+        let made = Fixture.run(["bash", Fixture.shared.examples + "/make-run-image.sh", dir])
+        precondition(made.status == 0, "\(made)")
+        _ = Fixture.run(["chmod", "-R", "a+rX", dir])
+        return dir
+    }()
+
+    static let privateBuildpack: String = {
+        let dir = Fixture.shared.makeDirectory("private-bp")
+        let fm = FileManager.default
+        try! fm.createDirectory(atPath: dir + "/bin", withIntermediateDirectories: true)
+        try! "api = \"0.10\"\n[buildpack]\nid = \"t/private\"\nversion = \"1\"\n[[targets]]\nos = \"linux\"\n"
+            .write(toFile: dir + "/buildpack.toml", atomically: true, encoding: .utf8)
+        try! "#!/bin/sh\nexit 0\n".write(toFile: dir + "/bin/detect", atomically: true, encoding: .utf8)
+        try! """
+            #!/bin/sh
+            set -eu
+            mkdir -p "$CNB_LAYERS_DIR/secret/inner"
+            echo "private to the stack user" > "$CNB_LAYERS_DIR/secret/inner/key"
+            chmod 600 "$CNB_LAYERS_DIR/secret/inner/key"
+            chmod 700 "$CNB_LAYERS_DIR/secret/inner"
+            printf '[types]\\nlaunch = true\\n' > "$CNB_LAYERS_DIR/secret.toml"
+            printf '[[processes]]\\ntype = "web"\\ncommand = ["/bin/cat", "/layers/t_private/secret/inner/key"]\\ndefault = true\\n' \\
+                > "$CNB_LAYERS_DIR/launch.toml"
+            """.write(toFile: dir + "/bin/build", atomically: true, encoding: .utf8)
+        _ = Fixture.run(["chmod", "-R", "a+rX", dir])
+        _ = Fixture.run(["chmod", "a+x", dir + "/bin/detect", dir + "/bin/build"])
+        return dir
+    }()
+
+    @Test(arguments: Invoker.all)
+    func privateLayerFilesAreExportedAndRun(as invoker: Invoker) throws {
+        let fixture = Fixture.shared
+        let app = fixture.makeDirectory("private-app")
+        try "x".write(toFile: app + "/f", atomically: true, encoding: .utf8)
+        let output = fixture.makeDirectory("private-out", mode: 0o777) + "/image"
+        let built = fixture.stockade(["build", "--buildpack", Self.privateBuildpack, "--path", app, "--network", "none",
+                                      "--run-image", Self.runImage, "--output", output + ":private"], as: invoker)
+        #expect(built.status == 0, "\(built)")
+        #expect(built.stdout.contains("Adding layer 't/private:secret'"), "\(built)")
+        let ran = fixture.stockade(["run", output + ":private"], as: invoker)
+        #expect(ran.status == 0, "\(ran)")
+        #expect(ran.stdout == "private to the stack user\n", "\(ran)")
+    }
+}
