@@ -80,6 +80,12 @@ public struct Exporter {
             return try write(output, tag: tag)
         } catch let error as LifecycleError {
             throw error
+        } catch let error as OCIError {
+            var failure = Self.fail("export: \(error)")
+            // What a buildpack left (a FIFO, a bad name) is the export's failure; a broken input
+            // image or a full disk keeps its own code.
+            if error.kind != .unsupportedContent { failure.cause = error }
+            throw failure
         } catch {
             throw Self.fail("export: \(error)")
         }

@@ -1,3 +1,4 @@
+import OCI
 import BuildpackSpec
 
 /// Why a phase stopped, with the Platform API's exit code for it.
@@ -6,6 +7,10 @@ public struct LifecycleError: Error, Sendable, CustomStringConvertible {
     public let exitCode: Int32
     /// What ran before the phase stopped, for the report.
     public var runs: [BuildpackRun]
+
+    /// The image error underneath, when an input image or the disk failed rather than a buildpack:
+    /// the command line gives it that error's exit code.
+    public var cause: OCIError?
 
     public init(_ message: String, exitCode: Int32, runs: [BuildpackRun] = []) {
         self.message = message

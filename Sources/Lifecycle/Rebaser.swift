@@ -49,7 +49,9 @@ public enum Rebaser {
             progress.line("Rebased \(layout.path):\(tag) onto \(run.name): \(run.image.manifest.layers.count) run image layers, \(appLayers.count) app layers kept")
             return Image(descriptor: manifestBlob, manifest: manifest, config: config)
         } catch {
-            throw fail("rebase: \(error)")
+            var failure = fail("rebase: \(error)")
+            failure.cause = error
+            throw failure
         }
     }
 }

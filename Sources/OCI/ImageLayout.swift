@@ -41,7 +41,7 @@ public final class ImageLayout: Sendable {
               let version = json["imageLayoutVersion"]?.stringValue, version.hasPrefix("1.")
         else {
             close(fd)
-            throw OCIError(.notALayout, "\(path) is not an OCI image layout (no valid oci-layout file)", path: path)
+            throw OCIError(.malformed, "\(path) is not an OCI image layout (no valid oci-layout file)", path: path)
         }
         let blobs = openat(fd, "blobs/sha256", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard blobs >= 0 else {

@@ -17,6 +17,7 @@ public struct LayerExtractor {
 
     /// Extracts `layer` of `layout` into the directory `root` (a descriptor).
     public func extract(_ layer: Descriptor, from layout: ImageLayout, into root: Int32, rootPath: String) throws(OCIError) {
+        _ = LayerWriter.utf8Names
         let fd = try layout.openBlob(layer)
         defer { close(fd) }
         let source = BlobSource(fd: fd)
@@ -52,7 +53,9 @@ public struct LayerExtractor {
     }
 
     private func apply(_ entry: OpaquePointer, archive: OpaquePointer, directories: DirectoryCache, layer: Descriptor) throws(OCIError) {
-        guard let raw = archive_entry_pathname(entry) else { return }
+        guard let raw = archive_entry_pathname_utf8(entry) ?? archive_entry_pathname(entry) else {
+            throw OCIError(.malformed, "layer \(layer.digest): an entry has a name that cannot be read")
+        }
         let path = String(cString: raw)
         var components = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init).filter { $0 != "." }
         guard !components.isEmpty else { return }
@@ -73,7 +76,7 @@ public struct LayerExtractor {
         }
         let type = archive_entry_filetype(entry)
         let mode = mode_t(archive_entry_perm(entry)) & 0o1777  // never setuid or setgid on the host
-        if let hardlink = archive_entry_hardlink(entry) {
+        if let hardlink = archive_entry_hardlink_utf8(entry) ?? archive_entry_hardlink(entry) {
             var target = String(cString: hardlink).split(separator: "/").map(String.init).filter { $0 != "." }
             guard !target.contains(".."), let targetName = target.popLast() else {
                 throw OCIError(.malformed, "layer \(layer.digest): hard link \(path) points outside")
@@ -119,7 +122,9 @@ public struct LayerExtractor {
             fchmod(fd, mode)
             try chown(entry, parent, name, shown)
         case S_IFLNK:
-            guard let target = archive_entry_symlink(entry) else { return }
+            guard let target = archive_entry_symlink_utf8(entry) ?? archive_entry_symlink(entry) else {
+                throw OCIError(.malformed, "layer \(layer.digest): link \(path) has a target that cannot be read")
+            }
             try Self.remove(name, in: parent, path: shown)
             guard symlinkat(target, parent, name) == 0 else { throw OCIError.system("symlink", shown) }
             try chown(entry, parent, name, shown)

@@ -17,7 +17,8 @@ public struct EntryOwner: Sendable, Equatable {
 /// mode it adds a PAX header only where ustar cannot hold a value (long or non-ASCII names and
 /// link targets, large sizes or ids), so ordinary layers are plain ustar that every tool reads.
 /// What goes in is decided here: entries in byte order of name, a fixed mtime, no user or group
-/// names, no xattrs, no atime/ctime, so the bytes depend on the files alone. Symbolic links are
+/// names, no xattrs, no atime/ctime, so the bytes depend on the files alone; no entry but a
+/// sticky directory is writable by others. Symbolic links are
 /// stored, never followed; hard links within the layer stay hard links; FIFOs, sockets and
 /// devices are refused.
 public final class LayerWriter {
@@ -36,6 +37,12 @@ public final class LayerWriter {
     private var finished = false
 
     private struct Pair: Hashable { let dev: UInt64; let ino: UInt64 }
+
+    /// libarchive converts names through the C library's locale; in the "C" locale a non-ASCII
+    /// name has no conversion and libarchive 3.6 dereferences NULL. Names here are UTF-8
+    /// (checked), so the character type is UTF-8, set once for the whole process. Without such a
+    /// locale, non-ASCII names are refused instead.
+    static let utf8Names: Bool = setlocale(LC_CTYPE, "C.UTF-8") != nil || setlocale(LC_CTYPE, "en_US.UTF-8") != nil
 
     public init(layout: ImageLayout) throws(OCIError) {
         blob = try BlobWriter(layout: layout)
@@ -224,10 +231,15 @@ public final class LayerWriter {
 
     private func header(_ path: String, type: mode_t, mode: mode_t, owner: EntryOwner, size: Int64,
                         link: String? = nil, hardlink: String? = nil) throws(OCIError) {
+        guard Self.utf8Names || (path + (link ?? "") + (hardlink ?? "")).utf8.allSatisfy({ $0 < 0x80 }) else {
+            throw OCIError(.unsupportedContent, "\(path): non-ASCII names need a UTF-8 locale (C.UTF-8), which this system lacks")
+        }
         archive_entry_clear(entry)
         archive_entry_set_pathname_utf8(entry, path)
         archive_entry_set_filetype(entry, UInt32(type))
-        archive_entry_set_perm(entry, mode)
+        // Nothing in an image is writable by every user, but a sticky directory (/tmp's kind).
+        let sticky = type == S_IFDIR && mode & S_ISVTX != 0
+        archive_entry_set_perm(entry, type == S_IFLNK || sticky ? mode : mode & ~0o002)
         archive_entry_set_uid(entry, la_int64_t(owner.uid))
         archive_entry_set_gid(entry, la_int64_t(owner.gid))
         archive_entry_set_mtime(entry, Self.normalizedTime, 0)

@@ -69,6 +69,10 @@ extension ExitCode {
     }
 }
 
+extension ExitCode {
+    static func of(_ error: LifecycleError) -> Int32 { error.cause.map(of) ?? error.exitCode }
+}
+
 /// Runs `body`; image, lifecycle and sandbox errors become one line on stderr and their exit code.
 func reportingErrors(_ body: () throws -> Void) throws {
     do {
@@ -80,7 +84,7 @@ func reportingErrors(_ body: () throws -> Void) throws {
         throw Failure(code: ExitCode.of(error))
     } catch let error as LifecycleError {
         complain(error.message)
-        throw Failure(code: error.exitCode)
+        throw Failure(code: ExitCode.of(error))
     } catch let error as SandboxError {
         complain(error.description)
         throw Failure(code: ExitCode.of(error))

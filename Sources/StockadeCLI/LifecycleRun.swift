@@ -137,7 +137,7 @@ struct LifecycleRun {
             runs += error.runs
             complain(error.message)
             keep = options.layers != nil
-            code = error.exitCode
+            code = ExitCode.of(error)
             finish(progress: progress, runs: runs, code: code, error: error.message)
         } catch let failure as Failure {
             code = failure.code

@@ -45,8 +45,8 @@ import Testing
         try Images.flipBit(Images.blobPath(damaged, layer), at: 1 << 20)
         let output = Images.newPath("damaged-run")
         let r = Images.build(output: output, runImage: damaged)
-        // README: 65 for a blob whose digest does not match; the build reports it as an export failure (62).
-        #expect([62, 65].contains(r.status), "\(r)")
+        // A broken input keeps its own code (65), not the export's (62).
+        #expect(r.status == 65, "\(r)")
         #expect(oneLine(r).map { $0.contains(layer) && $0.contains("does not match its digest") } == true, "\(r)")
         #expect(Images.manifestDigest(output) == nil)
     }
@@ -59,6 +59,16 @@ import Testing
         #expect(r.status == 65, "\(r)")
         #expect(r.stdout.isEmpty, "\(r)")
         #expect(oneLine(r).map { $0.contains(layer) && $0.contains("does not match its digest") } == true, "\(r)")
+    }
+
+    @Test func aRunImageDirectoryThatIsNotALayoutIsMalformed() throws {
+        let empty = Fixture.shared.makeDirectory("empty-run")
+        let output = Images.newPath("empty-run-out")
+        let r = Fixture.shared.stockade(["build", "--builder", Fixture.shared.examples + "/builder.toml",
+                                         "--path", Fixture.shared.examples + "/apps/shell-app", "--network", "none",
+                                         "--run-image", empty, "--output", output + ":app"], as: .suiteUser)
+        #expect(r.status == 65, "\(r)")
+        #expect(oneLine(r)?.contains("is not an OCI image layout") == true, "\(r)")
     }
 
     @Test func aGarbageIndexIsMalformed() throws {

@@ -128,15 +128,14 @@ import Testing
         try FileManager.default.createSymbolicLink(atPath: layers.stuff + "/link", withDestinationPath: "/opt/café")
         let output = Images.newPath("export-utf8")
         let exported = layers.export(to: output + ":u")
-        withKnownIssue("stockade export crashes (SIGSEGV in libarchive's archive_write_header) on a non-ASCII name",
-                       isIntermittent: false) {
-            #expect(exported.status == 0, "\(exported)")
-            let entries = HandMadeLayers.stuffLayer(output, tag: "u")?.entries ?? []
-            #expect(entries.contains { $0.name == "layers/t_bp/stuff/" + name && $0.size == 3 }, "\(entries.map(\.name))")
-            #expect(entries.contains { $0.name == "layers/t_bp/stuff/link" && $0.linkname == "/opt/café" })
-        }
-        // A failure, at least, tags nothing.
-        #expect(exported.status == 0 || Images.manifestDigest(output, tag: "u") == nil)
+        // libarchive 3.6 dereferenced NULL here in the "C" locale until stockade set a UTF-8 one.
+        #expect(exported.status == 0, "\(exported)")
+        let entries = HandMadeLayers.stuffLayer(output, tag: "u")?.entries ?? []
+        #expect(entries.contains { $0.name == "layers/t_bp/stuff/" + name && $0.size == 3 }, "\(entries.map(\.name))")
+        #expect(entries.contains { $0.name == "layers/t_bp/stuff/link" && $0.linkname == "/opt/café" })
+        // The name survives extraction too.
+        let ran = Fixture.shared.stockade(["run", output + ":u", "--", "x"], as: .suiteUser)
+        #expect(!ran.stderr.contains("cannot be read"), "\(ran)")
     }
 
     @Test func exportRefusesAFIFOInALayer() throws {
