@@ -13,7 +13,7 @@ BUILD_PACKAGES := libseccomp-dev libcap-dev libarchive-dev libssl-dev pkg-config
 # Tools nobody here wrote read what stockade exports: skopeo, umoci, runc.
 # busybox-static makes the run image (example and tests), from Debian, at that moment.
 IMAGE_PACKAGES := skopeo umoci runc busybox-static
-BENCH_PACKAGES := bubblewrap hyperfine strace
+BENCH_PACKAGES := bubblewrap hyperfine strace openssl
 
 .PHONY: deps bench-deps build test example bench profiles clean
 

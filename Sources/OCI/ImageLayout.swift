@@ -333,20 +333,28 @@ public struct Image: Sendable {
 public final class BlobWriter {
     private let layout: ImageLayout
     private let fd: Int32
-    private let hasher = SHA256()
+    private let hasher: SHA256?
+    private let background: BackgroundHasher?
     private var size: Int64 = 0
     private var committed = false
 
-    public init(layout: ImageLayout) throws(OCIError) {
+    /// `background`: hash on a second thread (layers); small documents hash inline.
+    public init(layout: ImageLayout, background: Bool = false) throws(OCIError) {
         self.layout = layout
         fd = openat(layout.blobs, ".", LinuxFlags.O_TMPFILE | O_WRONLY | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw OCIError.system("create a blob in", layout.path + "/blobs/sha256") }
+        self.background = background ? BackgroundHasher() : nil
+        self.hasher = background ? nil : SHA256()
     }
 
-    deinit { close(fd) }
+    deinit {
+        close(fd)
+        if !committed { _ = background?.finish() }
+    }
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws(OCIError) {
-        hasher.update(bytes)
+        hasher?.update(bytes)
+        background?.update(bytes)
         var offset = 0
         while offset < bytes.count {
             let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
@@ -364,7 +372,7 @@ public final class BlobWriter {
     public func commit(mediaType: String) throws(OCIError) -> Descriptor {
         precondition(!committed)
         committed = true
-        let digest = hasher.finish()
+        let digest = background?.finish() ?? hasher!.finish()
         let descriptor = Descriptor(mediaType: mediaType, digest: digest, size: size)
         if layout.hasBlob(descriptor) { return descriptor }
         unlinkat(layout.blobs, digest.hex, 0)  // a wrong-sized leftover of an interrupted copy
