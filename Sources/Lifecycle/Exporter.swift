@@ -49,6 +49,29 @@ public struct Exporter {
     /// `SOURCE_DATE_EPOCH`, else the reference lifecycle's constant.
     public var created = "1980-01-01T00:00:01Z"
 
+    /// `SOURCE_DATE_EPOCH` (seconds since 1970) as the config's `created`; nil when it is not a number.
+    public static func timestamp(sourceDateEpoch: String) -> String? {
+        guard var seconds = time_t(sourceDateEpoch), seconds >= 0 else { return nil }
+        var parts = tm()
+        guard gmtime_r(&seconds, &parts) != nil else { return nil }
+        var buffer = [CChar](repeating: 0, count: 32)
+        guard strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%SZ", &parts) > 0 else { return nil }
+        return String(cString: buffer)
+    }
+
+    /// `io.buildpacks.project.metadata` from project.toml, as pack gives it: the declared version
+    /// and the source URL, or `{}`.
+    public static func projectMetadata(version: String?, sourceURL: String?) -> JSONValue {
+        guard version != nil || sourceURL != nil else { return .object([:]) }
+        var metadata: [JSONObject.Member] = []
+        if let sourceURL { metadata.append(.init(key: "url", value: .string(sourceURL))) }
+        return .object(["source": .object([
+            "type": .string("project"),
+            "version": version.map { .object(["declared": .string($0)]) } ?? .object([:]),
+            "metadata": .object(JSONObject(metadata)),
+        ])])
+    }
+
     public init(layersDirectory: String, appDirectory: String, group: [GroupElement], user: EntryOwner,
                 launcher: String, runImage: RunImage?, previous: Previous?, restored: RestoredLayers,
                 projectMetadata: JSONValue, progress: any ProgressReporter) {

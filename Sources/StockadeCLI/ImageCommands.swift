@@ -252,11 +252,12 @@ struct Export: ParsableCommand {
             let output = try ImageReference(image.output!)
             let layout = try ImageLayout.openOrCreate(output.directory)
             let previous = try ImageReference.previous(explicit: image.previousImage, output: output, layout: layout)
-            let exporter = Exporter(
+            var exporter = Exporter(
                 layersDirectory: layersPath, appDirectory: appPath, group: metadata.buildpacks,
                 user: EntryOwner(uid: owner.uid, gid: owner.gid), launcher: try LifecycleRun.launcherPath(),
                 runImage: try image.runImage.map { try ImageReference($0).runImage() }, previous: previous,
                 restored: RestoredLayers(), projectMetadata: .object([:]), progress: PrintProgress())
+            if let created = try LifecycleRun.sourceDateEpoch() { exporter.created = created }
             let result = try exporter.export(to: layout, tag: output.tag)
             print("Image \(output) \(result.manifest.digest)")
         }

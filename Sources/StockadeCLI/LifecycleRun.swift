@@ -111,11 +111,13 @@ struct LifecycleRun {
                     }
                     if let output = images.output {
                         progress.line("===> EXPORTING")
-                        let exporter = Exporter(
+                        var exporter = Exporter(
                             layersDirectory: layers, appDirectory: appForBuildpacks, group: detected.group.group.group,
                             user: EntryOwner(uid: user.uid, gid: user.gid), launcher: try Self.launcherPath(),
                             runImage: images.run, previous: images.previous, restored: restored,
-                            projectMetadata: .object([:]), progress: progress)
+                            projectMetadata: Exporter.projectMetadata(version: project?.version, sourceURL: project?.sourceURL),
+                            progress: progress)
+                        if let created = try Self.sourceDateEpoch() { exporter.created = created }
                         let exported = try exporter.export(to: output.layout, tag: output.tag)
                         progress.line("Image \(output.layout.path):\(output.tag) \(exported.manifest.digest)")
                     }
@@ -185,12 +187,22 @@ struct LifecycleRun {
         images.cache = image.cacheDir.map(LayerCache.init(path:))
         images.run = try image.runImage.map { try ImageReference($0).runImage() }
         if let output = image.output {
+            _ = try Self.sourceDateEpoch()  // a bad value fails before the build, not after
             let reference = try ImageReference(output)
             let layout = try ImageLayout.openOrCreate(reference.directory)
             images.output = (layout, reference.tag)
             images.previous = try ImageReference.previous(explicit: image.previousImage, output: reference, layout: layout)
         }
         return images
+    }
+
+    /// `SOURCE_DATE_EPOCH` as the image's creation time, when it is set.
+    static func sourceDateEpoch() throws -> String? {
+        guard let value = getenv("SOURCE_DATE_EPOCH").map({ String(cString: $0) }), !value.isEmpty else { return nil }
+        guard let created = Exporter.timestamp(sourceDateEpoch: value) else {
+            throw LifecycleError("SOURCE_DATE_EPOCH=\(value) is not a number of seconds", exitCode: ExitCode.usage)
+        }
+        return created
     }
 
     /// The static launcher that goes into images: `$STOCKADE_LAUNCHER`, else beside this binary.
