@@ -71,7 +71,13 @@ public struct LayerExtractor {
             return
         }
         if name.hasPrefix(".wh.") {
-            try Self.remove(String(name.dropFirst(4)), in: parent, path: shown)
+            // `.wh..` and `.wh...` would name the directory itself or, at the root, the host
+            // directory above it.
+            let target = String(name.dropFirst(4))
+            guard !target.isEmpty, target != ".", target != ".." else {
+                throw OCIError(.malformed, "layer \(layer.digest): whiteout \(path) names no file")
+            }
+            try Self.remove(target, in: parent, path: shown)
             return
         }
         let type = archive_entry_filetype(entry)
@@ -232,7 +238,14 @@ final class DirectoryCache {
                 next = Self.resolve(root, path)
             }
             close(fd)
-            guard next >= 0 else { throw OCIError.system("open", rootPath + "/" + path) }
+            guard next >= 0 else {
+                let err = errno
+                if err == ENOENT || err == ENOTDIR {
+                    throw OCIError(.malformed, "\(path) is not a directory in the image (a file, or a link that leads nowhere in it)",
+                                   path: rootPath + "/" + path, errno: err)
+                }
+                throw OCIError.system("open", rootPath + "/" + path, err)
+            }
             fd = next
         }
         last = (components, fd)
