@@ -93,6 +93,15 @@ public struct Exporter {
         public var metadata: LifecycleMetadata
     }
 
+    /// The launcher and what the buildpacks built are this machine's binaries: a run image for
+    /// another platform cannot run them.
+    public static func check(_ run: RunImage) throws(LifecycleError) {
+        let platform = run.image.config.platform
+        guard platform.os == "linux", platform.architecture == ImageLayout.hostArchitecture else {
+            throw fail("the run image \(run.name) is \(platform.description), but this build makes linux/\(ImageLayout.hostArchitecture) binaries")
+        }
+    }
+
     static func fail(_ message: String) -> LifecycleError {
         LifecycleError(message, exitCode: LifecycleError.Code.exportFailed)
     }
@@ -123,6 +132,7 @@ public struct Exporter {
         var manifestLayers = runImage?.image.manifest.layers ?? []
         var added: [(Descriptor, String)] = []
         if let run = runImage {
+            try Self.check(run)
             for layer in run.image.manifest.layers { try output.importBlob(layer, from: run.layout) }
             label.runImageTopLayer = run.image.config.diffIDs.last
             label.runImageReference = run.image.descriptor.digest.description

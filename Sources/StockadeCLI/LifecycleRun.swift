@@ -186,6 +186,7 @@ struct LifecycleRun {
         guard let image else { return images }
         images.cache = image.cacheDir.map(LayerCache.init(path:))
         images.run = try image.runImage.map { try ImageReference($0).runImage() }
+        if let run = images.run { try Exporter.check(run) }  // before the build, not after
         if let output = image.output {
             _ = try Self.sourceDateEpoch()  // a bad value fails before the build, not after
             let reference = try ImageReference(output)

@@ -71,5 +71,11 @@ import Testing
         #expect(Images.manifestDigest(image) == Images.manifestDigest(try Images.sharedImage()))
         let web = fx.stockade(["run", image + ":app"], as: .suiteUser)
         #expect(web.status == 0 && web.stdout.hasPrefix(Images.hello), "\(web)")
+
+        // Building onto it is refused too: the launcher and the buildpacks' output are this machine's.
+        let output = Images.newPath("foreign-build")
+        let built = Images.build(output: output, runImage: foreign)
+        #expect(built.status == 62 && built.stderr.contains(other), "\(built)")
+        #expect(Images.manifestDigest(output) == nil)
     }
 }
