@@ -130,7 +130,8 @@ public struct Exporter {
         var config = runImage?.image.config
             ?? ImageConfig(platform: Platform(os: "linux", architecture: ImageLayout.hostArchitecture))
         var manifestLayers = runImage?.image.manifest.layers ?? []
-        var added: [(Descriptor, String)] = []
+        // Each layer with its diffID: a reused layer of the previous image may be compressed.
+        var added: [(Descriptor, Digest, String)] = []
         if let run = runImage {
             try Self.check(run)
             for layer in run.image.manifest.layers { try output.importBlob(layer, from: run.layout) }
@@ -149,14 +150,17 @@ public struct Exporter {
                 guard let types = layer.metadata, types.launch else { continue }
                 let name = "\(element.id):\(layer.name)"
                 let descriptor: Descriptor
+                let diffID: Digest
                 if layer.contentKind == .directory {
                     descriptor = try launchLayer(escaped: escaped, name: layer.name, shown: name, output: output)
+                    diffID = descriptor.digest
                 } else {
-                    descriptor = try previousLayer(element: element, layer: layer.name, types: types, shown: name, output: output)
+                    (descriptor, diffID) = try previousLayer(element: element, layer: layer.name, types: types, shown: name,
+                                                             output: output)
                 }
-                recorded.layers[layer.name] = .init(digest: descriptor.digest, data: types.metadata, build: types.build,
+                recorded.layers[layer.name] = .init(digest: diffID, data: types.metadata, build: types.build,
                                                     launch: true, cache: types.cache)
-                added.append((descriptor, "buildpack layer \(name)"))
+                added.append((descriptor, diffID, "buildpack layer \(name)"))
             }
             if let store = try bpDirectory.flatMap({ try StoreTOML.readIfPresent(from: $0, at: StoreTOML.defaultFileName) }) {
                 recorded.store = store.metadata
@@ -171,7 +175,7 @@ public struct Exporter {
             try writer.addTree(appDirectory, as: "workspace", owner: user, including: { slices.claims($0) == index })
             let descriptor = try writer.finish()
             label.app.append(descriptor.digest)
-            added.append((descriptor, index < slices.count ? "app slice \(index + 1)" : "app"))
+            added.append((descriptor, descriptor.digest, index < slices.count ? "app slice \(index + 1)" : "app"))
         }
 
         // 3. The launcher.
@@ -181,7 +185,7 @@ public struct Exporter {
         try launcherLayer.addHostFile(launcher, as: "cnb/lifecycle/launcher", mode: 0o755, owner: .root)
         let launcherDescriptor = try launcherLayer.finish()
         label.launcher = launcherDescriptor.digest
-        added.append((launcherDescriptor, "launcher"))
+        added.append((launcherDescriptor, launcherDescriptor.digest, "launcher"))
 
         // 4. config/metadata.toml, which the launcher reads.
         let configLayer = try LayerWriter(layout: output)
@@ -191,7 +195,7 @@ public struct Exporter {
                                 owner: user)
         let configDescriptor = try configLayer.finish()
         label.config = configDescriptor.digest
-        added.append((configDescriptor, "config"))
+        added.append((configDescriptor, configDescriptor.digest, "config"))
 
         // 5. /cnb/process/<type> → the launcher.
         if !metadataTOML.processes.isEmpty {
@@ -203,12 +207,12 @@ public struct Exporter {
             }
             let descriptor = try types.finish()
             label.processTypes = descriptor.digest
-            added.append((descriptor, "process types"))
+            added.append((descriptor, descriptor.digest, "process types"))
         }
 
-        for (descriptor, what) in added {
+        for (descriptor, diffID, what) in added {
             manifestLayers.append(descriptor)
-            config.diffIDs.append(descriptor.digest)
+            config.diffIDs.append(diffID)
             if !config.history.isEmpty || manifestLayers.count == added.count {
                 config.history.append(.init(created: created, createdBy: "stockade: \(what)"))
             }
@@ -256,8 +260,9 @@ public struct Exporter {
     }
 
     /// The tar of one buildpack layer, with its parents: the same bytes in the image and the cache.
+    /// With no layout, only the digest is computed.
     public static func archiveLayer(_ host: String, escaped: String, name: String, user: EntryOwner,
-                                    into layout: ImageLayout) throws(OCIError) -> Descriptor {
+                                    into layout: ImageLayout?) throws(OCIError) -> Descriptor {
         let writer = try LayerWriter(layout: layout)
         try writer.addDirectory("layers", owner: .root)
         try writer.addDirectory("layers/" + escaped, owner: user)
@@ -265,9 +270,10 @@ public struct Exporter {
         return try writer.finish()
     }
 
-    /// A launch layer the buildpack kept without its directory: the previous image's, by digest.
+    /// A launch layer the buildpack kept without its directory: the previous image's, by digest,
+    /// with its diffID.
     private func previousLayer(element: GroupElement, layer: String, types: LayerTOML, shown: String,
-                               output: ImageLayout) throws -> Descriptor {
+                               output: ImageLayout) throws -> (Descriptor, Digest) {
         if types.cache {
             throw Self.fail("layer '\(shown)' is a cache layer with no directory; only launch layers can be reused from the previous image")
         }
@@ -278,7 +284,7 @@ public struct Exporter {
         let descriptor = previous.image.manifest.layers[index]
         try output.importBlob(descriptor, from: previous.layout)
         progress.line("Reusing layer '\(shown)' from the previous image (\(descriptor.digest.hex.prefix(12)))")
-        return descriptor
+        return (descriptor, recorded.digest)
     }
 
     private func buildMetadata(_ metadata: MetadataTOML) -> JSONValue {

@@ -34,15 +34,18 @@ public struct Restorer {
     public var layersDirectory: String
     public var scratchDirectory: String
     public var group: [GroupElement]
+    /// The stack user the layers' tars are written for.
+    public var user: EntryOwner
     public var progress: any ProgressReporter
     /// Hands a restored tree to the stack user before its fingerprint is taken.
     public var prepare: (String) throws -> Void
 
-    public init(layersDirectory: String, scratchDirectory: String, group: [GroupElement],
+    public init(layersDirectory: String, scratchDirectory: String, group: [GroupElement], user: EntryOwner,
                 progress: any ProgressReporter, prepare: @escaping (String) throws -> Void) {
         self.layersDirectory = layersDirectory
         self.scratchDirectory = scratchDirectory
         self.group = group
+        self.user = user
         self.progress = progress
         self.prepare = prepare
     }
@@ -66,8 +69,13 @@ public struct Restorer {
                 }
                 for (name, layer) in (fromImage?.layers ?? [:]).sorted(by: { utf8Less($0.key, $1.key) }) {
                     guard layer.launch, !layer.cache, !layer.build, (try? LayerName.validate(name)) != nil else { continue }
-                    try write(LayerTOML(metadata: layer.data), name: name, in: directory)
-                    reusable.insert(escaped + "/" + name)
+                    // The previous image is input like any other: a layer it cannot give back is skipped.
+                    do {
+                        try write(LayerTOML(metadata: layer.data), name: name, in: directory)
+                        reusable.insert(escaped + "/" + name)
+                    } catch {
+                        progress.line("warning: layer '\(element.id):\(name)' of the previous image cannot be restored: \(error)")
+                    }
                 }
                 guard let cache, let fromCache else { continue }
                 for (name, layer) in fromCache.layers.sorted(by: { utf8Less($0.key, $1.key) }) where layer.cache {
@@ -103,26 +111,42 @@ public struct Restorer {
 
     /// Extracts a cached layer beside the layers directory, then moves the one directory it must
     /// hold into place: a blob that fails its digest halfway leaves nothing in the layers.
+    /// Extracts a cached layer into a staging directory, then moves the one directory it must
+    /// hold into place, found without following any link: a blob that fails its digest halfway,
+    /// or a tar that plants links, leaves nothing in the layers. The moved tree must then archive
+    /// to the cached blob's very bytes; anything else in that blob (other paths, whiteouts,
+    /// devices, foreign owners, extra PAX records) would otherwise enter the image by digest.
     private func extract(_ descriptor: Descriptor, from layout: ImageLayout, escaped: String, name: String)
         throws(OCIError) -> String {
         let staging = scratchDirectory + "/restore-" + descriptor.digest.hex.prefix(16)
         mkdir(staging, 0o700)
-        let root = open(staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let root = open(staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard root >= 0 else { throw OCIError.system("open", staging) }
         defer {
             close(root)
             Self.removeTree(staging)
         }
         try LayerExtractor().extract(descriptor, from: layout, into: root, rootPath: staging)
-        let source = staging + "/layers/" + escaped + "/" + name
+        let source = LayerExtractor.openBeneath(root, "layers/" + escaped)
         var st = stat()
-        guard lstat(source, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else {
-            throw OCIError(.malformed, "the cached tar does not hold layers/\(escaped)/\(name)")
+        guard source >= 0 else { throw OCIError(.malformed, "the cached tar does not hold layers/\(escaped) as a directory") }
+        defer { close(source) }
+        guard fstatat(source, name, &st, AT_SYMLINK_NOFOLLOW) == 0, st.st_mode & S_IFMT == S_IFDIR else {
+            throw OCIError(.malformed, "the cached tar does not hold layers/\(escaped)/\(name) as a directory")
         }
-        let destination = layersDirectory + "/" + escaped + "/" + name
-        Self.removeTree(destination)
-        guard rename(source, destination) == 0 else { throw OCIError.system("rename", destination) }
-        return destination
+        let destinationPath = layersDirectory + "/" + escaped
+        let destination = open(destinationPath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard destination >= 0 else { throw OCIError.system("open", destinationPath) }
+        defer { close(destination) }
+        try LayerExtractor.remove(name, in: destination, path: destinationPath + "/" + name)
+        guard renameat(source, name, destination, name) == 0 else { throw OCIError.system("rename", destinationPath + "/" + name) }
+        let host = destinationPath + "/" + name
+        let canonical = try Exporter.archiveLayer(host, escaped: escaped, name: name, user: user, into: nil)
+        guard canonical.digest == descriptor.digest else {
+            try LayerExtractor.remove(name, in: destination, path: host)
+            throw OCIError(.digestMismatch, "its blob is not the tar stockade writes for the files it holds")
+        }
+        return host
     }
 
     static func removeTree(_ path: String) {

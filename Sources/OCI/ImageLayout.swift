@@ -43,10 +43,15 @@ public final class ImageLayout: Sendable {
             close(fd)
             throw OCIError(.malformed, "\(path) is not an OCI image layout (no valid oci-layout file)", path: path)
         }
-        let blobs = openat(fd, "blobs/sha256", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        // One component at a time: O_NOFOLLOW covers only the last one, and a `blobs` link
+        // would send every write and delete elsewhere.
+        let parent = openat(fd, "blobs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        let blobs = parent < 0 ? -1 : openat(parent, "sha256", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        if parent >= 0 { close(parent) }
         guard blobs >= 0 else {
             close(fd)
-            throw OCIError(.malformed, "\(path) is not a complete OCI image layout: blobs/sha256 is missing", path: path)
+            throw OCIError(.malformed, "\(path) is not a complete OCI image layout: blobs/sha256 is missing or not a directory",
+                           path: path)
         }
         return ImageLayout(path: path, fd: fd, blobs: blobs)
     }
@@ -104,10 +109,13 @@ public final class ImageLayout: Sendable {
         var doomed: [String] = []
         while let entry = readdir(stream) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name.utf8.count == 64 && !keep.contains(name) { doomed.append(name) }
+            if Digest("sha256:" + name) != nil && !keep.contains(name) { doomed.append(name) }
         }
         closedir(stream)
-        for name in doomed { unlinkat(blobs, name, 0) }
+        for name in doomed {
+            var st = stat()
+            if fstatat(blobs, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_mode & S_IFMT == S_IFREG { unlinkat(blobs, name, 0) }
+        }
     }
 
     // MARK: - index and tags
@@ -291,7 +299,8 @@ public final class ImageLayout: Sendable {
 
     static func writeAtomically(_ dirfd: Int32, _ name: String, _ bytes: [UInt8], path: String) throws(OCIError) {
         let temporary = ".\(name).\(getpid()).tmp"
-        let fd = openat(dirfd, temporary, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        unlinkat(dirfd, temporary, 0)  // a leftover of a killed run with the same pid
+        let fd = openat(dirfd, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw OCIError.system("create", path + "/" + temporary) }
         var offset = 0
         while offset < bytes.count {
@@ -331,7 +340,8 @@ public struct Image: Sendable {
 /// A blob written as a stream and hashed on the way: an unnamed file in `blobs/sha256` that gets
 /// its digest as its name on `commit`. Dropped before that, it leaves nothing behind.
 public final class BlobWriter {
-    private let layout: ImageLayout
+    /// nil: the bytes are only hashed (to learn what digest a tree would have).
+    private let layout: ImageLayout?
     private let fd: Int32
     private let hasher: SHA256?
     private let background: BackgroundHasher?
@@ -339,10 +349,15 @@ public final class BlobWriter {
     private var committed = false
 
     /// `background`: hash on a second thread (layers); small documents hash inline.
-    public init(layout: ImageLayout, background: Bool = false) throws(OCIError) {
+    public init(layout: ImageLayout?, background: Bool = false) throws(OCIError) {
         self.layout = layout
-        fd = openat(layout.blobs, ".", LinuxFlags.O_TMPFILE | O_WRONLY | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw OCIError.system("create a blob in", layout.path + "/blobs/sha256") }
+        if let layout {
+            fd = openat(layout.blobs, ".", LinuxFlags.O_TMPFILE | O_WRONLY | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw OCIError.system("create a blob in", layout.path + "/blobs/sha256") }
+        } else {
+            fd = open("/dev/null", O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw OCIError.system("open", "/dev/null") }
+        }
         self.background = background ? BackgroundHasher() : nil
         self.hasher = background ? nil : SHA256()
     }
@@ -359,7 +374,7 @@ public final class BlobWriter {
         while offset < bytes.count {
             let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
             if n < 0 && errno == EINTR { continue }
-            if n < 0 { throw OCIError.system("write a blob to", layout.path + "/blobs/sha256") }
+            if n < 0 { throw OCIError.system("write a blob to", (layout?.path ?? "") + "/blobs/sha256") }
             offset += n
         }
         size += Int64(bytes.count)
@@ -374,6 +389,7 @@ public final class BlobWriter {
         committed = true
         let digest = background?.finish() ?? hasher!.finish()
         let descriptor = Descriptor(mediaType: mediaType, digest: digest, size: size)
+        guard let layout else { return descriptor }
         if layout.hasBlob(descriptor) { return descriptor }
         unlinkat(layout.blobs, digest.hex, 0)  // a wrong-sized leftover of an interrupted copy
         guard linkat(AT_FDCWD, "/proc/self/fd/\(fd)", layout.blobs, digest.hex, AT_SYMLINK_FOLLOW) == 0 else {

@@ -64,10 +64,19 @@ public struct LayerExtractor {
         }
         let name = components.removeLast()
         let parent = try directories.open(components)
-        let shown = directories.rootPath + "/" + (components + [name]).joined(separator: "/")
+        let directory = components.joined(separator: "/")
+        let relative = directory.isEmpty ? name : directory + "/" + name
+        let shown = directories.rootPath + "/" + relative
 
+        // Whiteouts hide what lower layers put there, never what this layer wrote before them.
         if name == ".wh..wh..opq" {
-            try Self.removeChildren(of: parent, path: shown)
+            let keep = Set(directories.written.compactMap { written -> String? in
+                let prefix = directory.isEmpty ? "" : directory + "/"
+                guard written.hasPrefix(prefix) else { return nil }
+                let rest = written.dropFirst(prefix.count)
+                return rest.contains("/") ? nil : String(rest)
+            })
+            try Self.removeChildren(of: parent, path: shown, keeping: keep)
             return
         }
         if name.hasPrefix(".wh.") {
@@ -77,9 +86,12 @@ public struct LayerExtractor {
             guard !target.isEmpty, target != ".", target != ".." else {
                 throw OCIError(.malformed, "layer \(layer.digest): whiteout \(path) names no file")
             }
-            try Self.remove(target, in: parent, path: shown)
+            if !directories.written.contains(directory.isEmpty ? target : directory + "/" + target) {
+                try Self.remove(target, in: parent, path: shown)
+            }
             return
         }
+        directories.written.insert(relative)
         let type = archive_entry_filetype(entry)
         let mode = mode_t(archive_entry_perm(entry)) & 0o1777  // never setuid or setgid on the host
         if let hardlink = archive_entry_hardlink_utf8(entry) ?? archive_entry_hardlink(entry) {
@@ -87,8 +99,13 @@ public struct LayerExtractor {
             guard !target.contains(".."), let targetName = target.popLast() else {
                 throw OCIError(.malformed, "layer \(layer.digest): hard link \(path) points outside")
             }
-            let targetParent = try directories.open(target)
-            try Self.remove(name, in: parent, path: shown, keepDirectory: false)
+            // Its own descriptor: `parent` belongs to the directory cache and must stay open.
+            let targetParent = target.isEmpty ? dup(directories.root) : DirectoryCache.resolve(directories.root, target.joined(separator: "/"))
+            guard targetParent >= 0 else {
+                throw OCIError(.malformed, "layer \(layer.digest): hard link \(path) points to \(target.joined(separator: "/")), which is not a directory in the image")
+            }
+            defer { close(targetParent) }
+            try Self.remove(name, in: parent, path: shown)
             guard linkat(targetParent, targetName, parent, name, 0) == 0 else { throw OCIError.system("link", shown) }
             return
         }
@@ -147,8 +164,17 @@ public struct LayerExtractor {
         guard fchownat(parent, name, mapped.uid, mapped.gid, AT_SYMLINK_NOFOLLOW) == 0 else { throw OCIError.system("chown", shown) }
     }
 
+    /// `path` below `root` as a directory, through no symbolic link at all (`RESOLVE_BENEATH |
+    /// RESOLVE_NO_SYMLINKS`): for trees that must be exactly what they claim to be.
+    public static func openBeneath(_ root: Int32, _ path: String) -> Int32 {
+        var how = open_how()
+        how.flags = UInt64(O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        how.resolve = UInt64(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)
+        return clinux_openat2(root, path, &how)
+    }
+
     /// Removes `name` in `parent`, recursively; nothing there is fine.
-    public static func remove(_ name: String, in parent: Int32, path: String, keepDirectory: Bool = false) throws(OCIError) {
+    public static func remove(_ name: String, in parent: Int32, path: String) throws(OCIError) {
         var st = stat()
         guard fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return }
         if st.st_mode & S_IFMT == S_IFDIR {
@@ -162,16 +188,20 @@ public struct LayerExtractor {
         }
     }
 
-    static func removeChildren(of directory: Int32, path: String) throws(OCIError) {
+    /// Empties `directory` but for `keeping`; its own mode is what it was.
+    static func removeChildren(of directory: Int32, path: String, keeping: Set<String> = []) throws(OCIError) {
         let dup = Glibc.dup(directory)
         guard dup >= 0, let stream = fdopendir(dup) else { throw OCIError.system("opendir", path) }
         var names: [String] = []
         while let entry = readdir(stream) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { names.append(name) }
+            if name != "." && name != ".." && !keeping.contains(name) { names.append(name) }
         }
         closedir(stream)
+        var st = stat()
+        let restore = fstat(directory, &st) == 0
         fchmod(directory, 0o700)
+        defer { if restore { fchmod(directory, st.st_mode & 0o7777) } }
         for name in names { try remove(name, in: directory, path: path + "/" + name) }
     }
 }
@@ -212,6 +242,8 @@ final class BlobSource {
 final class DirectoryCache {
     let root: Int32
     let rootPath: String
+    /// What this layer has written so far (paths relative to the root): its whiteouts spare them.
+    var written: Set<String> = []
     private var last: (components: [String], fd: Int32)?
 
     init(root: Int32, rootPath: String) {
@@ -229,6 +261,18 @@ final class DirectoryCache {
     func open(_ components: [String]) throws(OCIError) -> Int32 {
         if let last, last.components == components { return last.fd }
         forget()
+        if components.isEmpty {
+            let fd = Glibc.dup(root)
+            last = (components, fd)
+            return fd
+        }
+        // The whole path at once; step by step (creating what is missing) only when that fails,
+        // so deep paths cost one resolution each, not one per component.
+        let whole = Self.resolve(root, components.joined(separator: "/"))
+        if whole >= 0 {
+            last = (components, whole)
+            return whole
+        }
         var fd = Glibc.dup(root)
         for (i, component) in components.enumerated() {
             let path = components[0...i].joined(separator: "/")

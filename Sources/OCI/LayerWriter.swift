@@ -44,7 +44,8 @@ public final class LayerWriter {
     /// locale, non-ASCII names are refused instead.
     static let utf8Names: Bool = setlocale(LC_CTYPE, "C.UTF-8") != nil || setlocale(LC_CTYPE, "en_US.UTF-8") != nil
 
-    public init(layout: ImageLayout) throws(OCIError) {
+    /// A layer for `layout`; with nil, only its digest is computed.
+    public init(layout: ImageLayout?) throws(OCIError) {
         blob = try BlobWriter(layout: layout, background: true)
         archive = archive_write_new()
         entry = archive_entry_new()

@@ -87,7 +87,8 @@ struct LifecycleRun {
                 progress.line("===> RESTORING")
                 let cache = images.cache.flatMap { $0.load(progress: progress) }
                 let restorer = Restorer(layersDirectory: layers, scratchDirectory: work, group: detected.group.group.group,
-                                        progress: progress, prepare: { try sandbox.makeWritable($0) })
+                                        user: EntryOwner(uid: user.uid, gid: user.gid), progress: progress,
+                                        prepare: { try sandbox.makeWritable($0) })
                 context.reusableLaunchLayers = try restorer.restore(previous: images.previous?.metadata, cache: cache,
                                                                     restored: restored)
             }
