@@ -49,8 +49,9 @@ let package = Package(
         .executableTarget(name: "stockade", dependencies: ["StockadeCLI"]),
         // The launcher placed in every exported image: a static executable, so it runs on any run
         // image (busybox-only or distroless) with no Swift runtime there.
+        // Stripped: it is copied into every image, and symbols there serve nobody.
         .executableTarget(name: "stockade-launcher", dependencies: ["BuildpackSpec"],
-                          linkerSettings: [.unsafeFlags(["-static-executable"])]),
+                          linkerSettings: [.unsafeFlags(["-static-executable", "-Xlinker", "--strip-all"])]),
         .testTarget(name: "SeccompTests", dependencies: ["Seccomp", "JSON"]),
         .testTarget(name: "BuildpackSpecTests", dependencies: ["BuildpackSpec"]),
         // Real sandboxes for the tests: the stockade binary, a static probe, unprivileged users.

@@ -48,8 +48,8 @@ import Testing
         #expect(first.status == 0, "\(first)")
         let indexBefore = try String(contentsOfFile: output + "/index.json", encoding: .utf8)
 
-        // The launcher takes ~13 MiB of what is left; 16 MiB more cannot fit.
-        let big = Self.layers(size: 16 << 20)
+        // The first image (the launcher and 1 MiB) takes about half the disk; 24 MiB more cannot fit.
+        let big = Self.layers(size: 24 << 20)
         let second = fixture.stockade(["export", "--layers", big.layers, "--app", big.app, "--output", output + ":app"],
                                       as: .suiteUser)
         #expect(second.status == 74, "\(second)")
