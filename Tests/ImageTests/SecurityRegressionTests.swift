@@ -1,0 +1,362 @@
+import Foundation
+import StockadeTestSupport
+import Testing
+
+/// What the security review showed, each finding as it was shown: a hostile cache, previous
+/// image or run image layer, and what stockade must do with it. Every test here failed before
+/// "Close what the security review found in restore, layouts and extraction".
+@Suite struct SecurityRegressionTests {
+    let fx = Fixture.shared
+
+    // MARK: - helpers
+
+    /// Lines of a build's output that start with `warning:`.
+    static func warnings(_ outcome: Outcome) -> [String] {
+        (outcome.stdout + "\n" + outcome.stderr).split(separator: "\n").map(String.init).filter { $0.hasPrefix("warning:") }
+    }
+
+    /// Runs a Python script with `arguments`, requiring it to succeed; returns its stdout.
+    @discardableResult
+    static func python(_ script: String, _ arguments: [String]) throws -> String {
+        let ran = Fixture.run(["python3", "-c", script] + arguments)
+        try #require(ran.status == 0, "python: \(ran)")
+        return ran.stdout
+    }
+
+    /// An OCI layout (tag `latest`) whose image has a busybox layer (sh, cat, ls, true, with
+    /// /data/sub/kept) and then `entries` as a second layer: [name, kind, value] with kind
+    /// "file" (value: contents), "dir", "symlink" or "hardlink" (value: target). The entrypoint is
+    /// `sh -c command`; `user` is the config's User. Entries go through a file, as deep names
+    /// would not fit in one argument.
+    static func layout(_ entries: [[String]], command: String, user: String? = nil) throws -> String {
+        let dir = Images.newPath("regress-layout")
+        let list = dir + ".entries.json"
+        try JSONSerialization.data(withJSONObject: entries).write(to: URL(fileURLWithPath: list))
+        let script = """
+            import hashlib, io, json, os, sys, tarfile
+            out, entries, cmd, user = sys.argv[1], json.load(open(sys.argv[2])), sys.argv[3], sys.argv[4]
+            os.makedirs(out + "/blobs/sha256")
+            def blob(data):
+                d = hashlib.sha256(data).hexdigest()
+                open(out + "/blobs/sha256/" + d, "wb").write(data)
+                return {"digest": "sha256:" + d, "size": len(data)}
+            def layer(add):
+                buf = io.BytesIO()
+                with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar: add(tar)
+                return buf.getvalue()
+            def base(tar):
+                i = tarfile.TarInfo("bin/busybox"); data = open("/bin/busybox", "rb").read()
+                i.size, i.mode = len(data), 0o755; tar.addfile(i, io.BytesIO(data))
+                for a in ["sh", "cat", "ls", "true"]:
+                    l = tarfile.TarInfo("bin/" + a); l.type, l.linkname = tarfile.SYMTYPE, "busybox"; tar.addfile(l)
+                for d in ["data", "data/sub"]:
+                    i = tarfile.TarInfo(d); i.type, i.mode = tarfile.DIRTYPE, 0o755; tar.addfile(i)
+                i = tarfile.TarInfo("data/sub/kept"); i.size = 5; tar.addfile(i, io.BytesIO(b"kept\\n"))
+            def crafted(tar):
+                for name, kind, value in entries:
+                    i = tarfile.TarInfo(name)
+                    if kind == "symlink": i.type, i.linkname = tarfile.SYMTYPE, value
+                    elif kind == "hardlink": i.type, i.linkname = tarfile.LNKTYPE, value
+                    elif kind == "dir": i.type, i.mode = tarfile.DIRTYPE, 0o755
+                    else: i.size = len(value.encode())
+                    tar.addfile(i, io.BytesIO(value.encode()) if kind == "file" else None)
+            descs = [dict(blob(l), mediaType="application/vnd.oci.image.layer.v1.tar") for l in [layer(base), layer(crafted)]]
+            conf = {"Env": ["PATH=/bin"], "Entrypoint": ["/bin/sh", "-c", cmd]}
+            if user: conf["User"] = user
+            config = {"architecture": "amd64", "os": "linux", "config": conf,
+                      "rootfs": {"type": "layers", "diff_ids": [d["digest"] for d in descs]}}
+            c = dict(blob(json.dumps(config).encode()), mediaType="application/vnd.oci.image.config.v1+json")
+            m = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": c, "layers": descs}
+            md = dict(blob(json.dumps(m).encode()), mediaType="application/vnd.oci.image.manifest.v1+json",
+                      annotations={"org.opencontainers.image.ref.name": "latest"})
+            json.dump({"schemaVersion": 2, "manifests": [md]}, open(out + "/index.json", "w"))
+            open(out + "/oci-layout", "w").write('{"imageLayoutVersion": "1.0.0"}')
+            """
+        try python(script, [dir, list, command, user ?? ""])
+        _ = Fixture.run(["chmod", "-R", "a+rX", dir])
+        return dir
+    }
+
+    func run(_ layout: String) -> Outcome {
+        fx.stockade(["run", layout + ":latest"], as: .suiteUser)
+    }
+
+    /// Writes a cache layout (`--cache-dir`) at `cache` whose image tagged `cache` has one layer,
+    /// the tar `tar` builds (a Python function body over `tar`, `d(name)` and `f(name, bytes, mode)`),
+    /// listed in the metadata label as examples/shell's cache and launch layer `layer`.
+    static func cache(at cache: String, layer: String, data: [String: String] = [:], tar: String) throws {
+        let script = """
+            import hashlib, io, json, os, sys, tarfile
+            out, name, data, body = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
+            os.makedirs(out + "/blobs/sha256", exist_ok=True)
+            def blob(b):
+                d = hashlib.sha256(b).hexdigest(); open(out + "/blobs/sha256/" + d, "wb").write(b)
+                return {"digest": "sha256:" + d, "size": len(b)}
+            buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+                def d(n):
+                    i = tarfile.TarInfo(n); i.type, i.mode = tarfile.DIRTYPE, 0o755; tar.addfile(i)
+                def f(n, b, mode=0o644):
+                    i = tarfile.TarInfo(n); i.size, i.mode = len(b), mode; tar.addfile(i, io.BytesIO(b))
+                exec(body)
+            layer = dict(blob(buf.getvalue()), mediaType="application/vnd.oci.image.layer.v1.tar")
+            meta = {"buildpacks": [{"key": "examples/shell", "version": "0.1.0",
+                    "layers": {name: {"sha": layer["digest"], "data": data, "build": False, "launch": True, "cache": True}}}]}
+            config = {"architecture": "amd64", "os": "linux",
+                      "config": {"Labels": {"io.stockade.cache.metadata": json.dumps(meta)}},
+                      "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]}}
+            c = dict(blob(json.dumps(config).encode()), mediaType="application/vnd.oci.image.config.v1+json")
+            m = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": c, "layers": [layer]}
+            md = dict(blob(json.dumps(m).encode()), mediaType="application/vnd.oci.image.manifest.v1+json",
+                      annotations={"org.opencontainers.image.ref.name": "cache"})
+            json.dump({"schemaVersion": 2, "manifests": [md]}, open(out + "/index.json", "w"))
+            open(out + "/oci-layout", "w").write('{"imageLayoutVersion": "1.0.0"}')
+            """
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: data), as: UTF8.self)
+        try python(script, [cache, layer, json, tar])
+        _ = Fixture.run(["chmod", "-R", "a+rX", cache])
+    }
+
+    // MARK: - the cache (repro-cache-escape.sh, repro-poisoned-cache.sh, repro-cache-blobs-symlink.sh)
+
+    /// A cached tar holding layers/examples_shell as a link to a host directory: the restore
+    /// moved that directory's `secret` into the layers (chowned to the stack user) and the end of
+    /// the build deleted it.
+    @Test func aCachedLinkDoesNotMoveAHostDirectory() throws {
+        let victim = fx.makeDirectory("victim")
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: victim + "/secret", withIntermediateDirectories: true)
+        try "host secret\n".write(toFile: victim + "/secret/id_rsa", atomically: true, encoding: .utf8)
+        chmod(victim + "/secret/id_rsa", 0o600)
+        let owners = (fx.owner(of: victim + "/secret"), fx.owner(of: victim + "/secret/id_rsa"))
+        let cache = Images.newPath("escape-cache")
+        try Self.cache(at: cache, layer: "secret", tar: """
+            d("layers")
+            i = tarfile.TarInfo("layers/examples_shell"); i.type, i.linkname = tarfile.SYMTYPE, "\(victim)"
+            tar.addfile(i)
+            """)
+
+        let built = Images.build(output: Images.newPath("escape-out"), cache: cache)
+        #expect(built.status == 0, "\(built)")
+        let warnings = Self.warnings(built)
+        #expect(warnings.contains { $0.contains("examples/shell:secret") }, "\(built)")
+        #expect(!built.stdout.contains("Restored layer 'examples/shell:secret'"), "\(built)")
+        // The host directory is where it was, as it was.
+        #expect(Images.text(victim + "/secret/id_rsa") == "host secret\n", "\(built)")
+        #expect(fx.owner(of: victim + "/secret") == owners.0 && fx.owner(of: victim + "/secret/id_rsa") == owners.1)
+        #expect((try? fm.contentsOfDirectory(atPath: victim)) == ["secret"])
+        #expect((try? fm.contentsOfDirectory(atPath: victim + "/secret")) == ["id_rsa"])
+    }
+
+    /// A cached tools layer with the right files and more besides (a file in /etc, a whiteout of
+    /// /etc/passwd): the blob was reused by digest, the extra entries with it.
+    @Test func aCachedBlobWithExtraEntriesIsRebuilt() throws {
+        let cache = Images.newPath("poisoned-cache")
+        try Self.cache(at: cache, layer: "tools", data: ["version": "1"], tar: """
+            d("etc"); f("etc/evil", b"planted by the cache\\n")
+            f("etc/.wh.passwd", b"")
+            for n in ["layers", "layers/examples_shell", "layers/examples_shell/tools", "layers/examples_shell/tools/bin"]: d(n)
+            f("layers/examples_shell/tools/bin/shout", b'#!/bin/sh\\necho "$*" | tr a-z A-Z\\n', 0o755)
+            """)
+        let output = Images.newPath("poisoned-out")
+        let built = Images.build(output: output, cache: cache)
+        try #require(built.status == 0, "\(built)")
+        #expect(Self.warnings(built).contains { $0.contains("examples/shell:tools") }, "\(built)")
+        #expect(built.stdout.contains("[examples/shell] shell: tools made"), "\(built)")
+        #expect(!built.stdout.contains("Restored layer 'examples/shell:tools'"), "\(built)")
+        let layers = Images.layerDigests(output)
+        try #require(!layers.isEmpty)
+        for digest in layers {
+            let entries = try #require(Images.tarEntries(Images.blobPath(output, digest)), "\(digest)")
+            for entry in entries {
+                #expect(!entry.name.hasPrefix("etc/evil"), "\(digest): \(entry.name)")
+                #expect(!entry.name.split(separator: "/").contains { $0.hasPrefix(".wh.") }, "\(digest): \(entry.name)")
+            }
+        }
+        // Rebuilt, the image is the one a clean build makes.
+        #expect(layers == Images.layerDigests(try Images.sharedImage()))
+        let shout = fx.stockade(["run", output + ":app", "--process", "shout", "--", "ok"], as: .suiteUser)
+        #expect(shout.status == 0 && shout.stdout == "OK\n", "\(shout)")
+    }
+
+    /// A cache whose `blobs` is a link to another directory: the save wrote its blobs there and
+    /// deleted every other file there with a 64-character name.
+    @Test func aCacheWhoseBlobsIsALinkIsNotWrittenThrough() throws {
+        let base = fx.makeDirectory("blobs-link")
+        let target = base + "/target", cache = base + "/cache"
+        let victim = "0123456789012345678901234567890123456789012345678901234567890123"
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: target + "/sha256", withIntermediateDirectories: true)
+        try fm.createDirectory(atPath: cache, withIntermediateDirectories: true)
+        try "host file\n".write(toFile: target + "/sha256/" + victim, atomically: true, encoding: .utf8)
+        try fm.createSymbolicLink(atPath: cache + "/blobs", withDestinationPath: target)
+        try #"{"imageLayoutVersion":"1.0.0"}"#.write(toFile: cache + "/oci-layout", atomically: true, encoding: .utf8)
+        try #"{"schemaVersion":2,"manifests":[]}"#.write(toFile: cache + "/index.json", atomically: true, encoding: .utf8)
+        _ = Fixture.run(["chmod", "-R", "a+rwX", base])
+
+        let built = Images.build(output: Images.newPath("blobs-link-out"), cache: cache)
+        // Refused: a warning that the cache cannot be used, or a build that fails saying why.
+        let refused = built.status == 0
+            ? Self.warnings(built).contains { $0.contains(cache) }
+            : built.stderr.contains("cache") && built.stderr.contains("blobs")
+        #expect(refused, "\(built)")
+        #expect(!built.stdout.contains("Cache saved to"), "\(built)")
+        // Nothing went through the link.
+        #expect(Images.text(target + "/sha256/" + victim) == "host file\n", "\(built)")
+        #expect((try? fm.contentsOfDirectory(atPath: target + "/sha256")) == [victim], "\(built)")
+        #expect((try? fm.contentsOfDirectory(atPath: target)) == ["sha256"], "\(built)")
+        #expect((try? fm.destinationOfSymbolicLink(atPath: cache + "/blobs")) == target)
+    }
+
+    // MARK: - extraction (repro-hardlink.sh, repro-opaque-mode.sh, probe-extract.sh, repro-deep-quadratic.sh)
+
+    /// Prints the link's contents, then `same` when it and the target are one inode.
+    static func sameInode(_ target: String, _ link: String) -> String {
+        "cat \(link); set -- $(ls -i \(target)); a=$1; set -- $(ls -i \(link)); echo inodes $a $1; [ \"$a\" = \"$1\" ] && echo same"
+    }
+
+    /// Hard links whose target lies in another directory (ordinary in real images) used a
+    /// descriptor the directory cache had just closed.
+    @Test(arguments: [
+        ("A", [["x/f", "file", "hello\n"], ["y/l", "hardlink", "x/f"]], "/x/f", "/y/l"),
+        ("B", [["p/q/f", "file", "hello\n"], ["r/s/f", "hardlink", "p/q/f"]], "/p/q/f", "/r/s/f"),
+        ("C", [["f", "file", "hello\n"], ["d/e/l", "hardlink", "f"]], "/f", "/d/e/l"),
+    ])
+    func hardLinksIntoOtherDirectoriesAreLinks(_ label: String, _ entries: [[String]], _ target: String, _ link: String) throws {
+        let ran = run(try Self.layout(entries, command: Self.sameInode(target, link)))
+        #expect(ran.status == 0, "case \(label): \(ran)")
+        #expect(ran.stdout.hasPrefix("hello\ninodes ") && ran.stdout.hasSuffix("\nsame\n"), "case \(label): \(ran)")
+    }
+
+    /// An opaque whiteout as docker writes it (the directory, its .wh..wh..opq, new contents),
+    /// for an image that runs as user 1000: the directory stayed 0700, and unreadable.
+    @Test func anOpaqueWhiteoutKeepsItsDirectorysMode() throws {
+        let layout = try Self.layout([["data", "dir", ""], ["data/.wh..wh..opq", "file", ""], ["data/new", "file", "new\n"]],
+                                     command: "ls -ld /data; ls /data; cat /data/new", user: "1000:1000")
+        let ran = run(layout)
+        #expect(ran.status == 0, "\(ran)")
+        #expect(ran.lines.first?.hasPrefix("drwxr-xr-x ") == true, "\(ran)")
+        #expect(Array(ran.lines.dropFirst()) == ["new", "new"], "\(ran)")
+    }
+
+    /// probe-extract.sh 7 and 8: whiteouts hide what lower layers wrote, not what the same layer
+    /// wrote before them.
+    @Test func whiteoutsSpareWhatTheirOwnLayerWrote() throws {
+        let opaque = run(try Self.layout([["data/new", "file", "n"], ["data/.wh..wh..opq", "file", ""]],
+                                         command: "ls /data; cat /data/new"))
+        #expect(opaque.status == 0 && opaque.stdout == "new\nn", "\(opaque)")
+        let named = run(try Self.layout([["data/new", "file", "n"], ["data/.wh.new", "file", ""]],
+                                        command: "ls /data; cat /data/new"))
+        #expect(named.status == 0 && named.stdout == "new\nsub\nn", "\(named)")
+        // A whiteout of what a lower layer wrote still removes it.
+        let lower = run(try Self.layout([["data/.wh.sub", "file", ""], ["data/new", "file", "n"]], command: "ls /data"))
+        #expect(lower.status == 0 && lower.stdout == "new\n", "\(lower)")
+    }
+
+    /// Deep paths, alternating between two sibling directories (each entry's parent resolved
+    /// component by component from the root, before the fix): all extracted, where they belong.
+    @Test func deepPathsAlternatingBetweenDirectoriesExtract() throws {
+        let deep = Array(repeating: "a", count: 2000).joined(separator: "/")
+        let entries = (0..<200).map { [deep + ($0 % 2 == 1 ? "/b" : "/c") + "/f\($0)", "file", "\($0)"] }
+        let ran = run(try Self.layout(entries, command: "cd /\(deep) && set -- b/* && echo $# && set -- c/* && echo $# && cat b/f199 c/f0"))
+        #expect(ran.status == 0, "\(ran)")
+        #expect(ran.lines == ["100", "100", "1990"], "\(ran)")
+    }
+
+    // MARK: - the previous image (repro-gzip-previous.sh, repro-previous-longname.sh)
+
+    /// A previous image whose layers are gzip (as after a registry round trip): the launch layer
+    /// kept from it got its compressed blob's digest as diff_id and in the lifecycle label.
+    @Test func aGzipLayerFromThePreviousImageKeepsItsDiffID() throws {
+        let previous = Images.copy(try Images.sharedImage())
+        try Self.python("""
+            import gzip, hashlib, json, sys
+            lay = sys.argv[1]
+            rd = lambda d: open(f"{lay}/blobs/sha256/{d[7:]}", "rb").read()
+            def wr(b):
+                d = hashlib.sha256(b).hexdigest(); open(f"{lay}/blobs/sha256/{d}", "wb").write(b); return "sha256:" + d, len(b)
+            idx = json.load(open(lay + "/index.json"))
+            md = [m for m in idx["manifests"] if m["annotations"]["org.opencontainers.image.ref.name"] == "app"][-1]
+            man = json.loads(rd(md["digest"]))
+            for l in man["layers"]:
+                l["digest"], l["size"] = wr(gzip.compress(rd(l["digest"]), mtime=0)); l["mediaType"] += "+gzip"
+            md2 = dict(md); md2["digest"], md2["size"] = wr(json.dumps(man).encode())
+            md2["annotations"] = {"org.opencontainers.image.ref.name": "gz"}
+            idx["manifests"].append(md2); json.dump(idx, open(lay + "/index.json", "w"))
+            """, [previous])
+        _ = Fixture.run(["chmod", "-R", "a+rX", previous])
+
+        let output = Images.newPath("gz-out")
+        let built = Images.build(output: output, extra: ["--previous-image", previous + ":gz"])
+        try #require(built.status == 0, "\(built)")
+        #expect(built.stdout.contains("Reusing layer 'examples/shell:checksum' from the previous image ("), "\(built)")
+
+        // Every diff_id is the sha256 of the layer's uncompressed tar; the label's sha of the
+        // reused layer is that too (before the fix both were the gzip blob's digest).
+        let report = try Self.python("""
+            import gzip, hashlib, json, sys
+            lay = sys.argv[1]
+            rd = lambda d: open(f"{lay}/blobs/sha256/{d[7:]}", "rb").read()
+            idx = json.load(open(lay + "/index.json"))
+            md = [m for m in idx["manifests"] if m["annotations"]["org.opencontainers.image.ref.name"] == "app"][-1]
+            man = json.loads(rd(md["digest"])); cfg = json.loads(rd(man["config"]["digest"]))
+            meta = json.loads(cfg["config"]["Labels"]["io.buildpacks.lifecycle.metadata"])
+            sha = [bp for bp in meta["buildpacks"] if bp["key"] == "examples/shell"][0]["layers"]["checksum"]["sha"]
+            gz = []
+            for l, d in zip(man["layers"], cfg["rootfs"]["diff_ids"]):
+                b = rd(l["digest"])
+                gzipped = l["mediaType"].endswith("+gzip")
+                want = "sha256:" + hashlib.sha256(gzip.decompress(b) if gzipped else b).hexdigest()
+                if gzipped: gz.append(want)
+                if d != want: print("wrong diff_id", d, "for", l["digest"], "want", want)
+            print("layers", len(man["layers"]), "diff_ids", len(cfg["rootfs"]["diff_ids"]))
+            print("gzip", len(gz))
+            print("label", "ok" if gz and sha == gz[0] else "differs: " + sha + " " + str(gz))
+            """, [output])
+        let lines = report.split(separator: "\n").map(String.init)
+        #expect(!lines.contains { $0.hasPrefix("wrong diff_id") }, "\(report)")
+        #expect(lines.contains("gzip 1"), "\(report)")
+        #expect(lines.contains("label ok"), "\(report)")
+        #expect(lines.contains { $0.hasPrefix("layers ") && $0.split(separator: " ")[1] == $0.split(separator: " ")[3] },
+                "\(report)")
+        // And the image runs: its layers check against their diff_ids.
+        let web = fx.stockade(["run", output + ":app"], as: .suiteUser)
+        #expect(web.status == 0 && web.stdout.hasPrefix(Images.hello), "\(web)")
+    }
+
+    /// A previous image whose label names a launch layer with a 300-byte name (no file can have
+    /// it): the whole build failed.
+    @Test func aPreviousImageLayerThatCannotBeRestoredIsAWarning() throws {
+        let previous = Images.copy(try Images.sharedImage())
+        let name = String(repeating: "x", count: 300)
+        try Self.python("""
+            import hashlib, json, sys
+            lay, name = sys.argv[1], sys.argv[2]
+            def rd(d): return open(f"{lay}/blobs/sha256/{d[7:]}", "rb").read()
+            def wr(b):
+                d = hashlib.sha256(b).hexdigest(); open(f"{lay}/blobs/sha256/{d}", "wb").write(b); return "sha256:" + d, len(b)
+            idx = json.load(open(lay + "/index.json"))
+            md = [m for m in idx["manifests"] if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == "app"][-1]
+            man = json.loads(rd(md["digest"])); cfg = json.loads(rd(man["config"]["digest"]))
+            meta = json.loads(cfg["config"]["Labels"]["io.buildpacks.lifecycle.metadata"])
+            bp = [bp for bp in meta["buildpacks"] if bp["key"] == "examples/shell"][0]
+            bp["layers"][name] = dict(bp["layers"]["checksum"], launch=True, cache=False, build=False)
+            cfg["config"]["Labels"]["io.buildpacks.lifecycle.metadata"] = json.dumps(meta)
+            man["config"]["digest"], man["config"]["size"] = wr(json.dumps(cfg).encode())
+            d, s = wr(json.dumps(man).encode())
+            idx["manifests"].append({"mediaType": md["mediaType"], "digest": d, "size": s,
+                                     "annotations": {"org.opencontainers.image.ref.name": "hostile"}})
+            json.dump(idx, open(lay + "/index.json", "w"))
+            """, [previous, name])
+        _ = Fixture.run(["chmod", "-R", "a+rX", previous])
+
+        let output = Images.newPath("longname-out")
+        let built = Images.build(output: output, extra: ["--previous-image", previous + ":hostile"])
+        #expect(built.status == 0, "\(built)")
+        #expect(Self.warnings(built).contains { $0.contains("examples/shell:" + name) }, "\(built)")
+        // The layers it can restore still are.
+        #expect(built.stdout.contains("Reusing layer 'examples/shell:checksum' from the previous image ("), "\(built)")
+        let web = fx.stockade(["run", output + ":app"], as: .suiteUser)
+        #expect(web.status == 0 && web.stdout.hasPrefix(Images.hello), "\(web)")
+    }
+}
