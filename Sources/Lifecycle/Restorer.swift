@@ -254,13 +254,26 @@ public struct LayerCache {
         }
     }
 
+    /// A fresh index over the blobs there are. Whatever stands where `blobs` or `blobs/sha256`
+    /// must be a directory (a link, a file) is removed itself; a link's target is never touched.
     private static func recreate(_ path: String) throws(OCIError) -> ImageLayout {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { throw OCIError.system("open", path) }
         defer { close(fd) }
-        mkdirat(fd, "blobs", 0o755)
-        mkdirat(fd, "blobs/sha256", 0o755)
+        try realDirectory(fd, "blobs", path: path)
+        let blobs = openat(fd, "blobs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard blobs >= 0 else { throw OCIError.system("open", path + "/blobs") }
+        defer { close(blobs) }
+        try realDirectory(blobs, "sha256", path: path + "/blobs")
         try ImageLayout.initialize(fd, path: path)
         return try ImageLayout.open(path)
+    }
+
+    private static func realDirectory(_ parent: Int32, _ name: String, path: String) throws(OCIError) {
+        var st = stat()
+        if fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_mode & S_IFMT != S_IFDIR {
+            guard unlinkat(parent, name, 0) == 0 else { throw OCIError.system("remove", path + "/" + name) }
+        }
+        if mkdirat(parent, name, 0o755) != 0 && errno != EEXIST { throw OCIError.system("mkdir", path + "/" + name) }
     }
 }
