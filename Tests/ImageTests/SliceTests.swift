@@ -8,23 +8,14 @@ import Testing
     @Test func slicesBecomeTheirOwnAppLayers() throws {
         let fixture = Fixture.shared
         let (layers, app) = FullDiskTests.layers(size: 16)
-        try """
-            buildpack-default-process-type = "web"
-            [[buildpacks]]
-            id = "t/bp"
-            version = "1"
-            api = "0.10"
-            [[processes]]
-            type = "web"
-            command = ["/bin/true"]
-            args = []
-            direct = true
-            buildpack-id = "t/bp"
+        let metadata = layers + "/config/metadata.toml"
+        try (String(contentsOfFile: metadata, encoding: .utf8) + """
+
             [[slices]]
             paths = ["public/*.css", "static"]
             [[slices]]
             paths = ["public/*"]
-            """.write(toFile: layers + "/config/metadata.toml", atomically: true, encoding: .utf8)
+            """).write(toFile: metadata, atomically: true, encoding: .utf8)
         let fm = FileManager.default
         try fm.createDirectory(atPath: app + "/public", withIntermediateDirectories: true)
         try fm.createDirectory(atPath: app + "/static/img", withIntermediateDirectories: true)
