@@ -66,8 +66,8 @@ import Testing
 
     /// A user namespace whose max_user_namespaces is 0 stands in for a host
     /// that disabled them; root can arrange that without touching the host.
-    @Test func userNamespacesDisabledNamesTheSysctl() throws {
-        try #require(fx.isRoot, "needs root to create the restricted user namespace")
+    @Test(.enabled(if: Fixture.shared.isRoot, "needs root to create the restricted user namespace"))
+    func userNamespacesDisabledNamesTheSysctl() throws {
         let r = Fixture.run(["unshare", "--user", "--map-root-user", "/bin/sh", "-c",
                              "echo 0 > /proc/sys/user/max_user_namespaces && exec '\(fx.stockade)' exec -- /bin/true"])
         expectOneLine(r, status: 69, mentioning: "user.max_user_namespaces")
