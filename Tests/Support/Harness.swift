@@ -23,10 +23,22 @@ public enum Invoker: String, CaseIterable, Sendable, CustomTestStringConvertible
     /// The host uid that the stack user 1000 shows up as for this invoker.
     public var hostStackUID: UInt32 {
         switch self {
-        case .suiteUser: Fixture.shared.isRoot ? 0x7FFF_0000 + 1000 : getuid()
+        case .suiteUser: Fixture.shared.isRoot ? 0x7FFF_0000 + 1000 : (Self.ownSubordinateStart().map { $0 + 1000 } ?? getuid())
         case .subordinateUser: Self.subordinateStart + 1000
         case .plainUser: Fixture.shared.plainUID
         }
+    }
+
+    /// The start of the running user's own range in /etc/subuid, when the suite runs as a user with one.
+    static func ownSubordinateStart() -> UInt32? {
+        guard access("/usr/bin/newuidmap", X_OK) == 0, let entry = getpwuid(getuid()),
+              let text = try? String(contentsOfFile: "/etc/subuid", encoding: .utf8) else { return nil }
+        let names = [String(cString: entry.pointee.pw_name), String(getuid())]
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: ":")
+            if fields.count == 3, names.contains(String(fields[0])), let start = UInt32(fields[1]) { return start }
+        }
+        return nil
     }
 
     /// argv prefix that runs a program as this invoker, with no supplementary groups.
