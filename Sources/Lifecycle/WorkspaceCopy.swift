@@ -8,10 +8,14 @@ import Glibc
 public struct WorkspaceCopy: Sendable {
     public var include: [String]
     public var exclude: [String]
+    /// Paths relative to the app that are never copied, whatever the patterns say: the
+    /// platform's own outputs (an image layout, a cache) when they sit inside the app.
+    public var skipping: Set<String>
 
-    public init(include: [String] = [], exclude: [String] = []) {
+    public init(include: [String] = [], exclude: [String] = [], skipping: Set<String> = []) {
         self.include = include
         self.exclude = exclude
+        self.skipping = skipping
     }
 
     /// Copies the contents of `source` into the existing directory `destination`.
@@ -31,6 +35,7 @@ public struct WorkspaceCopy: Sendable {
         }
         for name in names.sorted() {
             let path = relative.isEmpty ? name : relative + "/" + name
+            if skipping.contains(path) { continue }
             let from = source + "/" + name, to = destination + "/" + name
             var st = stat()
             guard lstat(from, &st) == 0 else { throw failure("cannot examine", from) }

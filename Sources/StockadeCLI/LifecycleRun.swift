@@ -67,7 +67,10 @@ struct LifecycleRun {
             if build {
                 appForBuildpacks = work + "/workspace"
                 mkdir(appForBuildpacks, 0o755)
-                try WorkspaceCopy(include: project?.include ?? [], exclude: project?.exclude ?? [])
+                // An image layout or cache kept inside the app would otherwise end up in the next image.
+                let outputs = [images.output?.layout.path, image?.cacheDir].compactMap { $0 }
+                try WorkspaceCopy(include: project?.include ?? [], exclude: project?.exclude ?? [],
+                                  skipping: Set(outputs.compactMap { Self.relative($0, to: app) }))
                     .copy(from: app, to: appForBuildpacks)
                 try sandbox.makeWritable(appForBuildpacks)
                 context.appDirectory = appForBuildpacks
@@ -196,6 +199,14 @@ struct LifecycleRun {
             images.previous = try ImageReference.previous(explicit: image.previousImage, output: reference, layout: layout)
         }
         return images
+    }
+
+    /// `path` relative to the directory `base`, when it lies inside it.
+    static func relative(_ path: String, to base: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        let full = String(cString: resolved)
+        return full.hasPrefix(base + "/") ? String(full.dropFirst(base.count + 1)) : nil
     }
 
     /// `SOURCE_DATE_EPOCH` as the image's creation time, when it is set.

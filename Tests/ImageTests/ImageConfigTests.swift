@@ -37,4 +37,22 @@ import Testing
         #expect(bad.status == 64, "\(bad)")
         #expect(bad.stderr.contains("SOURCE_DATE_EPOCH"), "\(bad)")
     }
+
+    /// `stockade build --path . --output ./image`: the layout and the cache inside the app are not
+    /// part of the app, or every build would carry the one before it.
+    @Test func anOutputInsideTheAppIsNotPartOfTheApp() throws {
+        let app = Images.copy(Images.shellApp, mode: 0o777)
+        _ = Fixture.run(["chmod", "-R", "a+rwX", app])
+        var digests: [String] = []
+        for _ in 0..<2 {
+            let built = Images.build(output: app + "/image", app: app, cache: app + "/cache")
+            try #require(built.status == 0, "\(built)")
+            digests.append(try #require(Images.manifestDigest(app + "/image")))
+        }
+        #expect(digests[0] == digests[1])
+        let names = Images.layerDigests(app + "/image").compactMap { Images.tarEntries(Images.blobPath(app + "/image", $0)) }
+            .flatMap { $0.map(\.name) }
+        #expect(names.contains("workspace/app.sh"), "\(names)")
+        #expect(!names.contains { $0.hasPrefix("workspace/image") || $0.hasPrefix("workspace/cache") }, "\(names)")
+    }
 }
