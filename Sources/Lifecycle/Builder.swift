@@ -140,6 +140,8 @@ public struct Builder: Sendable {
                 let buildpack = element.description
                 let scan = try BuildpackLayers.scan(layers, buildpack: buildpack, api: descriptor.api)
                 try Self.check(scan, buildpack: buildpack, in: layers, reusable: context.reusableLaunchLayers, escaped: escaped)
+                try Self.collectSBOMs(scan, from: layers, into: layersRoot, escaped: escaped, descriptor: descriptor,
+                                      buildpack: buildpack)
                 try scan.renameIgnoredLayers(in: layers)
                 let launch = try LaunchTOML.readIfPresent(from: layers, at: LaunchTOML.defaultFileName,
                                                           buildpack: buildpack, buildpackAPI: descriptor.api)
@@ -176,6 +178,25 @@ public struct Builder: Sendable {
                                  runs: runs)
         }
         return Build(metadata: metadata, runs: runs)
+    }
+
+    /// The most an SBOM file may hold: SBOMs of large apps run to megabytes, not hundreds.
+    static let sbomLimit = 64 << 20
+
+    /// Copies the buildpack's SBOM files to `<layers>/sbom/{launch,build,cache}/<id>/` (§5.4), where
+    /// export takes the launch ones from; the buildpack cannot write there.
+    static func collectSBOMs(_ scan: BuildpackLayers, from layers: ConfinedDirectory, into root: ConfinedDirectory,
+                             escaped: String, descriptor: BuildpackTOML, buildpack: String) throws(SpecError) {
+        let files = try SBOMFile.find(in: try layers.entries(), layers: scan, escapedID: escaped,
+                                      sbomFormats: descriptor.info.sbomFormats, directory: layers, buildpack: buildpack)
+        for file in files {
+            let bytes = try layers.readFile(file.fileName, limit: sbomLimit)
+            for destination in file.destinations {
+                let path = "sbom/" + destination
+                try root.createDirectory(String(path[..<path.lastIndex(of: "/")!]))
+                try root.writeFile(path, contents: bytes)
+            }
+        }
     }
 
     /// Layer rules the scan leaves to the platform: a layer that asks to be

@@ -168,7 +168,19 @@ public struct Exporter {
             label.buildpacks.append(recorded)
         }
 
-        // 2. The app: one layer per slice, then the rest.
+        // 2. The buildpacks' SBOMs of what is launched.
+        if try layers.kind(of: "sbom/launch") == .directory {
+            let writer = try LayerWriter(layout: output)
+            try writer.addDirectory("layers", owner: .root)
+            try writer.addDirectory("layers/sbom", owner: .root)
+            try writer.addTree(layersDirectory + "/sbom/launch", as: "layers/sbom/launch", owner: user)
+            let descriptor = try writer.finish()
+            label.sbom = descriptor.digest
+            added.append((descriptor, descriptor.digest, "SBOM"))
+            progress.line("Adding SBOM layer (\(descriptor.digest.hex.prefix(12)))")
+        }
+
+        // 3. The app: one layer per slice, then the rest.
         let slices = AppSlices(metadataTOML.slices.map(\.paths))
         for index in 0...slices.count {
             let writer = try LayerWriter(layout: output)
@@ -178,7 +190,7 @@ public struct Exporter {
             added.append((descriptor, descriptor.digest, index < slices.count ? "app slice \(index + 1)" : "app"))
         }
 
-        // 3. The launcher.
+        // 4. The launcher.
         let launcherLayer = try LayerWriter(layout: output)
         try launcherLayer.addDirectory("cnb", owner: .root)
         try launcherLayer.addDirectory("cnb/lifecycle", owner: .root)
@@ -187,7 +199,7 @@ public struct Exporter {
         label.launcher = launcherDescriptor.digest
         added.append((launcherDescriptor, launcherDescriptor.digest, "launcher"))
 
-        // 4. config/metadata.toml, which the launcher reads.
+        // 5. config/metadata.toml, which the launcher reads.
         let configLayer = try LayerWriter(layout: output)
         try configLayer.addDirectory("layers", owner: .root)
         try configLayer.addDirectory("layers/config", owner: user)
@@ -197,7 +209,7 @@ public struct Exporter {
         label.config = configDescriptor.digest
         added.append((configDescriptor, configDescriptor.digest, "config"))
 
-        // 5. /cnb/process/<type> → the launcher.
+        // 6. /cnb/process/<type> → the launcher.
         if !metadataTOML.processes.isEmpty {
             let types = try LayerWriter(layout: output)
             try types.addDirectory("cnb", owner: .root)

@@ -45,6 +45,8 @@ public struct LifecycleMetadata: Sendable, Equatable {
     }
 
     public var app: [Digest] = []
+    /// The layer of `<layers>/sbom/launch`, when buildpacks wrote SBOMs.
+    public var sbom: Digest?
     public var config: Digest?
     public var launcher: Digest?
     public var processTypes: Digest?
@@ -61,6 +63,9 @@ public struct LifecycleMetadata: Sendable, Equatable {
         func sha(_ d: Digest?) -> JSONValue { .object(["sha": .string(d?.description ?? "")]) }
         var members: [JSONObject.Member] = [
             .init(key: "app", value: .array(app.map { .object(["sha": .string($0.description)]) })),
+        ]
+        if let sbom { members.append(.init(key: "sbom", value: sha(sbom))) }
+        members += [
             .init(key: "config", value: sha(config)),
             .init(key: "launcher", value: sha(launcher)),
         ]
@@ -96,6 +101,7 @@ public struct LifecycleMetadata: Sendable, Equatable {
             return nil
         }
         app = json["app"]?.arrayValue?.compactMap { $0["sha"]?.stringValue.flatMap(Digest.init) } ?? []
+        sbom = json["sbom"]?["sha"]?.stringValue.flatMap(Digest.init)
         config = json["config"]?["sha"]?.stringValue.flatMap(Digest.init)
         launcher = json["launcher"]?["sha"]?.stringValue.flatMap(Digest.init)
         processTypes = json["process-types"]?["sha"]?.stringValue.flatMap(Digest.init)

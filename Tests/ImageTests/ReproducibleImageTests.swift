@@ -15,7 +15,8 @@ import Testing
         let digest = try #require(Images.manifestDigest(first))
         #expect(Images.manifestDigest(second) == digest)
         #expect(Images.layerDigests(first) == Images.layerDigests(second))
-        #expect(Images.layerDigests(first).count == 7, "\(Images.layerDigests(first))")
+        // run image, checksum, tools, SBOM, app, launcher, config, process types
+        #expect(Images.layerDigests(first).count == 8, "\(Images.layerDigests(first))")
         // The digest stockade prints is the one index.json names, and sha256sum agrees with the name.
         #expect(a.stdout.contains("Image \(first):app \(digest)\n"), "\(a)")
         #expect(Images.sha256(Images.blobPath(first, digest)) == digest)
