@@ -33,7 +33,6 @@ public final class LayerWriter {
     private var buffer = [UInt8](repeating: 0, count: 1 << 20)
     /// Files with more than one link, by (device, inode): the first path each was archived under.
     private var linked: [Pair: String] = [:]
-    private var written: Set<String> = []
     private var finished = false
 
     private struct Pair: Hashable { let dev: UInt64; let ino: UInt64 }
@@ -76,18 +75,15 @@ public final class LayerWriter {
 
     /// A directory entry with no contents (the parents of what a layer holds: `layers/`, `cnb/`).
     public func addDirectory(_ path: String, mode: mode_t = 0o755, owner: EntryOwner) throws(OCIError) {
-        guard written.insert(path).inserted else { return }
         try header(path, type: S_IFDIR, mode: mode, owner: owner, size: 0)
     }
 
     public func addFile(_ path: String, contents: [UInt8], mode: mode_t = 0o644, owner: EntryOwner) throws(OCIError) {
-        written.insert(path)
         try header(path, type: S_IFREG, mode: mode, owner: owner, size: Int64(contents.count))
         try data(contents[...], path: path)
     }
 
     public func addSymlink(_ path: String, target: String, owner: EntryOwner) throws(OCIError) {
-        written.insert(path)
         try header(path, type: S_IFLNK, mode: 0o777, owner: owner, size: 0, link: target)
     }
 
@@ -100,7 +96,6 @@ public final class LayerWriter {
         guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
             throw OCIError(.unsupportedContent, "\(hostPath) is not a regular file", path: hostPath)
         }
-        written.insert(path)
         try header(path, type: S_IFREG, mode: mode, owner: owner, size: Int64(st.st_size))
         try copy(fd, size: Int64(st.st_size), path: hostPath)
     }
@@ -118,7 +113,6 @@ public final class LayerWriter {
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw OCIError.system("stat", hostPath) }
-        written.insert(path)
         try header(path, type: S_IFDIR, mode: st.st_mode & 0o7777, owner: owner, size: 0)
         filter = including
         rootLength = path.utf8.count + 1
@@ -134,14 +128,13 @@ public final class LayerWriter {
     /// Whether the entry at `archived` goes in; flushes the directories above it when it does.
     private func admit(_ archived: String, directory: Bool, mode: mode_t, owner: EntryOwner) throws(OCIError) -> Bool {
         guard let filter else { return true }
-        let relative = String(archived.utf8.dropFirst(rootLength))!
+        let relative = String(decoding: archived.utf8.dropFirst(rootLength), as: UTF8.self)
         while let last = pending.last, !archived.hasPrefix(last.path + "/") { pending.removeLast() }
         guard filter(relative) else {
             if directory { pending.append((archived, mode, owner)) }
             return false
         }
         for dir in pending {
-            written.insert(dir.path)
             try header(dir.path, type: S_IFDIR, mode: dir.mode, owner: dir.owner, size: 0)
         }
         pending = []
@@ -177,7 +170,6 @@ public final class LayerWriter {
                 guard child >= 0 else { throw OCIError.system("open", host) }
                 defer { close(child) }
                 if try admit(archived, directory: true, mode: mode, owner: owner) {
-                    written.insert(archived)
                     try header(archived, type: S_IFDIR, mode: mode, owner: owner, size: 0)
                 }
                 try walk(child, hostPath: host, path: archived, owner: owner, depth: depth + 1)
@@ -185,7 +177,6 @@ public final class LayerWriter {
                 guard try admit(archived, directory: false, mode: mode, owner: owner) else { continue }
                 let key = Pair(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino))
                 if st.st_nlink > 1, let first = linked[key] {
-                    written.insert(archived)
                     try header(archived, type: S_IFREG, mode: mode, owner: owner, size: 0, hardlink: first)
                     continue
                 }
@@ -200,7 +191,6 @@ public final class LayerWriter {
                         throw OCIError(.io, "\(host) changed while it was being exported", path: host)
                     }
                 }
-                written.insert(archived)
                 try header(archived, type: S_IFREG, mode: mode, owner: owner, size: Int64(st.st_size))
                 try copy(fd, size: Int64(st.st_size), path: host)
             case S_IFLNK:
@@ -211,7 +201,6 @@ public final class LayerWriter {
                 guard let text = String(validating: target[0..<n], as: UTF8.self) else {
                     throw OCIError(.unsupportedContent, "\(host): the link target is not valid UTF-8", path: host)
                 }
-                written.insert(archived)
                 try header(archived, type: S_IFLNK, mode: 0o777, owner: owner, size: 0, link: text)
             default:
                 let kind = switch st.st_mode & S_IFMT {
@@ -290,9 +279,6 @@ public final class LayerWriter {
             remaining -= Int64(n)
         }
     }
-
-    /// Whether an entry was written at `path` (parents are added once).
-    public func contains(_ path: String) -> Bool { written.contains(path) }
 
     /// Ends the tar and names the blob by its digest.
     public func finish() throws(OCIError) -> Descriptor {
