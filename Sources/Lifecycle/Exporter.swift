@@ -222,14 +222,14 @@ public struct Exporter {
             added.append((descriptor, descriptor.digest, "process types"))
         }
 
+        // History stays only where it can be whole: one entry per layer, as the spec asks.
+        let historyIsWhole = config.history.count - config.history.filter(\.emptyLayer).count == config.diffIDs.count
+        if !historyIsWhole { config.history = [] }
         for (descriptor, diffID, what) in added {
             manifestLayers.append(descriptor)
             config.diffIDs.append(diffID)
-            if !config.history.isEmpty || manifestLayers.count == added.count {
-                config.history.append(.init(created: created, createdBy: "stockade: \(what)"))
-            }
+            if historyIsWhole { config.history.append(.init(created: created, createdBy: "stockade: \(what)")) }
         }
-        if config.history.count != config.diffIDs.count + config.history.filter(\.emptyLayer).count { config.history = [] }
 
         let runPath = config.environmentValue("PATH") ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
         config.environment.removeAll { entry in
