@@ -32,12 +32,11 @@ public enum Rebaser {
             var config = image.config
             let appLayers = Array(image.manifest.layers[keep...])
             config.diffIDs = run.image.config.diffIDs + Array(image.config.diffIDs[keep...])
-            let oldRunHistory = image.config.history.prefix { _ in true }.count - (image.config.diffIDs.count - keep)
-            if !image.config.history.isEmpty, oldRunHistory >= 0, run.image.config.history.count == run.image.config.diffIDs.count {
-                config.history = run.image.config.history + Array(image.config.history[oldRunHistory...])
-            } else {
-                config.history = []
-            }
+            // One history entry per layer on both sides, or no history: never a history that
+            // names the wrong layers.
+            func isWhole(_ c: ImageConfig) -> Bool { !c.history.contains(where: \.emptyLayer) && c.history.count == c.diffIDs.count }
+            config.history = isWhole(image.config) && isWhole(run.image.config)
+                ? run.image.config.history + Array(image.config.history[keep...]) : []
             metadata.runImageTopLayer = run.image.config.diffIDs.last
             metadata.runImageReference = run.image.descriptor.digest.description
             metadata.runImage = run.name
