@@ -97,18 +97,6 @@ import Testing
     }
 
     /// A buildpack that passes detection and runs `script` as its build.
-    func buildpack(_ id: String, build script: String) throws -> String {
-        let dir = fx.makeDirectory("bp-" + id)
-        try FileManager.default.createDirectory(atPath: dir + "/bin", withIntermediateDirectories: true)
-        try "api = \"0.10\"\n\n[buildpack]\nid = \"test/\(id)\"\nversion = \"0.0.1\"\n"
-            .write(toFile: dir + "/buildpack.toml", atomically: true, encoding: .utf8)
-        try "#!/bin/sh\nexit 0\n".write(toFile: dir + "/bin/detect", atomically: true, encoding: .utf8)
-        try ("#!/bin/sh\nset -eu\n" + script).write(toFile: dir + "/bin/build", atomically: true, encoding: .utf8)
-        chmod(dir + "/bin/detect", 0o755)
-        chmod(dir + "/bin/build", 0o755)
-        return dir
-    }
-
     /// Builds the shell app with the shell buildpack and `extra` into a copy of the shared image.
     func buildOverSharedImage(with extra: String) throws -> (image: String, index: Data, blobs: Set<String>, outcome: Outcome) {
         let image = Images.copy(try Images.sharedImage())
@@ -129,7 +117,7 @@ import Testing
     }
 
     @Test func aFailedExportKeepsThePreviousImage() throws {
-        let fifo = try buildpack("fifo", build: """
+        let fifo = Images.buildpack("fifo", build: """
             mkdir -p "$CNB_LAYERS_DIR/pipe"
             mkfifo "$CNB_LAYERS_DIR/pipe/fifo"
             printf '[types]\\nlaunch = true\\n' > "$CNB_LAYERS_DIR/pipe.toml"
@@ -142,7 +130,7 @@ import Testing
     }
 
     @Test func aFailedBuildKeepsThePreviousImage() throws {
-        let failing = try buildpack("fails", build: "echo failing on purpose >&2\nexit 3\n")
+        let failing = Images.buildpack("fails", build: "echo failing on purpose >&2\nexit 3\n")
         let (image, index, blobs, r) = try buildOverSharedImage(with: failing)
         #expect(r.status == 51, "\(r)")
         #expect(r.stderr.contains("test/fails"), "\(r)")

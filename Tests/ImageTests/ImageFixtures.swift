@@ -64,6 +64,22 @@ enum Images {
         return copy
     }
 
+    /// A buildpack `test/<id>` (API 0.10) whose bin/detect passes and whose bin/build is
+    /// `set -eu` then `script`, readable and runnable by every invoker.
+    static func buildpack(_ id: String, sbomFormats: [String] = [], build script: String) -> String {
+        let dir = fx.makeDirectory("bp-" + id.replacingOccurrences(of: "/", with: "_"))
+        try! FileManager.default.createDirectory(atPath: dir + "/bin", withIntermediateDirectories: true)
+        let formats = sbomFormats.map { "\"\($0)\"" }.joined(separator: ", ")
+        try! "api = \"0.10\"\n\n[buildpack]\nid = \"test/\(id)\"\nversion = \"0.0.1\"\nsbom-formats = [\(formats)]\n"
+            .write(toFile: dir + "/buildpack.toml", atomically: true, encoding: .utf8)
+        try! "#!/bin/sh\nexit 0\n".write(toFile: dir + "/bin/detect", atomically: true, encoding: .utf8)
+        try! ("#!/bin/sh\nset -eu\n" + script).write(toFile: dir + "/bin/build", atomically: true, encoding: .utf8)
+        _ = Fixture.run(["chmod", "-R", "a+rX", dir])
+        chmod(dir + "/bin/detect", 0o755)
+        chmod(dir + "/bin/build", 0o755)
+        return dir
+    }
+
     /// A new path (not yet created) in a directory every invoker may write.
     static func newPath(_ name: String) -> String { fx.makeDirectory(name, mode: 0o777) + "/" + name }
 

@@ -14,28 +14,15 @@ import Testing
         return dir
     }()
 
-    static let privateBuildpack: String = {
-        let dir = Fixture.shared.makeDirectory("private-bp")
-        let fm = FileManager.default
-        try! fm.createDirectory(atPath: dir + "/bin", withIntermediateDirectories: true)
-        try! "api = \"0.10\"\n[buildpack]\nid = \"t/private\"\nversion = \"1\"\n[[targets]]\nos = \"linux\"\n"
-            .write(toFile: dir + "/buildpack.toml", atomically: true, encoding: .utf8)
-        try! "#!/bin/sh\nexit 0\n".write(toFile: dir + "/bin/detect", atomically: true, encoding: .utf8)
-        try! """
-            #!/bin/sh
-            set -eu
-            mkdir -p "$CNB_LAYERS_DIR/secret/inner"
-            echo "private to the stack user" > "$CNB_LAYERS_DIR/secret/inner/key"
-            chmod 600 "$CNB_LAYERS_DIR/secret/inner/key"
-            chmod 700 "$CNB_LAYERS_DIR/secret/inner"
-            printf '[types]\\nlaunch = true\\n' > "$CNB_LAYERS_DIR/secret.toml"
-            printf '[[processes]]\\ntype = "web"\\ncommand = ["/bin/cat", "/layers/t_private/secret/inner/key"]\\ndefault = true\\n' \\
-                > "$CNB_LAYERS_DIR/launch.toml"
-            """.write(toFile: dir + "/bin/build", atomically: true, encoding: .utf8)
-        _ = Fixture.run(["chmod", "-R", "a+rX", dir])
-        _ = Fixture.run(["chmod", "a+x", dir + "/bin/detect", dir + "/bin/build"])
-        return dir
-    }()
+    static let privateBuildpack = Images.buildpack("private", build: """
+        mkdir -p "$CNB_LAYERS_DIR/secret/inner"
+        echo "private to the stack user" > "$CNB_LAYERS_DIR/secret/inner/key"
+        chmod 600 "$CNB_LAYERS_DIR/secret/inner/key"
+        chmod 700 "$CNB_LAYERS_DIR/secret/inner"
+        printf '[types]\\nlaunch = true\\n' > "$CNB_LAYERS_DIR/secret.toml"
+        printf '[[processes]]\\ntype = "web"\\ncommand = ["/bin/cat", "/layers/test_private/secret/inner/key"]\\ndefault = true\\n' \\
+            > "$CNB_LAYERS_DIR/launch.toml"
+        """)
 
     @Test(arguments: Invoker.all)
     func privateLayerFilesAreExportedAndRun(as invoker: Invoker) throws {
@@ -46,7 +33,7 @@ import Testing
         let built = fixture.stockade(["build", "--buildpack", Self.privateBuildpack, "--path", app, "--network", "none",
                                       "--run-image", Self.runImage, "--output", output + ":private"], as: invoker)
         #expect(built.status == 0, "\(built)")
-        #expect(built.stdout.contains("Adding layer 't/private:secret'"), "\(built)")
+        #expect(built.stdout.contains("Adding layer 'test/private:secret'"), "\(built)")
         let ran = fixture.stockade(["run", output + ":private"], as: invoker)
         #expect(ran.status == 0, "\(ran)")
         #expect(ran.stdout == "private to the stack user\n", "\(ran)")

@@ -20,31 +20,20 @@ import Testing
     }
 
     /// A buildpack that writes one SBOM file, `name`, declaring `formats`.
-    static func buildpack(writing name: String, formats: String) -> String {
-        let dir = Fixture.shared.makeDirectory("sbom-bp")
-        let fm = FileManager.default
-        try! fm.createDirectory(atPath: dir + "/bin", withIntermediateDirectories: true)
-        try! "api = \"0.10\"\n[buildpack]\nid = \"t/sbom\"\nversion = \"1\"\nsbom-formats = [\(formats)]\n[[targets]]\nos = \"linux\"\n"
-            .write(toFile: dir + "/buildpack.toml", atomically: true, encoding: .utf8)
-        try! "#!/bin/sh\nexit 0\n".write(toFile: dir + "/bin/detect", atomically: true, encoding: .utf8)
-        try! """
-            #!/bin/sh
-            set -eu
+    static func buildpack(writing name: String, formats: [String]) -> String {
+        Images.buildpack("sbom", sbomFormats: formats, build: """
             mkdir -p "$CNB_LAYERS_DIR/lib"
             printf '[types]\\nlaunch = true\\n' > "$CNB_LAYERS_DIR/lib.toml"
             echo '{}' > "$CNB_LAYERS_DIR/\(name)"
             printf '[[processes]]\\ntype = "web"\\ncommand = ["/bin/true"]\\ndefault = true\\n' > "$CNB_LAYERS_DIR/launch.toml"
-            """.write(toFile: dir + "/bin/build", atomically: true, encoding: .utf8)
-        _ = Fixture.run(["chmod", "-R", "a+rX", dir])
-        _ = Fixture.run(["chmod", "a+x", dir + "/bin/detect", dir + "/bin/build"])
-        return dir
+            """)
     }
 
     @Test(arguments: [
-        ("lib.sbom.spdx.json", #""application/vnd.cyclonedx+json""#, "sbom-formats"),
-        ("launch.sbom.xml", #""application/vnd.cyclonedx+json""#, "cdx.json, spdx.json or syft.json"),
+        ("lib.sbom.spdx.json", ["application/vnd.cyclonedx+json"], "sbom-formats"),
+        ("launch.sbom.xml", ["application/vnd.cyclonedx+json"], "cdx.json, spdx.json or syft.json"),
     ])
-    func undeclaredOrUnknownSBOMsAreTheBuildpacksError(name: String, formats: String, mentioning: String) throws {
+    func undeclaredOrUnknownSBOMsAreTheBuildpacksError(name: String, formats: [String], mentioning: String) throws {
         let app = Fixture.shared.makeDirectory("sbom-app")
         try "x".write(toFile: app + "/f", atomically: true, encoding: .utf8)
         let output = Images.newPath("sbom-bad")
@@ -60,11 +49,11 @@ import Testing
         try "x".write(toFile: app + "/f", atomically: true, encoding: .utf8)
         let output = Images.newPath("sbom-good")
         let built = Fixture.shared.stockade(["build", "--buildpack",
-                                             Self.buildpack(writing: "lib.sbom.spdx.json", formats: #""application/spdx+json""#),
+                                             Self.buildpack(writing: "lib.sbom.spdx.json", formats: ["application/spdx+json"]),
                                              "--path", app, "--network", "none", "--output", output + ":app"], as: .suiteUser)
         try #require(built.status == 0, "\(built)")
         let names = Images.layerDigests(output).compactMap { Images.tarEntries(Images.blobPath(output, $0)) }.flatMap { $0 }
             .map(\.name)
-        #expect(names.contains("layers/sbom/launch/t_sbom/lib/sbom.spdx.json"), "\(names)")
+        #expect(names.contains("layers/sbom/launch/test_sbom/lib/sbom.spdx.json"), "\(names)")
     }
 }
