@@ -52,14 +52,15 @@ public struct Restorer {
 
     /// Layer names (`<escaped id>/<layer>`) whose `.toml` came from the previous image: launch
     /// layers a buildpack may keep without a directory.
-    public func restore(previous: LifecycleMetadata?, cache: LayerCache.Contents?, restored: RestoredLayers)
+    public func restore(previous: Exporter.Previous?, cache: LayerCache.Contents?, restored: RestoredLayers)
         throws(LifecycleError) -> Set<String> {
         var reusable: Set<String> = []
+        var fromTheCache: Set<String> = []
         do {
             let layers = try ConfinedDirectory(path: layersDirectory)
             for element in group {
                 let escaped = BuildpackID.escape(element.id)
-                let fromImage = previous?.buildpack(element.id)
+                let fromImage = previous?.metadata.buildpack(element.id)
                 let fromCache = cache?.metadata.buildpack(element.id)
                 guard fromImage != nil || fromCache != nil else { continue }
                 try layers.createDirectory(escaped)
@@ -93,6 +94,7 @@ public struct Restorer {
                             restored.record(escaped: escaped, layer: name,
                                             .init(descriptor: descriptor, fingerprint: fingerprint, cache: cache.layout))
                         }
+                        fromTheCache.insert(escaped + "/" + name)
                         progress.line("Restored layer '\(shown)' from the cache (\(layer.digest.hex.prefix(12)))")
                     } catch {
                         progress.line("warning: cached layer '\(shown)' cannot be used: \(error); it is rebuilt")
@@ -102,7 +104,45 @@ public struct Restorer {
         } catch {
             throw LifecycleError("restore: \(error)", exitCode: LifecycleError.Code.restoreFailed)
         }
+        if let previous, let sbom = previous.metadata.sbom, !reusable.isEmpty {
+            restoreSBOMs(sbom, of: previous.image, in: previous.layout, kind: "launch", for: reusable)
+        }
+        if let cache, let sbom = cache.metadata.sbom, !fromTheCache.isEmpty {
+            restoreSBOMs(sbom, of: cache.image, in: cache.layout, kind: "cache", for: fromTheCache)
+        }
         return reusable
+    }
+
+    /// The SBOM files of restored layers, from an image's SBOM layer
+    /// (`layers/sbom/<kind>/<id>/<layer>/sbom.<ext>`) back beside their layers as the buildpack
+    /// wrote them (`<layer>.sbom.<ext>`), read confined. A layer that cannot have them back only
+    /// loses them, with a warning.
+    private func restoreSBOMs(_ diffID: Digest, of image: Image, in layout: ImageLayout, kind: String, for restoredLayers: Set<String>) {
+        let staging = scratchDirectory + "/sbom-" + kind
+        mkdir(staging, 0o700)
+        defer { Self.removeTree(staging) }
+        do {
+            guard let index = image.config.diffIDs.firstIndex(of: diffID) else {
+                throw OCIError(.malformed, "the SBOM layer \(diffID) is not among the image's layers")
+            }
+            let root = open(staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard root >= 0 else { throw OCIError.system("open", staging) }
+            defer { close(root) }
+            try LayerExtractor().extract(image.manifest.layers[index], from: layout, into: root, rootPath: staging)
+            let source = try ConfinedDirectory(path: staging)
+            let layers = try ConfinedDirectory(path: layersDirectory)
+            for key in restoredLayers.sorted() {
+                let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
+                guard parts.count == 2 else { continue }
+                for ext in SBOMFile.mediaTypes.keys.sorted() {
+                    guard let bytes = try source.readFileIfPresent("layers/sbom/\(kind)/\(parts[0])/\(parts[1])/sbom.\(ext)",
+                                                                   limit: Builder.sbomLimit) else { continue }
+                    try layers.writeFile("\(parts[0])/\(parts[1]).sbom.\(ext)", contents: bytes)
+                }
+            }
+        } catch {
+            progress.line("warning: the SBOMs of the \(kind == "cache" ? "cache" : "previous image") cannot be restored: \(error)")
+        }
     }
 
     private func write(_ layer: LayerTOML, name: String, in directory: ConfinedDirectory) throws(SpecError) {
@@ -222,6 +262,16 @@ public struct LayerCache {
                 }
                 metadata.buildpacks.append(recorded)
             }
+            let layerCount = descriptors.count
+            if try layers.kind(of: "sbom/cache") == .directory {
+                let writer = try LayerWriter(layout: layout)
+                try writer.addDirectory("layers", owner: .root)
+                try writer.addDirectory("layers/sbom", owner: .root)
+                try writer.addTree(layersDirectory + "/sbom/cache", as: "layers/sbom/cache", owner: user)
+                let descriptor = try writer.finish()
+                descriptors.append(descriptor)
+                metadata.sbom = descriptor.digest
+            }
             var config = ImageConfig(platform: Platform(os: "linux", architecture: ImageLayout.hostArchitecture))
             config.diffIDs = descriptors.map(\.digest)
             config.labels[Self.label] = metadata.json.text
@@ -230,7 +280,7 @@ public struct LayerCache {
                                                 mediaType: MediaType.manifest)
             try layout.setTag(Self.tag, to: manifest)
             try layout.removeUnreferencedBlobs()
-            progress.line("Cache saved to \(path) (\(descriptors.count) layer\(descriptors.count == 1 ? "" : "s"))")
+            progress.line("Cache saved to \(path) (\(layerCount) layer\(layerCount == 1 ? "" : "s")\(metadata.sbom == nil ? "" : " and their SBOMs"))")
         } catch let error as LifecycleError {
             throw error
         } catch {

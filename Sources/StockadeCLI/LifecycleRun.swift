@@ -92,7 +92,7 @@ struct LifecycleRun {
                 let restorer = Restorer(layersDirectory: layers, scratchDirectory: work, group: detected.group.group.group,
                                         user: EntryOwner(uid: user.uid, gid: user.gid), progress: progress,
                                         prepare: { try sandbox.makeWritable($0) })
-                context.reusableLaunchLayers = try restorer.restore(previous: images.previous?.metadata, cache: cache,
+                context.reusableLaunchLayers = try restorer.restore(previous: images.previous, cache: cache,
                                                                     restored: restored)
             }
             if build {

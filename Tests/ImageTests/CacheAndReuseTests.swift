@@ -16,7 +16,7 @@ import Testing
         #expect(first.stdout.contains("Adding layer 'examples/shell:checksum'"), "\(first)")
         #expect(first.stdout.contains("Adding layer 'examples/shell:tools'"), "\(first)")
         #expect(first.stdout.contains("[examples/shell] shell: tools made"), "\(first)")
-        #expect(first.stdout.contains("Cache saved to \(cache) (1 layer)"), "\(first)")
+        #expect(first.stdout.contains("Cache saved to \(cache) (1 layer and their SBOMs)"), "\(first)")
         return (output, cache)
     }
 
@@ -88,11 +88,11 @@ import Testing
         #expect(warnings.count == 1 && warnings[0].contains("examples/shell:tools"), "\(second)")
         #expect(second.stdout.contains("[examples/shell] shell: tools made"), "\(second)")
         #expect(!second.stdout.contains("Restored layer"), "\(second)")
-        #expect(second.stdout.contains("Cache saved to \(cache) (1 layer)"), "\(second)")
+        #expect(second.stdout.contains("Cache saved to \(cache) (1 layer and their SBOMs)"), "\(second)")
         // Rebuilt, the layer is the same as ever, and what the cache holds is whole again.
         #expect(Images.layerDigests(output) == Images.layerDigests(first))
         let saved = cacheLayers(cache)
-        #expect(saved.count == 1)
+        #expect(saved.count == 2)  // the tools layer and the SBOMs of cache layers
         for digest in saved { #expect(Images.sha256(Images.blobPath(cache, digest)) == digest) }
         let shout = fx.stockade(["run", output + ":app", "--process", "shout", "--", "ok"], as: .suiteUser)
         #expect(shout.status == 0 && shout.stdout == "OK\n", "\(shout)")

@@ -16,7 +16,25 @@ import Testing
         let entries = try #require(Images.tarEntries(Images.blobPath(image, sbom)))
         let files = entries.filter { $0.type == "0" }.map(\.name).sorted()
         #expect(files == ["layers/sbom/launch/examples_shell/checksum/sbom.cdx.json",
-                          "layers/sbom/launch/examples_shell/sbom.cdx.json"], "\(entries)")
+                          "layers/sbom/launch/examples_shell/sbom.cdx.json",
+                          "layers/sbom/launch/examples_shell/tools/sbom.cdx.json"], "\(entries)")
+    }
+
+    /// The shell example writes a layer's SBOM only when it makes the layer: kept from the previous
+    /// image or restored from the cache, the SBOM must come back with it.
+    @Test func keptAndCachedLayersKeepTheirSBOMs() throws {
+        let output = Images.newPath("sbom-kept"), cache = Images.newPath("sbom-cache")
+        let first = Images.build(output: output, cache: cache)
+        try #require(first.status == 0, "\(first)")
+        let second = Images.build(output: output, cache: cache)
+        try #require(second.status == 0, "\(second)")
+        #expect(second.stdout.contains("checksum layer kept from the previous image"), "\(second)")
+        #expect(second.stdout.contains("tools restored from the cache"), "\(second)")
+        #expect(!second.stdout.contains("warning:"), "\(second)")
+        let sbomOf = { (stdout: String) in stdout.split(separator: "\n").first { $0.hasPrefix("Adding SBOM layer") } }
+        #expect(sbomOf(first.stdout) != nil && sbomOf(first.stdout) == sbomOf(second.stdout), "\(first)\n\(second)")
+        #expect(first.stdout.split(separator: "\n").last { $0.hasPrefix("Image ") }
+                == second.stdout.split(separator: "\n").last { $0.hasPrefix("Image ") })
     }
 
     /// A buildpack that writes one SBOM file, `name`, declaring `formats`.
