@@ -9,7 +9,9 @@ RELEASE_FLAGS := -c release --static-swift-stdlib
 
 # libseccomp-dev and libcap-dev to build; uidmap (newuidmap) for subordinate
 # id ranges; gcc builds the tests' static probe; bubblewrap and hyperfine for bench/.
-BUILD_PACKAGES := libseccomp-dev libcap-dev libarchive-dev libssl-dev pkg-config gcc libc6-dev uidmap util-linux passwd
+# libarchive-dev and zlib1g-dev: libarchive is linked statically; libzstd1 and
+# libssl3 (libcrypto, loaded when images are hashed) at run time.
+BUILD_PACKAGES := libseccomp-dev libcap-dev libarchive-dev zlib1g-dev libzstd1 libssl3 pkg-config gcc libc6-dev uidmap util-linux passwd
 # Tools nobody here wrote read what stockade exports: skopeo, umoci, runc.
 # busybox-static makes the run image (example and tests), from Debian, at that moment.
 IMAGE_PACKAGES := skopeo umoci runc busybox-static

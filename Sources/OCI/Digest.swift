@@ -1,4 +1,3 @@
-import CCrypto
 import Glibc
 
 /// A `sha256:<64 hex>` content address. Other algorithms are refused: every blob here is written
@@ -29,31 +28,86 @@ public struct Digest: Hashable, Sendable, Comparable, CustomStringConvertible {
     }
 }
 
-/// Incremental SHA-256 through OpenSSL, which uses the CPU's SHA extensions where there are some:
-/// hashing a layer while it is written must cost less than writing it.
+/// Incremental SHA-256 through OpenSSL's libcrypto, which uses the CPU's SHA extensions where
+/// there are some: hashing a layer while it is written must cost less than writing it.
+///
+/// libcrypto is loaded on first use, not linked: loading it (and its CPU probing) cost every
+/// `stockade exec` a quarter of a millisecond, and only image work hashes.
 public final class SHA256 {
     private let context: OpaquePointer
 
-    public init() {
-        context = EVP_MD_CTX_new()
-        EVP_DigestInit_ex(context, EVP_sha256(), nil)
+    /// Whether SHA-256 can be computed here: image commands ask first and fail with one line.
+    public static func checkAvailable() throws(OCIError) {
+        guard LibCrypto.loaded != nil else {
+            throw OCIError(.io, "libcrypto.so.3 (Debian's libssl3) is needed to hash images and cannot be loaded: \(LibCrypto.loadError)")
+        }
     }
 
-    deinit { EVP_MD_CTX_free(context) }
+    public init() {
+        let crypto = LibCrypto.shared
+        context = crypto.newContext()
+        _ = crypto.initialize(context, crypto.sha256(), nil)
+    }
+
+    deinit { LibCrypto.shared.freeContext(context) }
 
     public func update(_ bytes: UnsafeRawBufferPointer) {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
-        EVP_DigestUpdate(context, base, bytes.count)
+        _ = LibCrypto.shared.update(context, base, bytes.count)
     }
 
     public func finish() -> Digest {
         var out = [UInt8](repeating: 0, count: 32)
         var length: UInt32 = 0
-        EVP_DigestFinal_ex(context, &out, &length)
+        _ = LibCrypto.shared.final(context, &out, &length)
         let digits = Array("0123456789abcdef".utf8)
         var hex: [UInt8] = []
         hex.reserveCapacity(64)
         for byte in out { hex.append(digits[Int(byte >> 4)]); hex.append(digits[Int(byte & 15)]) }
         return Digest(hex: String(decoding: hex, as: UTF8.self))
     }
+}
+
+/// The six EVP functions SHA-256 needs, from libcrypto.so.3 (Debian's libssl3, which every
+/// system with OpenSSL 3 has).
+struct LibCrypto: @unchecked Sendable {
+    typealias NewContext = @convention(c) () -> OpaquePointer
+    typealias FreeContext = @convention(c) (OpaquePointer) -> Void
+    typealias Algorithm = @convention(c) () -> OpaquePointer
+    typealias Initialize = @convention(c) (OpaquePointer, OpaquePointer, OpaquePointer?) -> Int32
+    typealias Update = @convention(c) (OpaquePointer, UnsafeRawPointer, Int) -> Int32
+    typealias Final = @convention(c) (OpaquePointer, UnsafeMutablePointer<UInt8>, UnsafeMutablePointer<UInt32>) -> Int32
+
+    let newContext: NewContext
+    let freeContext: FreeContext
+    let sha256: Algorithm
+    let initialize: Initialize
+    let update: Update
+    let final: Final
+
+    nonisolated(unsafe) static var loadError = ""
+
+    static let loaded: LibCrypto? = {
+        guard let handle = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL) else {
+            loadError = String(cString: dlerror())
+            return nil
+        }
+        func symbol<T>(_ name: String, _: T.Type) -> T? {
+            dlsym(handle, name).map { unsafeBitCast($0, to: T.self) }
+        }
+        guard let newContext = symbol("EVP_MD_CTX_new", NewContext.self),
+              let freeContext = symbol("EVP_MD_CTX_free", FreeContext.self),
+              let sha256 = symbol("EVP_sha256", Algorithm.self),
+              let initialize = symbol("EVP_DigestInit_ex", Initialize.self),
+              let update = symbol("EVP_DigestUpdate", Update.self),
+              let final = symbol("EVP_DigestFinal_ex", Final.self) else {
+            loadError = "an EVP function is missing"
+            return nil
+        }
+        return LibCrypto(newContext: newContext, freeContext: freeContext, sha256: sha256, initialize: initialize,
+                         update: update, final: final)
+    }()
+
+    /// Callers have passed `SHA256.checkAvailable()`.
+    static var shared: LibCrypto { loaded! }
 }

@@ -125,6 +125,7 @@ struct Run: ParsableCommand {
     func run() throws {
         var code: Int32 = 0
         try reportingErrors {
+            try SHA256.checkAvailable()
             let reference = try ImageReference(image)
             let (layout, image) = try reference.open()
             let user = try Self.user(image.config.user)
@@ -203,6 +204,7 @@ struct Rebase: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            try SHA256.checkAvailable()
             let reference = try ImageReference(image)
             let (layout, app) = try reference.open()
             let run = try ImageReference(runImage).runImage()
@@ -239,6 +241,7 @@ struct Export: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            try SHA256.checkAvailable()
             let owner = try Run.user(user)
             let layersPath = try LifecycleRun.directory(layers, what: "layers directory")
             let appPath = try LifecycleRun.directory(app, what: "app directory")

@@ -187,7 +187,8 @@ struct LifecycleRun {
     /// Opens every image input before anything is built, so a wrong path fails in a second.
     private func openImages() throws -> Images {
         var images = Images()
-        guard let image else { return images }
+        guard let image, image.output != nil || image.cacheDir != nil else { return images }
+        try SHA256.checkAvailable()
         images.cache = image.cacheDir.map(LayerCache.init(path:))
         images.run = try image.runImage.map { try ImageReference($0).runImage() }
         if let run = images.run { try Exporter.check(run) }  // before the build, not after
