@@ -5,60 +5,10 @@ import Testing
 /// Layers from a run image nobody here made are hostile input to `stockade run`: no entry, link
 /// or whiteout in them reaches outside the directory they are extracted into.
 @Suite struct HostileLayerTests {
-    /// An OCI layout whose one image has a busybox layer and then `entries` as a second layer
-    /// (name, kind "file"/"symlink"/"hardlink", target or contents), made with Python's tarfile.
+    /// A crafted image (see `Images.craftedLayout`) whose second layer is `entries` (name, kind,
+    /// target or contents), listing /data and reading /data/sub/kept.
     static func layout(_ entries: [(String, String, String)]) -> String {
-        let dir = Images.newPath("hostile-layout")
-        let script = """
-            import hashlib, io, json, os, sys, tarfile
-            out, entries = sys.argv[1], json.loads(sys.argv[2])
-            os.makedirs(out + "/blobs/sha256")
-            def blob(data):
-                digest = hashlib.sha256(data).hexdigest()
-                open(out + "/blobs/sha256/" + digest, "wb").write(data)
-                return {"digest": "sha256:" + digest, "size": len(data)}
-            def layer(add):
-                buf = io.BytesIO()
-                with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-                    add(tar)
-                return buf.getvalue()
-            def base(tar):
-                info = tarfile.TarInfo("bin/busybox"); data = open("/bin/busybox", "rb").read()
-                info.size, info.mode = len(data), 0o755
-                tar.addfile(info, io.BytesIO(data))
-                for applet in ["sh", "cat", "ls"]:
-                    link = tarfile.TarInfo("bin/" + applet); link.type, link.linkname = tarfile.SYMTYPE, "busybox"
-                    tar.addfile(link)
-                for d in ["data", "data/sub"]:
-                    info = tarfile.TarInfo(d); info.type, info.mode = tarfile.DIRTYPE, 0o755
-                    tar.addfile(info)
-                info = tarfile.TarInfo("data/sub/kept"); info.size = 5
-                tar.addfile(info, io.BytesIO(b"kept\\n"))
-            def hostile(tar):
-                for name, kind, value in entries:
-                    info = tarfile.TarInfo(name)
-                    if kind == "symlink": info.type, info.linkname = tarfile.SYMTYPE, value
-                    elif kind == "hardlink": info.type, info.linkname = tarfile.LNKTYPE, value
-                    else: info.size = len(value.encode())
-                    tar.addfile(info, io.BytesIO(value.encode()) if kind == "file" else None)
-            layers = [layer(base), layer(hostile)]
-            descs = [dict(blob(l), mediaType="application/vnd.oci.image.layer.v1.tar") for l in layers]
-            config = {"architecture": "amd64", "os": "linux",
-                      "config": {"Env": ["PATH=/bin"], "Entrypoint": ["/bin/sh", "-c", "ls /data; cat /data/sub/kept"]},
-                      "rootfs": {"type": "layers", "diff_ids": [d["digest"] for d in descs]}}
-            cdesc = dict(blob(json.dumps(config).encode()), mediaType="application/vnd.oci.image.config.v1+json")
-            manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                        "config": cdesc, "layers": descs}
-            mdesc = dict(blob(json.dumps(manifest).encode()), mediaType="application/vnd.oci.image.manifest.v1+json",
-                         annotations={"org.opencontainers.image.ref.name": "latest"})
-            json.dump({"schemaVersion": 2, "manifests": [mdesc]}, open(out + "/index.json", "w"))
-            open(out + "/oci-layout", "w").write('{"imageLayoutVersion": "1.0.0"}')
-            """
-        let json = "[" + entries.map { "[\"\($0.0)\", \"\($0.1)\", \"\($0.2)\"]" }.joined(separator: ",") + "]"
-        let made = Fixture.run(["python3", "-c", script, dir, json])
-        precondition(made.status == 0, "\(made)")
-        _ = Fixture.run(["chmod", "-R", "a+rX", dir])
-        return dir
+        try! Images.craftedLayout(entries.map { [$0.0, $0.1, $0.2] }, command: "ls /data; cat /data/sub/kept")
     }
 
     /// Runs the image with TMPDIR in a fresh directory holding a canary beside where the rootfs goes.

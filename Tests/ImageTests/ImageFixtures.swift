@@ -64,6 +64,61 @@ enum Images {
         return copy
     }
 
+    /// An OCI layout (tag `latest`) whose image has a busybox layer (sh, cat, ls, true, with
+    /// /data/sub/kept) and then `entries` as a second layer: [name, kind, value] with kind
+    /// "file" (value: contents), "dir", "symlink" or "hardlink" (value: target). The entrypoint is
+    /// `sh -c command`; `user` is the config's User. Entries go through a file, as deep names
+    /// would not fit in one argument.
+    static func craftedLayout(_ entries: [[String]], command: String, user: String? = nil) throws -> String {
+        let dir = Images.newPath("regress-layout")
+        let list = dir + ".entries.json"
+        try JSONSerialization.data(withJSONObject: entries).write(to: URL(fileURLWithPath: list))
+        let script = """
+            import hashlib, io, json, os, sys, tarfile
+            out, entries, cmd, user = sys.argv[1], json.load(open(sys.argv[2])), sys.argv[3], sys.argv[4]
+            os.makedirs(out + "/blobs/sha256")
+            def blob(data):
+                d = hashlib.sha256(data).hexdigest()
+                open(out + "/blobs/sha256/" + d, "wb").write(data)
+                return {"digest": "sha256:" + d, "size": len(data)}
+            def layer(add):
+                buf = io.BytesIO()
+                with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar: add(tar)
+                return buf.getvalue()
+            def base(tar):
+                i = tarfile.TarInfo("bin/busybox"); data = open("/bin/busybox", "rb").read()
+                i.size, i.mode = len(data), 0o755; tar.addfile(i, io.BytesIO(data))
+                for a in ["sh", "cat", "ls", "true"]:
+                    l = tarfile.TarInfo("bin/" + a); l.type, l.linkname = tarfile.SYMTYPE, "busybox"; tar.addfile(l)
+                for d in ["data", "data/sub"]:
+                    i = tarfile.TarInfo(d); i.type, i.mode = tarfile.DIRTYPE, 0o755; tar.addfile(i)
+                i = tarfile.TarInfo("data/sub/kept"); i.size = 5; tar.addfile(i, io.BytesIO(b"kept\\n"))
+            def crafted(tar):
+                for name, kind, value in entries:
+                    i = tarfile.TarInfo(name)
+                    if kind == "symlink": i.type, i.linkname = tarfile.SYMTYPE, value
+                    elif kind == "hardlink": i.type, i.linkname = tarfile.LNKTYPE, value
+                    elif kind == "dir": i.type, i.mode = tarfile.DIRTYPE, 0o755
+                    else: i.size = len(value.encode())
+                    tar.addfile(i, io.BytesIO(value.encode()) if kind == "file" else None)
+            descs = [dict(blob(l), mediaType="application/vnd.oci.image.layer.v1.tar") for l in [layer(base), layer(crafted)]]
+            conf = {"Env": ["PATH=/bin"], "Entrypoint": ["/bin/sh", "-c", cmd]}
+            if user: conf["User"] = user
+            config = {"architecture": "amd64", "os": "linux", "config": conf,
+                      "rootfs": {"type": "layers", "diff_ids": [d["digest"] for d in descs]}}
+            c = dict(blob(json.dumps(config).encode()), mediaType="application/vnd.oci.image.config.v1+json")
+            m = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": c, "layers": descs}
+            md = dict(blob(json.dumps(m).encode()), mediaType="application/vnd.oci.image.manifest.v1+json",
+                      annotations={"org.opencontainers.image.ref.name": "latest"})
+            json.dump({"schemaVersion": 2, "manifests": [md]}, open(out + "/index.json", "w"))
+            open(out + "/oci-layout", "w").write('{"imageLayoutVersion": "1.0.0"}')
+            """
+        let made = Fixture.run(["python3", "-c", script, dir, list, command, user ?? ""])
+        try #require(made.status == 0, "python: \(made)")
+        _ = Fixture.run(["chmod", "-R", "a+rX", dir])
+        return dir
+    }
+
     /// A buildpack `test/<id>` (API 0.10) whose bin/detect passes and whose bin/build is
     /// `set -eu` then `script`, readable and runnable by every invoker.
     static func buildpack(_ id: String, sbomFormats: [String] = [], build script: String) -> String {

@@ -23,60 +23,6 @@ import Testing
         return ran.stdout
     }
 
-    /// An OCI layout (tag `latest`) whose image has a busybox layer (sh, cat, ls, true, with
-    /// /data/sub/kept) and then `entries` as a second layer: [name, kind, value] with kind
-    /// "file" (value: contents), "dir", "symlink" or "hardlink" (value: target). The entrypoint is
-    /// `sh -c command`; `user` is the config's User. Entries go through a file, as deep names
-    /// would not fit in one argument.
-    static func layout(_ entries: [[String]], command: String, user: String? = nil) throws -> String {
-        let dir = Images.newPath("regress-layout")
-        let list = dir + ".entries.json"
-        try JSONSerialization.data(withJSONObject: entries).write(to: URL(fileURLWithPath: list))
-        let script = """
-            import hashlib, io, json, os, sys, tarfile
-            out, entries, cmd, user = sys.argv[1], json.load(open(sys.argv[2])), sys.argv[3], sys.argv[4]
-            os.makedirs(out + "/blobs/sha256")
-            def blob(data):
-                d = hashlib.sha256(data).hexdigest()
-                open(out + "/blobs/sha256/" + d, "wb").write(data)
-                return {"digest": "sha256:" + d, "size": len(data)}
-            def layer(add):
-                buf = io.BytesIO()
-                with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar: add(tar)
-                return buf.getvalue()
-            def base(tar):
-                i = tarfile.TarInfo("bin/busybox"); data = open("/bin/busybox", "rb").read()
-                i.size, i.mode = len(data), 0o755; tar.addfile(i, io.BytesIO(data))
-                for a in ["sh", "cat", "ls", "true"]:
-                    l = tarfile.TarInfo("bin/" + a); l.type, l.linkname = tarfile.SYMTYPE, "busybox"; tar.addfile(l)
-                for d in ["data", "data/sub"]:
-                    i = tarfile.TarInfo(d); i.type, i.mode = tarfile.DIRTYPE, 0o755; tar.addfile(i)
-                i = tarfile.TarInfo("data/sub/kept"); i.size = 5; tar.addfile(i, io.BytesIO(b"kept\\n"))
-            def crafted(tar):
-                for name, kind, value in entries:
-                    i = tarfile.TarInfo(name)
-                    if kind == "symlink": i.type, i.linkname = tarfile.SYMTYPE, value
-                    elif kind == "hardlink": i.type, i.linkname = tarfile.LNKTYPE, value
-                    elif kind == "dir": i.type, i.mode = tarfile.DIRTYPE, 0o755
-                    else: i.size = len(value.encode())
-                    tar.addfile(i, io.BytesIO(value.encode()) if kind == "file" else None)
-            descs = [dict(blob(l), mediaType="application/vnd.oci.image.layer.v1.tar") for l in [layer(base), layer(crafted)]]
-            conf = {"Env": ["PATH=/bin"], "Entrypoint": ["/bin/sh", "-c", cmd]}
-            if user: conf["User"] = user
-            config = {"architecture": "amd64", "os": "linux", "config": conf,
-                      "rootfs": {"type": "layers", "diff_ids": [d["digest"] for d in descs]}}
-            c = dict(blob(json.dumps(config).encode()), mediaType="application/vnd.oci.image.config.v1+json")
-            m = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": c, "layers": descs}
-            md = dict(blob(json.dumps(m).encode()), mediaType="application/vnd.oci.image.manifest.v1+json",
-                      annotations={"org.opencontainers.image.ref.name": "latest"})
-            json.dump({"schemaVersion": 2, "manifests": [md]}, open(out + "/index.json", "w"))
-            open(out + "/oci-layout", "w").write('{"imageLayoutVersion": "1.0.0"}')
-            """
-        try python(script, [dir, list, command, user ?? ""])
-        _ = Fixture.run(["chmod", "-R", "a+rX", dir])
-        return dir
-    }
-
     func run(_ layout: String) -> Outcome {
         fx.stockade(["run", layout + ":latest"], as: .suiteUser)
     }
@@ -223,7 +169,7 @@ import Testing
         ("C", [["f", "file", "hello\n"], ["d/e/l", "hardlink", "f"]], "/f", "/d/e/l"),
     ])
     func hardLinksIntoOtherDirectoriesAreLinks(_ label: String, _ entries: [[String]], _ target: String, _ link: String) throws {
-        let ran = run(try Self.layout(entries, command: Self.sameInode(target, link)))
+        let ran = run(try Images.craftedLayout(entries, command: Self.sameInode(target, link)))
         #expect(ran.status == 0, "case \(label): \(ran)")
         #expect(ran.stdout.hasPrefix("hello\ninodes ") && ran.stdout.hasSuffix("\nsame\n"), "case \(label): \(ran)")
     }
@@ -231,7 +177,7 @@ import Testing
     /// An opaque whiteout as docker writes it (the directory, its .wh..wh..opq, new contents),
     /// for an image that runs as user 1000: the directory stayed 0700, and unreadable.
     @Test func anOpaqueWhiteoutKeepsItsDirectorysMode() throws {
-        let layout = try Self.layout([["data", "dir", ""], ["data/.wh..wh..opq", "file", ""], ["data/new", "file", "new\n"]],
+        let layout = try Images.craftedLayout([["data", "dir", ""], ["data/.wh..wh..opq", "file", ""], ["data/new", "file", "new\n"]],
                                      command: "ls -ld /data; ls /data; cat /data/new", user: "1000:1000")
         let ran = run(layout)
         #expect(ran.status == 0, "\(ran)")
@@ -242,14 +188,14 @@ import Testing
     /// probe-extract.sh 7 and 8: whiteouts hide what lower layers wrote, not what the same layer
     /// wrote before them.
     @Test func whiteoutsSpareWhatTheirOwnLayerWrote() throws {
-        let opaque = run(try Self.layout([["data/new", "file", "n"], ["data/.wh..wh..opq", "file", ""]],
+        let opaque = run(try Images.craftedLayout([["data/new", "file", "n"], ["data/.wh..wh..opq", "file", ""]],
                                          command: "ls /data; cat /data/new"))
         #expect(opaque.status == 0 && opaque.stdout == "new\nn", "\(opaque)")
-        let named = run(try Self.layout([["data/new", "file", "n"], ["data/.wh.new", "file", ""]],
+        let named = run(try Images.craftedLayout([["data/new", "file", "n"], ["data/.wh.new", "file", ""]],
                                         command: "ls /data; cat /data/new"))
         #expect(named.status == 0 && named.stdout == "new\nsub\nn", "\(named)")
         // A whiteout of what a lower layer wrote still removes it.
-        let lower = run(try Self.layout([["data/.wh.sub", "file", ""], ["data/new", "file", "n"]], command: "ls /data"))
+        let lower = run(try Images.craftedLayout([["data/.wh.sub", "file", ""], ["data/new", "file", "n"]], command: "ls /data"))
         #expect(lower.status == 0 && lower.stdout == "new\n", "\(lower)")
     }
 
@@ -258,7 +204,7 @@ import Testing
     @Test func deepPathsAlternatingBetweenDirectoriesExtract() throws {
         let deep = Array(repeating: "a", count: 2000).joined(separator: "/")
         let entries = (0..<200).map { [deep + ($0 % 2 == 1 ? "/b" : "/c") + "/f\($0)", "file", "\($0)"] }
-        let ran = run(try Self.layout(entries, command: "cd /\(deep) && set -- b/* && echo $# && set -- c/* && echo $# && cat b/f199 c/f0"))
+        let ran = run(try Images.craftedLayout(entries, command: "cd /\(deep) && set -- b/* && echo $# && set -- c/* && echo $# && cat b/f199 c/f0"))
         #expect(ran.status == 0, "\(ran)")
         #expect(ran.lines == ["100", "100", "1990"], "\(ran)")
     }
