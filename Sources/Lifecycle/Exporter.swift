@@ -169,12 +169,7 @@ public struct Exporter {
         }
 
         // 2. The buildpacks' SBOMs of what is launched.
-        if try layers.kind(of: "sbom/launch") == .directory {
-            let writer = try LayerWriter(layout: output)
-            try writer.addDirectory("layers", owner: .root)
-            try writer.addDirectory("layers/sbom", owner: .root)
-            try writer.addTree(layersDirectory + "/sbom/launch", as: "layers/sbom/launch", owner: user)
-            let descriptor = try writer.finish()
+        if let descriptor = try Self.archiveSBOMs("launch", in: layers, user: user, into: output) {
             label.sbom = descriptor.digest
             added.append((descriptor, descriptor.digest, "SBOM"))
             progress.line("Adding SBOM layer (\(descriptor.digest.hex.prefix(12)))")
@@ -272,6 +267,17 @@ public struct Exporter {
     }
 
     /// The tar of one buildpack layer, with its parents: the same bytes in the image and the cache.
+    /// The tar of `<layers>/sbom/<kind>` (launch for the image, cache for the cache), if there is one.
+    static func archiveSBOMs(_ kind: String, in layers: ConfinedDirectory, user: EntryOwner,
+                             into layout: ImageLayout) throws -> Descriptor? {
+        guard try layers.kind(of: "sbom/" + kind) == .directory else { return nil }
+        let writer = try LayerWriter(layout: layout)
+        try writer.addDirectory("layers", owner: .root)
+        try writer.addDirectory("layers/sbom", owner: .root)
+        try writer.addTree(layers.path + "/sbom/" + kind, as: "layers/sbom/" + kind, owner: user)
+        return try writer.finish()
+    }
+
     /// With no layout, only the digest is computed.
     public static func archiveLayer(_ host: String, escaped: String, name: String, user: EntryOwner,
                                     into layout: ImageLayout?) throws(OCIError) -> Descriptor {

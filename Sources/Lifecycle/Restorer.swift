@@ -13,6 +13,9 @@ public final class RestoredLayers: @unchecked Sendable {
     }
 
     private var entries: [String: Entry] = [:]
+    /// Whether each layer was found unchanged: export and the cache save both ask, after the build,
+    /// when nothing changes any more, so the tree is walked once.
+    private var verdicts: [String: Bool] = [:]
 
     public init() {}
 
@@ -20,7 +23,11 @@ public final class RestoredLayers: @unchecked Sendable {
 
     /// The cached layer when `hostPath` is unchanged since its restore, its blob brought into `output`.
     func unchanged(escaped: String, layer: String, hostPath: String, into output: ImageLayout) throws(OCIError) -> Descriptor? {
-        guard let entry = entries[escaped + "/" + layer], TreeFingerprint.of(hostPath) == entry.fingerprint else { return nil }
+        let key = escaped + "/" + layer
+        guard let entry = entries[key] else { return nil }
+        let same = verdicts[key] ?? (TreeFingerprint.of(hostPath) == entry.fingerprint)
+        verdicts[key] = same
+        guard same else { return nil }
         // Hashed whole when it was extracted at restore.
         try output.importBlob(entry.descriptor, from: entry.cache, verified: true)
         return entry.descriptor
@@ -263,12 +270,7 @@ public struct LayerCache {
                 metadata.buildpacks.append(recorded)
             }
             let layerCount = descriptors.count
-            if try layers.kind(of: "sbom/cache") == .directory {
-                let writer = try LayerWriter(layout: layout)
-                try writer.addDirectory("layers", owner: .root)
-                try writer.addDirectory("layers/sbom", owner: .root)
-                try writer.addTree(layersDirectory + "/sbom/cache", as: "layers/sbom/cache", owner: user)
-                let descriptor = try writer.finish()
+            if let descriptor = try Exporter.archiveSBOMs("cache", in: layers, user: user, into: layout) {
                 descriptors.append(descriptor)
                 metadata.sbom = descriptor.digest
             }

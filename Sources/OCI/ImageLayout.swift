@@ -64,13 +64,13 @@ public final class ImageLayout: Sendable {
         guard fd >= 0 else { throw OCIError.system("open", path) }
         var st = stat()
         if fstatat(fd, "oci-layout", &st, AT_SYMLINK_NOFOLLOW) == 0 { return try open(fd: fd, path: path) }
-        guard let dir = fdopendir(dup(fd)) else { close(fd); throw OCIError.system("opendir", path) }
-        var empty = true
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { empty = false; break }
+        let empty: Bool
+        do {
+            empty = try DirectoryEntries.read(fd, path: path).isEmpty
+        } catch {
+            close(fd)
+            throw error
         }
-        closedir(dir)
         guard empty else {
             close(fd)
             throw OCIError(.notALayout, "\(path) holds files and is not an OCI image layout; it is left as it is", path: path)
@@ -105,14 +105,8 @@ public final class ImageLayout: Sendable {
             keep.insert(manifest.config.digest.hex)
             for layer in manifest.layers { keep.insert(layer.digest.hex) }
         }
-        guard let stream = fdopendir(dup(blobs)) else { return }
-        var doomed: [String] = []
-        while let entry = readdir(stream) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if Digest("sha256:" + name) != nil && !keep.contains(name) { doomed.append(name) }
-        }
-        closedir(stream)
-        for name in doomed {
+        let names = try DirectoryEntries.read(blobs, path: path + "/blobs/sha256").map(\.name)
+        for name in names where Digest("sha256:" + name) != nil && !keep.contains(name) {
             var st = stat()
             if fstatat(blobs, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_mode & S_IFMT == S_IFREG { unlinkat(blobs, name, 0) }
         }

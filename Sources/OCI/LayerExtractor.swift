@@ -17,7 +17,7 @@ public struct LayerExtractor {
 
     /// Extracts `layer` of `layout` into the directory `root` (a descriptor).
     public func extract(_ layer: Descriptor, from layout: ImageLayout, into root: Int32, rootPath: String) throws(OCIError) {
-        _ = LayerWriter.utf8Names
+        _ = ArchiveLocale.utf8Names
         let fd = try layout.openBlob(layer)
         defer { close(fd) }
         let source = BlobSource(fd: fd)
@@ -190,14 +190,7 @@ public struct LayerExtractor {
 
     /// Empties `directory` but for `keeping`; its own mode is what it was.
     static func removeChildren(of directory: Int32, path: String, keeping: Set<String> = []) throws(OCIError) {
-        let dup = Glibc.dup(directory)
-        guard dup >= 0, let stream = fdopendir(dup) else { throw OCIError.system("opendir", path) }
-        var names: [String] = []
-        while let entry = readdir(stream) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." && !keeping.contains(name) { names.append(name) }
-        }
-        closedir(stream)
+        let names = try DirectoryEntries.read(directory, path: path).map(\.name).filter { !keeping.contains($0) }
         var st = stat()
         let restore = fstat(directory, &st) == 0
         fchmod(directory, 0o700)

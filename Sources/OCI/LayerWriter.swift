@@ -1,6 +1,14 @@
 import CArchive
 import Glibc
 
+/// libarchive converts names through the C library's locale; in the "C" locale a non-ASCII name
+/// has no conversion and libarchive 3.6 dereferences NULL. Names here are UTF-8 (checked), so the
+/// character type is UTF-8, set once for the whole process by whichever of writing or reading a
+/// layer comes first. Without such a locale, non-ASCII names are refused instead.
+enum ArchiveLocale {
+    static let utf8Names: Bool = setlocale(LC_CTYPE, "C.UTF-8") != nil || setlocale(LC_CTYPE, "en_US.UTF-8") != nil
+}
+
 /// Who owns the entries of a layer, and when they were last changed: fixed values, so the same
 /// files give the same bytes on every host.
 public struct EntryOwner: Sendable, Equatable {
@@ -37,11 +45,6 @@ public final class LayerWriter {
 
     private struct Pair: Hashable { let dev: UInt64; let ino: UInt64 }
 
-    /// libarchive converts names through the C library's locale; in the "C" locale a non-ASCII
-    /// name has no conversion and libarchive 3.6 dereferences NULL. Names here are UTF-8
-    /// (checked), so the character type is UTF-8, set once for the whole process. Without such a
-    /// locale, non-ASCII names are refused instead.
-    static let utf8Names: Bool = setlocale(LC_CTYPE, "C.UTF-8") != nil || setlocale(LC_CTYPE, "en_US.UTF-8") != nil
 
     /// A layer for `layout`; with nil, only its digest is computed.
     public init(layout: ImageLayout?) throws(OCIError) {
@@ -217,26 +220,20 @@ public final class LayerWriter {
     }
 
     /// Entry names in byte order; a name that is not UTF-8 cannot be a PAX path and is refused.
-    private static func names(in directory: Int32, hostPath: String) throws(OCIError) -> [(text: String, bytes: [UInt8], type: UInt8)] {
-        let dup = Glibc.dup(directory)
-        guard dup >= 0, let stream = fdopendir(dup) else { throw OCIError.system("opendir", hostPath) }
-        defer { closedir(stream) }
-        var names: [(text: String, bytes: [UInt8], type: UInt8)] = []
-        while let entry = readdir(stream) {
-            let bytes = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
-            if bytes == [0x2E] || bytes == [0x2E, 0x2E] { continue }
-            guard let text = String(validating: bytes, as: UTF8.self) else {
+    private static func names(in directory: Int32, hostPath: String) throws(OCIError) -> [(text: String, type: UInt8)] {
+        var names: [(text: String, type: UInt8)] = []
+        for entry in try DirectoryEntries.read(directory, path: hostPath) {
+            guard let text = String(validating: entry.bytes, as: UTF8.self) else {
                 throw OCIError(.unsupportedContent, "\(hostPath) holds a file name that is not valid UTF-8", path: hostPath)
             }
-            names.append((text, bytes, entry.pointee.d_type))
+            names.append((text, entry.type))
         }
-        names.sort { $0.bytes.lexicographicallyPrecedes($1.bytes) }
         return names
     }
 
     private func header(_ path: String, type: mode_t, mode: mode_t, owner: EntryOwner, size: Int64,
                         link: String? = nil, hardlink: String? = nil) throws(OCIError) {
-        guard Self.utf8Names || (path + (link ?? "") + (hardlink ?? "")).utf8.allSatisfy({ $0 < 0x80 }) else {
+        guard ArchiveLocale.utf8Names || (path + (link ?? "") + (hardlink ?? "")).utf8.allSatisfy({ $0 < 0x80 }) else {
             throw OCIError(.unsupportedContent, "\(path): non-ASCII names need a UTF-8 locale (C.UTF-8), which this system lacks")
         }
         archive_entry_clear(entry)

@@ -16,14 +16,8 @@ public enum TreeFingerprint {
     }
 
     private static func visit(_ directory: Int32, prefix: String, hasher: SHA256, depth: Int) -> Bool {
-        guard depth <= LayerWriter.maxDepth, let stream = fdopendir(dup(directory)) else { return false }
-        var names: [String] = []
-        while let entry = readdir(stream) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        closedir(stream)
-        names.sort { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        guard depth <= LayerWriter.maxDepth,
+              let names = try? DirectoryEntries.read(directory, path: prefix).map(\.name) else { return false }
         for name in names {
             var st = stat()
             guard fstatat(directory, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return false }

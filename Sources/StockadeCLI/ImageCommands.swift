@@ -6,6 +6,7 @@ import Lifecycle
 import OCI
 import Sandbox
 import Seccomp
+import SandboxExecutor
 
 /// `DIR[:TAG]`: an OCI image layout and a tag in it (default `latest`).
 struct ImageReference: CustomStringConvertible {
@@ -179,11 +180,10 @@ struct Run: ParsableCommand {
     /// The image config's `User` as numbers; names would need the image's /etc/passwd.
     static func user(_ text: String?) throws -> StackUser {
         guard let text, !text.isEmpty else { return StackUser(uid: 0, gid: 0) }
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard let uid = UInt32(parts[0]), parts.count <= 2, let gid = parts.count == 2 ? UInt32(parts[1]) : Optional(uid) else {
+        guard let user = StackUser(parsing: text, bareUID: true) else {
             throw ValidationError("the image's user \(text) is not UID[:GID]; only numeric users can run")
         }
-        return StackUser(uid: uid, gid: gid)
+        return user
     }
 }
 
@@ -208,15 +208,13 @@ struct Rebase: ParsableCommand {
             let reference = try ImageReference(image)
             let (layout, app) = try reference.open()
             let run = try ImageReference(runImage).runImage()
-            let rebased = try Rebaser.rebase(app, in: layout, tag: reference.tag, onto: run, progress: PrintProgress())
-            print("\(reference) \(rebased.descriptor.digest)")
+            let progress = ConsoleProgress(console: Console(fd: STDOUT_FILENO))
+            let rebased = try Rebaser.rebase(app, in: layout, tag: reference.tag, onto: run, progress: progress)
+            progress.line("\(reference) \(rebased.descriptor.digest)")
         }
     }
 }
 
-struct PrintProgress: ProgressReporter {
-    func line(_ text: String) { print(text) }
-}
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -242,7 +240,7 @@ struct Export: ParsableCommand {
     func run() throws {
         try reportingErrors {
             try SHA256.checkAvailable()
-            let owner = try Run.user(user)
+            let owner = try StackUser.option(user)
             let layersPath = try LifecycleRun.directory(layers, what: "layers directory")
             let appPath = try LifecycleRun.directory(app, what: "app directory")
             let metadata: MetadataTOML
@@ -255,14 +253,15 @@ struct Export: ParsableCommand {
             let output = try ImageReference(image.output!)
             let layout = try ImageLayout.openOrCreate(output.directory)
             let previous = try ImageReference.previous(explicit: image.previousImage, output: output, layout: layout)
+            let progress = ConsoleProgress(console: Console(fd: STDOUT_FILENO))
             var exporter = Exporter(
                 layersDirectory: layersPath, appDirectory: appPath, group: metadata.buildpacks,
                 user: EntryOwner(uid: owner.uid, gid: owner.gid), launcher: try LifecycleRun.launcherPath(),
                 runImage: try image.runImage.map { try ImageReference($0).runImage() }, previous: previous,
-                restored: RestoredLayers(), projectMetadata: .object([:]), progress: PrintProgress())
+                restored: RestoredLayers(), projectMetadata: .object([:]), progress: progress)
             if let created = try LifecycleRun.sourceDateEpoch() { exporter.created = created }
             let result = try exporter.export(to: layout, tag: output.tag)
-            print("Image \(output) \(result.manifest.digest)")
+            progress.line("Image \(output) \(result.manifest.digest)")
         }
     }
 }

@@ -79,13 +79,7 @@ struct LifecycleOptions: ParsableArguments {
         _ = try stackUser()
     }
 
-    func stackUser() throws -> StackUser {
-        let parts = user.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 2, let uid = UInt32(parts[0]), let gid = UInt32(parts[1]) else {
-            throw ValidationError("--user takes UID:GID, e.g. 1000:1000, not \(user).")
-        }
-        return StackUser(uid: uid, gid: gid)
-    }
+    func stackUser() throws -> StackUser { try StackUser.option(user) }
 }
 
 struct Detect: ParsableCommand {

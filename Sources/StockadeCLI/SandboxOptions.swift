@@ -71,13 +71,7 @@ struct SandboxOptions: ParsableArguments {
         _ = try maxMemory.map(Self.byteSize)
     }
 
-    func stackUser() throws -> StackUser {
-        let parts = user.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 2, let uid = UInt32(parts[0]), let gid = UInt32(parts[1]) else {
-            throw ValidationError("--user takes UID:GID, e.g. 1000:1000, not \(user).")
-        }
-        return StackUser(uid: uid, gid: gid)
-    }
+    func stackUser() throws -> StackUser { try StackUser.option(user) }
 
     /// Turns the options into a plan; reports a bad profile on stderr itself.
     func plan(command: [String]) throws -> SandboxPlan {
@@ -139,5 +133,23 @@ struct SandboxOptions: ParsableArguments {
 
     static func format(_ seconds: Double) -> String {
         seconds == seconds.rounded() ? String(Int64(seconds)) : String(seconds)
+    }
+}
+
+extension StackUser {
+    /// `UID:GID`; with `bareUID`, also `UID` alone (the group is then the same number).
+    init?(parsing text: String, bareUID: Bool = false) {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2 || (bareUID && parts.count == 1), let uid = UInt32(parts[0]),
+              let gid = parts.count == 2 ? UInt32(parts[1]) : uid else { return nil }
+        self.init(uid: uid, gid: gid)
+    }
+
+    /// The value of a `--user` option.
+    static func option(_ text: String) throws -> StackUser {
+        guard let user = StackUser(parsing: text) else {
+            throw ValidationError("--user takes UID:GID, e.g. 1000:1000, not \(text).")
+        }
+        return user
     }
 }
