@@ -163,3 +163,43 @@ public enum TOMLJSON {
         }
     }
 }
+
+/// What running an exported image means: its entrypoint, or `/cnb/process/<type>` for a process
+/// type the image defines, with the user's arguments, in the image's environment and directory.
+public struct ImageLaunch: Sendable, Equatable {
+    public var command: [String]
+    public var environment: [String]
+    public var workingDirectory: String
+
+    /// Why an image cannot be run as asked: "has no process type x (it defines web)".
+    public struct Problem: Error, Sendable {
+        public var message: String
+    }
+
+    /// `home` is the user's home when the image's environment names none.
+    public init(_ config: ImageConfig, process: String?, arguments: [String], home: String) throws(Problem) {
+        if let process {
+            let types = Self.processTypes(config)
+            guard types.contains(process) else {
+                throw Problem(message: "has no process type \(process)"
+                    + (types.isEmpty ? " (it defines none)" : " (it defines \(types.sorted().joined(separator: ", ")))"))
+            }
+            command = ["/cnb/process/" + process] + arguments
+        } else {
+            command = (config.entrypoint ?? []) + (arguments.isEmpty ? config.command ?? [] : arguments)
+        }
+        guard !command.isEmpty else {
+            throw Problem(message: "has no entrypoint or command to run")
+        }
+        environment = config.environment
+        if config.environmentValue("PATH") == nil { environment.append("PATH=/usr/local/bin:/usr/bin:/bin") }
+        if config.environmentValue("HOME") == nil { environment.append("HOME=\(home)") }
+        workingDirectory = config.workingDirectory ?? "/"
+    }
+
+    /// The process types `io.buildpacks.build.metadata` lists.
+    static func processTypes(_ config: ImageConfig) -> [String] {
+        let label = config.labels[ImageLabel.buildMetadata].flatMap { try? JSONParser.parse(Array($0.utf8)) }
+        return label?["processes"]?.arrayValue?.compactMap { $0["type"]?.stringValue } ?? []
+    }
+}

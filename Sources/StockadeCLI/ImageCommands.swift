@@ -146,30 +146,18 @@ struct Run: ParsableCommand {
             for layer in image.manifest.layers {
                 try extractor.extract(layer, from: layout, into: root, rootPath: rootfs)
             }
-            var command: [String]
-            if let process {
-                let label = image.config.labels[ImageLabel.buildMetadata].flatMap { try? JSONParser.parse(Array($0.utf8)) }
-                let types = label?["processes"]?.arrayValue?.compactMap { $0["type"]?.stringValue } ?? []
-                guard types.contains(process) else {
-                    throw ValidationError("\(reference) has no process type \(process)"
-                        + (types.isEmpty ? " (it defines none)" : " (it defines \(types.sorted().joined(separator: ", ")))"))
-                }
-                command = ["/cnb/process/" + process] + arguments
-            } else {
-                command = (image.config.entrypoint ?? []) + (arguments.isEmpty ? image.config.command ?? [] : arguments)
+            var launch: ImageLaunch
+            do {
+                launch = try ImageLaunch(image.config, process: process, arguments: arguments, home: user.home)
+            } catch let problem as ImageLaunch.Problem {
+                throw ValidationError("\(reference) \(problem.message)")
             }
-            guard !command.isEmpty else { throw ValidationError("\(reference) has no entrypoint or command to run") }
-            var env = image.config.environment
-            if env.allSatisfy({ !$0.hasPrefix("PATH=") }) { env.append("PATH=/usr/local/bin:/usr/bin:/bin") }
-            let home = image.config.environmentValue("HOME") ?? user.home
-            if image.config.environmentValue("HOME") == nil { env.append("HOME=\(home)") }
-            env += environment
+            launch.environment += environment
             // Writable where the image's user writes: /tmp here; the sandbox gives the user a private home.
             let mounts: [MountRequest] = [.tmpfs(destination: "/tmp")]
-            let plan = SandboxPlan(command: command, environment: env, user: user,
+            let plan = SandboxPlan(command: launch.command, environment: launch.environment, user: user,
                                    network: NetworkMode(rawValue: network) ?? .none, rootfs: rootfs,
-                                   mounts: mounts,
-                                   workingDirectory: image.config.workingDirectory ?? "/",
+                                   mounts: mounts, workingDirectory: launch.workingDirectory,
                                    syscallFilter: try ProfileSelection.filter(named: profile))
             let outcome = try Sandbox.run(plan, forwardSignals: true, audit: nil)
             code = outcome.termination.exitCode
