@@ -224,13 +224,46 @@ enum BuiltinProfiles {
       ]
     },
     {
-      "comment": "Using sockets. Which families exist is decided by the socket rules above.",
+      "comment": "Using sockets. Which families exist is decided by the socket rules above; sending and receiving by the two rules below.",
       "names": [
-        "bind", "connect", "listen", "accept", "accept4", "getsockname", "getpeername", "sendto",
-        "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg", "setsockopt", "getsockopt",
-        "shutdown"
+        "bind", "connect", "listen", "accept", "accept4", "getsockname", "getpeername", "setsockopt",
+        "getsockopt", "shutdown"
       ],
       "action": "SCMP_ACT_ALLOW"
+    },
+    {
+      "comment": "sendto/recvfrom/sendmmsg/recvmmsg without MSG_OOB (0x1) in their flags (argument 3).",
+      "names": ["sendto", "recvfrom", "sendmmsg", "recvmmsg"],
+      "action": "SCMP_ACT_ALLOW",
+      "args": [
+        {"index": 3, "value": 1, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}
+      ]
+    },
+    {
+      "comment": "Out-of-band data (MSG_OOB): a rarely used path of AF_UNIX sockets with a history of use-after-frees (CVE-2025-38236); EOPNOTSUPP is what a kernel without it answers.",
+      "names": ["sendto", "recvfrom", "sendmmsg", "recvmmsg"],
+      "action": "SCMP_ACT_ERRNO",
+      "errnoRet": 95,
+      "args": [
+        {"index": 3, "value": 1, "valueTwo": 1, "op": "SCMP_CMP_MASKED_EQ"}
+      ]
+    },
+    {
+      "comment": "sendmsg/recvmsg without MSG_OOB (0x1) in their flags (argument 2).",
+      "names": ["sendmsg", "recvmsg"],
+      "action": "SCMP_ACT_ALLOW",
+      "args": [
+        {"index": 2, "value": 1, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}
+      ]
+    },
+    {
+      "comment": "Out-of-band data (MSG_OOB): a rarely used path of AF_UNIX sockets with a history of use-after-frees (CVE-2025-38236); EOPNOTSUPP is what a kernel without it answers.",
+      "names": ["sendmsg", "recvmsg"],
+      "action": "SCMP_ACT_ERRNO",
+      "errnoRet": 95,
+      "args": [
+        {"index": 2, "value": 1, "valueTwo": 1, "op": "SCMP_CMP_MASKED_EQ"}
+      ]
     },
     {
       "comment": "personality: PER_LINUX (0).",
@@ -419,12 +452,45 @@ enum BuiltinProfiles {
       ]
     },
     {
-      "comment": "Using those sockets.",
+      "comment": "Using those sockets; sending and receiving by the two rules below.",
       "names": [
-        "connect", "getsockname", "getpeername", "sendto", "recvfrom", "sendmsg", "recvmsg",
-        "getsockopt", "setsockopt", "shutdown"
+        "connect", "getsockname", "getpeername", "getsockopt", "setsockopt", "shutdown"
       ],
       "action": "SCMP_ACT_ALLOW"
+    },
+    {
+      "comment": "sendto/recvfrom without MSG_OOB (0x1) in their flags (argument 3).",
+      "names": ["sendto", "recvfrom"],
+      "action": "SCMP_ACT_ALLOW",
+      "args": [
+        {"index": 3, "value": 1, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}
+      ]
+    },
+    {
+      "comment": "Out-of-band data (MSG_OOB): a rarely used path of AF_UNIX sockets with a history of use-after-frees (CVE-2025-38236); EOPNOTSUPP is what a kernel without it answers.",
+      "names": ["sendto", "recvfrom"],
+      "action": "SCMP_ACT_ERRNO",
+      "errnoRet": 95,
+      "args": [
+        {"index": 3, "value": 1, "valueTwo": 1, "op": "SCMP_CMP_MASKED_EQ"}
+      ]
+    },
+    {
+      "comment": "sendmsg/recvmsg without MSG_OOB (0x1) in their flags (argument 2).",
+      "names": ["sendmsg", "recvmsg"],
+      "action": "SCMP_ACT_ALLOW",
+      "args": [
+        {"index": 2, "value": 1, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}
+      ]
+    },
+    {
+      "comment": "Out-of-band data (MSG_OOB): a rarely used path of AF_UNIX sockets with a history of use-after-frees (CVE-2025-38236); EOPNOTSUPP is what a kernel without it answers.",
+      "names": ["sendmsg", "recvmsg"],
+      "action": "SCMP_ACT_ERRNO",
+      "errnoRet": 95,
+      "args": [
+        {"index": 2, "value": 1, "valueTwo": 1, "op": "SCMP_CMP_MASKED_EQ"}
+      ]
     }
   ]
 }
