@@ -469,20 +469,24 @@ static void install_audited_profile(const struct stk_spawn_plan *plan, const cha
     // The resolved program rides along: the supervisor may not be allowed to
     // read this not-yet-dumpable process's memory for the first execve.
     struct iovec iov[2] = {{&r, sizeof r}, {(void *)path, strlen(path) + 1}};
-    struct msghdr msg;
-    memset(&msg, 0, sizeof msg);
-    msg.msg_iov = iov;
-    msg.msg_iovlen = 2;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    struct msghdr *msg = plan->handoff_message;
+    memset(msg, 0, sizeof *msg);
+    msg->msg_iov = iov;
+    msg->msg_iovlen = 2;
+    msg->msg_control = control;
+    msg->msg_controllen = sizeof control;
+    struct cmsghdr *c = CMSG_FIRSTHDR(msg);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
     c->cmsg_len = CMSG_LEN(sizeof(int));
     memcpy(CMSG_DATA(c), &listener, sizeof(int));
+    // Exactly the registers the filter's exception expects (see the plan).
+    uint64_t secret = plan->handoff_secret;
+    long fd = (long)((uint64_t)(uint32_t)plan->handoff_fd | (secret & 0xFFFFFFFF00000000ULL));
+    long flags = (long)((uint64_t)MSG_NOSIGNAL | secret << 32);
     // Nothing but this sendmsg passes the filter unobserved yet, not even a
     // report of its failure: just end.
-    if (sendmsg(plan->handoff_fd, &msg, MSG_NOSIGNAL) < 0) _exit(STK_EXIT_SETUP_FAILED);
+    if (syscall(SYS_sendmsg, fd, msg, flags) < 0) _exit(STK_EXIT_SETUP_FAILED);
     // The command must not hold its own listener: it could answer itself.
     close(listener);
     char ack = 0;
@@ -672,6 +676,38 @@ static _Noreturn void serve_as_init(const struct stk_spawn_plan *plan, pid_t com
     }
 }
 
+// ---------------------------------------------------------------- hiding the supervisor
+
+/// pid 1 is a copy of the supervisor, whose argv and environment (paths,
+/// `--env K=V`) /proc/1/cmdline would show to the command: cmdline needs no
+/// ptrace access, unlike environ, maps or mem, which non-dumpability closes.
+/// The copies of those strings are wiped, and PR_SET_MM_MAP (no capability
+/// needed without exe_fd) points the kernel's record of them, and of the
+/// auxiliary vector, at nothing.
+static void hide_supervisor(const struct stk_spawn_plan *plan) {
+    const struct stk_memory_layout *m = &plan->supervisor_memory;
+    if (!m->arg_start || m->arg_end < m->arg_start || m->env_end < m->env_start) return;
+    memset((void *)(uintptr_t)m->arg_start, 0, (size_t)(m->arg_end - m->arg_start));
+    memset((void *)(uintptr_t)m->env_start, 0, (size_t)(m->env_end - m->env_start));
+    unsigned long auxv[2] = {0, 0}; // AT_NULL
+    struct prctl_mm_map map;
+    memset(&map, 0, sizeof map);
+    map.start_code = m->start_code;
+    map.end_code = m->end_code;
+    map.start_data = m->start_data;
+    map.end_data = m->end_data;
+    map.start_brk = m->start_brk;
+    map.brk = (uint64_t)syscall(SYS_brk, 0);
+    map.start_stack = m->start_stack;
+    map.arg_start = map.arg_end = map.env_start = map.env_end = m->arg_start;
+    map.auxv = (uint64_t *)auxv;
+    map.auxv_size = sizeof auxv;
+    map.exe_fd = (uint32_t)-1;
+    // A kernel without CONFIG_CHECKPOINT_RESTORE refuses: cmdline then reads
+    // as the wiped bytes, still nothing of the supervisor.
+    (void)prctl(PR_SET_MM, PR_SET_MM_MAP, &map, sizeof map, 0);
+}
+
 // ---------------------------------------------------------------- entry
 
 _Noreturn void stk_child_main(const struct stk_spawn_plan *plan, int parent_fd);
@@ -685,6 +721,7 @@ _Noreturn void stk_child_main(const struct stk_spawn_plan *plan, int parent_fd) 
     ssize_t n;
     do { n = read(plan->sync_fd, &go, 1); } while (n < 0 && errno == EINTR);
     if (n != 1 || go != STK_SYNC_GO) _exit(STK_EXIT_SETUP_FAILED);
+    hide_supervisor(plan);
 
     // Bind sources are opened with the invoker's own credentials, before the
     // switch to the setup identity: they may sit in a directory only the

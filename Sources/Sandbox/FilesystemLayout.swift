@@ -45,8 +45,11 @@ public struct FilesystemLayout: Sendable, Equatable {
     /// verify certificates: never shadow, sudoers, ssh keys or other secrets.
     static let hostEtcEntries = [
         "alternatives", "ca-certificates", "gai.conf", "host.conf", "hosts", "ld.so.cache", "ld.so.conf",
-        "ld.so.conf.d", "localtime", "nsswitch.conf", "os-release", "protocols", "resolv.conf", "services", "ssl",
+        "ld.so.conf.d", "localtime", "nsswitch.conf", "os-release", "protocols", "resolv.conf", "services",
     ]
+    /// Of /etc/ssl, the public parts only (Debian's `certs` and `openssl.cnf`, other distributions'
+    /// `cert.pem` bundle): `private`, where the host keeps its TLS keys, is never bound.
+    static let hostSSLEntries = ["cert.pem", "certs", "ct_log_list.cnf", "openssl.cnf"]
     static let systemLinks = ["bin", "lib", "lib32", "lib64", "libx32", "sbin"]
     static let deviceNodes = ["full", "null", "random", "tty", "urandom", "zero"]
     /// Read-only over procfs: kernel tunables and triggers that a process with
@@ -124,24 +127,29 @@ public struct FilesystemLayout: Sendable, Equatable {
             }
         }
         add("/etc", .directory(mode: 0o755, owner: nil))
-        for name in Self.hostEtcEntries {
-            let path = "/etc/" + name
-            guard let entry = HostFiles.entry(path) else { continue }
-            if entry.kind == .symlink {
-                // A link into /usr still resolves inside; anything else (say
-                // resolv.conf → /run/...) is bound as the file it points at.
-                guard let real = HostFiles.canonical(path), let target = HostFiles.target(real) else { continue }
-                if real.hasPrefix("/usr/") {
-                    add(path, .symlink(target: real))
-                } else if target.kind == .regular || target.kind == .directory {
-                    bind(real, at: path, identity: target)
-                }
-            } else if entry.kind == .regular || entry.kind == .directory {
-                bind(path, at: path, identity: entry)
-            }
+        for name in Self.hostEtcEntries { addHostEntry("/etc/" + name) }
+        if HostFiles.entry("/etc/ssl")?.kind == .directory {
+            add("/etc/ssl", .directory(mode: 0o755, owner: nil))
+            for name in Self.hostSSLEntries { addHostEntry("/etc/ssl/" + name) }
         }
         add("/etc/passwd", .file(contents: Array(Self.passwd(base: "", user: user).utf8), mode: 0o644, owner: nil))
         add("/etc/group", .file(contents: Array(Self.group(base: "", user: user).utf8), mode: 0o644, owner: nil))
+    }
+
+    /// A host file or directory at the same path inside, read-only. A link into /usr still
+    /// resolves inside; anything else (say resolv.conf → /run/...) is bound as what it points at.
+    private mutating func addHostEntry(_ path: String) {
+        guard let entry = HostFiles.entry(path) else { return }
+        if entry.kind == .symlink {
+            guard let real = HostFiles.canonical(path), let target = HostFiles.target(real) else { return }
+            if real.hasPrefix("/usr/") {
+                add(path, .symlink(target: real))
+            } else if target.kind == .regular || target.kind == .directory {
+                bind(real, at: path, identity: target)
+            }
+        } else if entry.kind == .regular || entry.kind == .directory {
+            bind(path, at: path, identity: entry)
+        }
     }
 
     private mutating func addRootfs(_ rootfs: String, user: StackUser) throws(SandboxError) {

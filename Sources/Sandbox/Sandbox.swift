@@ -238,15 +238,26 @@ final class Supervisor {
                 cplan.profile = arena.bpf(program, flags: flags)
                 cplan.baseline = arena.bpf(try SeccompCompiler.hardeningBaseline(cache: cache))
             case .audited(let filters):
+                let message = arena.array(of: msghdr.self, count: 1)
+                let handoff = ListenerHandoff(descriptor: Sandbox.handoffDescriptor(plan.limits),
+                                              message: UInt64(UInt(bitPattern: message)),
+                                              secret: UInt64.random(in: .min ... .max))
                 cplan.baseline = arena.bpf(filters.baseline)
-                cplan.profile = arena.bpf(filters.profile, flags: filters.profileFlags)
+                cplan.profile = arena.bpf(
+                    try SeccompCompiler.allowingHandoff(filters.profile, handoff: handoff, enforcing: filters.enforcing),
+                    flags: filters.profileFlags)
                 cplan.audit_listener = 1
-                cplan.handoff_fd = Sandbox.handoffDescriptor(plan.limits)
+                cplan.handoff_fd = handoff.descriptor
+                cplan.handoff_message = message
+                cplan.handoff_secret = handoff.secret
             }
             cplan.init_filter = arena.bpf(try SeccompCompiler.initFilter(cache: cache))
+        } catch where error.errno == EPERM {
+            throw SandboxError(.invalidPlan, "the profile cannot be audited: \(error)")
         } catch {
             throw SandboxError(.system, "cannot compile the built-in seccomp filters: \(error)")
         }
+        cplan.supervisor_memory = Self.memoryLayout
         let stdio = self.stdio ?? [-1, -1, -1]
         cplan.stdio = (stdio[0], stdio[1], stdio[2])
         cplan.sync_fd = socket.child
@@ -263,6 +274,30 @@ final class Supervisor {
         }
         return pid
     }
+
+    /// This process's code, data, stack, argument and environment bounds, which pid 1 (its
+    /// copy) hides from the command; all 0 when /proc/self/stat cannot be read. They are fixed
+    /// at execve, so read once.
+    static let memoryLayout: stk_memory_layout = {
+        var layout = stk_memory_layout()
+        guard let bytes = HostFiles.read("/proc/self/stat", limit: 4096),
+              let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return layout }
+        // Fields after the command name, which may hold spaces: the state is field 3.
+        let fields = bytes[(close + 1)...].split(whereSeparator: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\n") })
+            .map { UInt64(String(decoding: $0, as: UTF8.self)) ?? 0 }
+        func field(_ number: Int) -> UInt64 { number - 3 < fields.count ? fields[number - 3] : 0 }
+        layout.start_code = field(26)
+        layout.end_code = field(27)
+        layout.start_stack = field(28)
+        layout.start_data = field(45)
+        layout.end_data = field(46)
+        layout.start_brk = field(47)
+        layout.arg_start = field(48)
+        layout.arg_end = field(49)
+        layout.env_start = field(50)
+        layout.env_end = field(51)
+        return layout
+    }()
 
     /// A host directory with nothing of value beneath it to mount the new root
     /// on; inside the private mount namespace only.
@@ -281,7 +316,9 @@ final class Supervisor {
     }
 
     static func rlimits(_ limits: ResourceLimits) -> [stk_rlimit] {
-        var result: [stk_rlimit] = []
+        // No core dumps, hard limit included: a crash's memory must not reach the host's
+        // core_pattern (which may pipe it to a helper outside the sandbox) or fill the disk.
+        var result = [stk_rlimit(resource: Int32(STK_RLIMIT_CORE.rawValue), soft: 0, hard: 0)]
         func add(_ resource: stk_resource, _ value: UInt64?) {
             if let value { result.append(stk_rlimit(resource: Int32(resource.rawValue), soft: value, hard: value)) }
         }

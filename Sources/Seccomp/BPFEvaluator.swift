@@ -39,6 +39,9 @@ public struct SeccompData: Sendable, Equatable {
         #endif
     }
 
+    /// Where the high 32 bits of argument `index` are: the other half of its eight bytes.
+    static func argumentHighOffset(_ index: Int) -> UInt32 { argumentOffset(index) ^ 4 }
+
     /// `sizeof(struct seccomp_data)`: what `BPF_LD | BPF_W | BPF_LEN` loads.
     public static let size = 64
 

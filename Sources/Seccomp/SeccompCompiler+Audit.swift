@@ -7,10 +7,10 @@ import Glibc
 /// (``SeccompDecision/decide(_:filters:)`` on ``hardeningBaseline`` and the profile's
 /// ``compile(_:)`` program). Kills and traps stay in BPF.
 ///
-/// Audit mode installs ``auditBaseline`` and then ``compileAudit(_:handoffDescriptor:)``'s
-/// program, the latter with `SECCOMP_FILTER_FLAG_NEW_LISTENER`. Learn mode installs
-/// ``auditBaseline`` and then ``learnFilter(handoffDescriptor:)`` with the listener, and decides
-/// with ``hardeningBaseline`` alone.
+/// Audit mode installs ``auditBaseline`` and then ``compileAudit(_:)``'s program, the latter with
+/// `SECCOMP_FILTER_FLAG_NEW_LISTENER` and behind ``allowingHandoff(_:handoff:enforcing:)``. Learn
+/// mode installs ``auditBaseline`` and then ``learnFilter`` the same way, and decides with
+/// ``hardeningBaseline`` alone.
 extension SeccompCompiler {
     /// The profile's audit variant, to be installed last, with the listener, after
     /// ``auditBaseline``. It is three programs run one after the other, each deciding unless
@@ -26,18 +26,11 @@ extension SeccompCompiler {
     /// allow it and no audit rule matches; a call the original filters kill or trap is still
     /// killed or trapped in BPF. The result keeps `compile(_:)`'s warnings (and adds unknown
     /// names in audit rules) and `filterFlags`; add `SECCOMP_FILTER_FLAG_NEW_LISTENER` to them.
-    ///
-    /// `handoffDescriptor`: see ``learnFilter(handoffDescriptor:)``. `sendmsg` on that
-    /// descriptor is allowed outright, before any of the three, so that the sandbox can hand
-    /// the listener over; this throws (EPERM) if the original filters would refuse that call,
-    /// since the exception would then let through what they deny.
-    public static func compileAudit(_ profile: SeccompProfile,
-                                    handoffDescriptor: Int32? = nil) throws(SeccompCompileError) -> CompiledProfile {
-        try compileAudit(profile, handoffDescriptor: handoffDescriptor, on: .current)
+    public static func compileAudit(_ profile: SeccompProfile) throws(SeccompCompileError) -> CompiledProfile {
+        try compileAudit(profile, on: .current)
     }
 
-    static func compileAudit(_ profile: SeccompProfile, handoffDescriptor: Int32? = nil,
-                             on host: Host) throws(SeccompCompileError) -> CompiledProfile {
+    static func compileAudit(_ profile: SeccompProfile, on host: Host) throws(SeccompCompileError) -> CompiledProfile {
         let original = try compile(profile, on: host)
         var warnings = original.warnings
         var stages = [
@@ -47,20 +40,7 @@ extension SeccompCompiler {
         if let observed = try observedProgram(profile.auditRules, warnings: &warnings) {
             stages.append(BPFInstruction.decode(observed))
         }
-        var program = try chained(stages, subject: "the profile's audit variant")
-        if let handoffDescriptor {
-            let descriptor = UInt64(UInt32(bitPattern: handoffDescriptor))
-            let handoff = SeccompData(nr: Int32(__NR_sendmsg), args: [descriptor, 0, 0x4000])  // MSG_NOSIGNAL
-            let decision = SeccompDecision.decide(handoff, filters: [try hardeningBaseline, original.program])
-            guard decision == .allow || decision == .log else {
-                throw SeccompCompileError(
-                    operation: "allowing the audit's listener handoff",
-                    subject: "the profile, which answers sendmsg(\(handoffDescriptor), ..., MSG_NOSIGNAL) with "
-                        + "\(decision) (the sandbox hands the listener to the supervisor with that call)",
-                    errno: EPERM)
-            }
-            program = try withHandoffAllowed(program, handoffDescriptor: handoffDescriptor)
-        }
+        let program = try chained(stages, subject: "the profile's audit variant")
         return CompiledProfile(program: program, warnings: warnings, filterFlags: original.filterFlags, notifies: true)
     }
 
@@ -78,29 +58,41 @@ extension SeccompCompiler {
         get throws(SeccompCompileError) { try learnProgram.get() }
     }
 
-    /// ``learnFilter`` that lets the sandbox hand its listener over: `sendmsg` on
-    /// `handoffDescriptor` (compared on its low 32 bits, the `int` the kernel reads) is allowed
-    /// outright. Once the listener filter is installed, every call waits for a supervisor that
-    /// does not yet have the listener, so the call that gives it the listener must not. Every
-    /// call after that one may be notified: the supervisor has the listener by then, or will.
-    /// The hardening baseline allows sendmsg, so this allows nothing that learn mode's
-    /// enforcement would refuse.
-    public static func learnFilter(handoffDescriptor: Int32) throws(SeccompCompileError) -> BPFProgram {
-        try withHandoffAllowed(try learnFilter, handoffDescriptor: handoffDescriptor)
-    }
-
-    /// `program` behind a check that allows `sendmsg(handoffDescriptor, ...)` outright.
-    static func withHandoffAllowed(_ program: BPFProgram,
-                                   handoffDescriptor: Int32) throws(SeccompCompileError) -> BPFProgram {
-        let instructions = [
-            BPFInstruction(code: BPF.ldWAbs, jt: 0, jf: 0, k: 4),  // arch
-            BPFInstruction(code: BPF.jeq, jt: 0, jf: 5, k: SeccompData.nativeAuditArch),
-            BPFInstruction(code: BPF.ldWAbs, jt: 0, jf: 0, k: 0),  // nr
-            BPFInstruction(code: BPF.jeq, jt: 0, jf: 3, k: UInt32(__NR_sendmsg)),
-            BPFInstruction(code: BPF.ldWAbs, jt: 0, jf: 0, k: SeccompData.argumentOffset(0)),  // its low half
-            BPFInstruction(code: BPF.jeq, jt: 0, jf: 1, k: UInt32(bitPattern: handoffDescriptor)),
-            BPFInstruction(code: BPF.retK, jt: 0, jf: 0, k: BPF.retAllow),
-        ] + BPFInstruction.decode(program)
+    /// `program` (the listener's filter, ``compileAudit(_:)``'s or ``learnFilter``) behind a
+    /// check that allows `handoff`'s call outright, and nothing else. Once the listener filter
+    /// is installed every call may wait for a supervisor that does not have the listener yet,
+    /// so the call that gives it over must not. The check compares every register of that call,
+    /// the secret in the upper halves included, so the command, which never learns the secret,
+    /// cannot make the same call after `execve`: a sendmsg of its own on that descriptor, with
+    /// other flags or another message, goes through `program` like any other call. Throws (EPERM)
+    /// if `enforcing`, the filters that decide, would refuse the call itself, since the exception
+    /// would then let through what they deny.
+    public static func allowingHandoff(_ program: BPFProgram, handoff: ListenerHandoff,
+                                       enforcing: [BPFProgram]) throws(SeccompCompileError) -> BPFProgram {
+        let call = handoff.call
+        let decision = SeccompDecision.decide(call, filters: enforcing)
+        guard decision == .allow || decision == .log else {
+            throw SeccompCompileError(
+                operation: "allowing the audit's listener handoff",
+                subject: "the profile, which answers sendmsg(\(handoff.descriptor), ..., MSG_NOSIGNAL) with "
+                    + "\(decision) (the sandbox hands the listener to the supervisor with that call)",
+                errno: EPERM)
+        }
+        var checks: [(offset: UInt32, value: UInt32)] = [(4, SeccompData.nativeAuditArch), (0, UInt32(call.nr))]
+        for index in 0..<3 {
+            checks.append((SeccompData.argumentOffset(index), UInt32(truncatingIfNeeded: call.args[index])))
+            checks.append((SeccompData.argumentHighOffset(index), UInt32(truncatingIfNeeded: call.args[index] >> 32)))
+        }
+        // Each check loads a word and jumps past the final ALLOW, to `program`, on a mismatch.
+        let length = 2 * checks.count + 1
+        var instructions: [BPFInstruction] = []
+        for check in checks {
+            instructions.append(BPFInstruction(code: BPF.ldWAbs, jt: 0, jf: 0, k: check.offset))
+            instructions.append(BPFInstruction(code: BPF.jeq, jt: 0, jf: UInt8(length - instructions.count - 1),
+                                               k: check.value))
+        }
+        instructions.append(BPFInstruction(code: BPF.retK, jt: 0, jf: 0, k: BPF.retAllow))
+        instructions += BPFInstruction.decode(program)
         guard instructions.count <= BPF.maxInstructions else {
             throw SeccompCompileError(operation: "allowing the audit's listener handoff",
                                       subject: "a filter of \(instructions.count) instructions", errno: E2BIG)

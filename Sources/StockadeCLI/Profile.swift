@@ -29,10 +29,9 @@ struct Profile: ParsableCommand {
         func run() throws {
             var plan = try sandbox.plan(command: command)
             do {
-                let handoff = Sandbox.handoffDescriptor(plan.limits)
                 plan.syscallFilter = .audited(AuditFilters(
                     baseline: try SeccompCompiler.auditBaseline,
-                    profile: try SeccompCompiler.learnFilter(handoffDescriptor: handoff),
+                    profile: try SeccompCompiler.learnFilter,
                     enforcing: [try SeccompCompiler.hardeningBaseline]))
             } catch {
                 complain("cannot compile the learning filters: \(error)")

@@ -25,13 +25,18 @@ enum ProfileSelection {
             let source = try ProfileSource.resolve(name)
             let profile = try SeccompProfile.parse(source.bytes, origin: source.origin)
             let audited = try FilterCache.forCurrentUser().map { cache in
-                try cache.compiled(kind: "audit-\(handoff)", source: source.bytes) { () throws(SeccompCompileError) in
-                    try SeccompCompiler.compileAudit(profile, handoffDescriptor: handoff)
+                try cache.compiled(kind: "audit", source: source.bytes) { () throws(SeccompCompileError) in
+                    try SeccompCompiler.compileAudit(profile)
                 }
-            } ?? SeccompCompiler.compileAudit(profile, handoffDescriptor: handoff)
-            return AuditFilters(baseline: try SeccompCompiler.auditBaseline, profile: audited.program,
-                                profileFlags: audited.filterFlags,
-                                enforcing: [try SeccompCompiler.hardeningBaseline, enforcing.program])
+            } ?? SeccompCompiler.compileAudit(profile)
+            let filters = AuditFilters(baseline: try SeccompCompiler.auditBaseline, profile: audited.program,
+                                       profileFlags: audited.filterFlags,
+                                       enforcing: [try SeccompCompiler.hardeningBaseline, enforcing.program])
+            // The sandbox adds the exception with its own message and secret; a profile that
+            // refuses the handoff is refused here already, as the profile error it is.
+            _ = try SeccompCompiler.allowingHandoff(filters.profile, handoff: ListenerHandoff(
+                descriptor: handoff, message: 0, secret: 0), enforcing: filters.enforcing)
+            return filters
         } catch {
             complain("\(error)")
             throw Failure(code: ExitCode.invalidProfile)

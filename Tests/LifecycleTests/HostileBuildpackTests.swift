@@ -117,4 +117,39 @@ import Testing
         #expect(r.stdout.contains("timeout"), "\(r)")
         #expect(r.stderr.contains("timed out after 1 s"), "\(r)")
     }
+
+    /// The sandbox's pid 1 is a copy of the supervisor: in detect and in build, nothing a
+    /// buildpack reads of it shows the supervisor's arguments (`--report` here) or environment.
+    @Test(arguments: Invoker.all)
+    func aBuildpackSeesNothingOfTheSupervisor(_ invoker: Invoker) throws {
+        let marker = "supervisor-marker-7d2b"
+        let read = "cat /proc/1/cmdline /proc/[0-9]*/cmdline /proc/1/environ /proc/1/maps /proc/1/auxv 2>/dev/null | tr '\\0' ' '"
+        let bp = try buildpack(id: "test/peek", build: """
+            echo "pid 1: $(\(read))"
+            echo "cmdline of pid 1: $(wc -c < /proc/1/cmdline) bytes"
+            """)
+        let detect = fx.makeDirectory("bp-peek-detect")
+        try FileManager.default.createDirectory(atPath: detect + "/bin", withIntermediateDirectories: true)
+        for name in ["buildpack.toml", "bin/build"] { try FileManager.default.copyItem(atPath: bp + "/" + name, toPath: detect + "/" + name) }
+        // Detect's output reaches the user only in the message of a failed detect: its last line.
+        try """
+            #!/bin/sh
+            out=$(\(read))
+            case "$out" in *\(marker)*|*--report*) echo "leaked: $out" ;; *) echo "clean: $(wc -c < /proc/1/cmdline) bytes" ;; esac
+            exit 1
+            """.write(toFile: detect + "/bin/detect", atomically: true, encoding: .utf8)
+        for path in [detect + "/bin", detect + "/bin/detect", detect + "/bin/build"] { chmod(path, 0o755) }
+        let report = fx.makeDirectory("report-\(marker)", mode: 0o777) + "/report.json"
+        let app = fx.makeDirectory("app")
+        func stockade(_ args: [String]) -> Outcome {
+            Fixture.run(["STOCKADE_SUPERVISOR_SECRET=\(marker)"] + invoker.prefix + [fx.stockade] + args + ["--report", report])
+        }
+        let built = stockade(["build", "--buildpack", bp, "--path", app])
+        #expect(built.status == 0, "\(built)")
+        #expect(built.stdout.contains("cmdline of pid 1: 0 bytes"), "\(built)")
+        #expect(built.stdout.contains("pid 1: ") && !built.stdout.contains(marker) && !built.stdout.contains("--report"), "\(built)")
+        let detected = stockade(["detect", "--buildpack", detect, "--path", app])
+        #expect(detected.stderr.contains("clean: 0 bytes") || detected.stdout.contains("clean: 0 bytes"), "\(detected)")
+        #expect(!detected.stderr.contains(marker) && !detected.stdout.contains(marker), "\(detected)")
+    }
 }

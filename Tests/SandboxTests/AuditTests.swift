@@ -116,4 +116,48 @@ import Testing
         let bad = fx.stockade(["profile", "check", dir + "/missing.json"], as: .suiteUser)
         #expect(bad.status == 66)
     }
+
+    /// Refuses sendmsg with MSG_OOB and observes every sendmsg.
+    static let outOfBandProfile = """
+        {"defaultAction": "SCMP_ACT_ALLOW",
+         "syscalls": [{"names": ["sendmsg"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+                       "args": [{"index": 2, "value": 1, "valueTwo": 1, "op": "SCMP_CMP_MASKED_EQ"}]}],
+         "x-stockade": {"audit": [{"names": ["sendmsg"]}]}}
+        """
+
+    /// The listener is handed over with sendmsg on descriptor 1023; a command's own sendmsg
+    /// there is the profile's to decide, audited or not, and it is logged.
+    @Test(arguments: Invoker.all)
+    func theListenerHandoffNeverWidensTheProfile(_ invoker: Invoker) throws {
+        let profile = fx.makeDirectory("oob", mode: 0o755) + "/profile.json"
+        try Self.outOfBandProfile.write(toFile: profile, atomically: true, encoding: .utf8)
+        chmod(profile, 0o644)
+        let probes = ["sendmsg-oob-1023", "sendmsg-1023", "sendmsg-oob"]
+        let plain = fx.exec(["--profile", profile], ["/probe"] + probes, as: invoker)
+        let log = logPath()
+        let audited = fx.exec(["--profile", profile, "--audit", log], ["/probe"] + probes, as: invoker)
+        for r in [plain, audited] {
+            #expect(r.status == 0, "\(r)")
+            #expect(r.probes["sendmsg-oob-1023"] == "EPERM" && r.probes["sendmsg-oob"] == "EPERM", "\(r)")
+            #expect(r.probes["sendmsg-1023"] == "ok", "\(r)")
+        }
+        let onHandoff = events(log).filter {
+            $0["syscall"] as? String == "sendmsg" && (args($0)["values"] as? [Int])?.first == 1023
+        }
+        let outOfBand = onHandoff.filter { ((args($0)["values"] as? [Int])?[2] ?? 0) & 1 == 1 }
+        #expect(outOfBand.count == 1 && outOfBand.first?["outcome"] as? String == "denied", "\(events(log))")
+        #expect(onHandoff.count == 2 && onHandoff.contains { $0["outcome"] as? String == "allowed" }, "\(events(log))")
+    }
+
+    /// Learning lets through what the hardening baseline allows, and observes it: a sendmsg on
+    /// the handoff descriptor ends up in the learned profile like any other call.
+    @Test(arguments: Invoker.all)
+    func learningObservesCallsOnTheHandoffDescriptor(_ invoker: Invoker) throws {
+        let profile = fx.makeDirectory("learned", mode: 0o777) + "/profile.json"
+        let r = fx.stockade(["profile", "learn", "--output", profile, "--ro-bind", "\(fx.probe):/probe", "--",
+                             "/probe", "sendmsg-oob-1023"], as: invoker)
+        #expect(r.status == 0 && r.probes["sendmsg-oob-1023"] == "ok", "\(r)")
+        let learned = (try? String(contentsOfFile: profile, encoding: .utf8)) ?? ""
+        #expect(learned.contains("\"sendmsg\""), "\(learned)")
+    }
 }

@@ -334,36 +334,66 @@ private let killProcess = BPF.retKillProcess
         #expect(SeccompDecision.decide(SeccompData(nr: __NR_mount), filters: filters) == .notify)
     }
 
-    @Test func theListenerHandoffIsAllowedOutright() throws {
-        let handoff: Int32 = 1023
-        func sendmsg(_ fd: UInt64, _ filters: [BPFProgram]) -> SeccompDecision {
-            SeccompDecision.decide(SeccompData(nr: __NR_sendmsg, args: [fd, 0x7FFC_0000, 0x4000]), filters: filters)
+    @Test func onlyTheListenerHandoffItselfIsAllowedOutright() throws {
+        let handoff = ListenerHandoff(descriptor: 1023, message: 0x7FFC_1230, secret: 0xFEDC_BA98_7654_3210)
+        let call = handoff.call
+        #expect(call.args[0] == 0xFEDC_BA98_0000_03FF && call.args[1] == 0x7FFC_1230 && call.args[2] == 0x7654_3210_0000_4000)
+        /// The handoff's registers with argument `index` changed by `change`.
+        func variant(_ index: Int, _ change: (UInt64) -> UInt64) -> SeccompData {
+            var data = call
+            data.args[index] = change(data.args[index])
+            return data
         }
-        let learn = [try SeccompCompiler.auditBaseline, try SeccompCompiler.learnFilter(handoffDescriptor: handoff)]
-        #expect(sendmsg(1023, learn) == .allow)
-        #expect(sendmsg(1 << 32 | 1023, learn) == .allow)  // the kernel reads an int
-        #expect(sendmsg(1022, learn) == .notify)
+        let nearMisses = [
+            variant(0, { $0 & 0xFFFF_FFFF }),  // the descriptor without the secret: what a command can know
+            variant(0, { $0 ^ 1 << 40 }), variant(1, { $0 + 8 }), variant(1, { $0 ^ 1 << 60 }),
+            variant(2, { $0 | 1 }),  // MSG_OOB
+            variant(2, { $0 ^ 1 << 33 }),
+        ]
+
+        let learnMode = [try SeccompCompiler.auditBaseline, try SeccompCompiler.learnFilter]
+        let learn = [try SeccompCompiler.auditBaseline,
+                     try SeccompCompiler.allowingHandoff(try SeccompCompiler.learnFilter, handoff: handoff,
+                                                         enforcing: [try SeccompCompiler.hardeningBaseline])]
+        #expect(SeccompDecision.decide(call, filters: learn) == .allow)
+        #expect(SeccompDecision.decide(call, filters: learnMode) == .notify)
+        for data in nearMisses { #expect(SeccompDecision.decide(data, filters: learn) == .notify) }
         #expect(SeccompDecision.decide(SeccompData(nr: __NR_read, args: [1023]), filters: learn) == .notify)
-        #expect(SeccompDecision.decide(SeccompData(nr: __NR_sendmsg, arch: 0x4000_0003, args: [1023]), filters: learn) == .kill)
+        var foreign = call
+        foreign.arch = 0x4000_0003
+        #expect(SeccompDecision.decide(foreign, filters: learn) == .kill)
 
-        let profile = try #require(SeccompProfile.builtin("strict"))
+        // A profile that refuses sendmsg with MSG_OOB: the handoff passes, the same call with
+        // MSG_OOB is still the profile's to refuse, notified so that it is logged.
+        let oob = try SeccompProfile.parse(Array("""
+            {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["sendmsg"], "action": "SCMP_ACT_ERRNO",
+             "args": [{"index": 2, "value": 1, "valueTwo": 1, "op": "SCMP_CMP_MASKED_EQ"}]}]}
+            """.utf8), origin: "t")
+        let enforcing = [try SeccompCompiler.hardeningBaseline, try SeccompCompiler.compile(oob).program]
         let audit = [try SeccompCompiler.auditBaseline,
-                     try SeccompCompiler.compileAudit(profile, handoffDescriptor: handoff).program]
-        #expect(sendmsg(1023, audit) == .allow)
-        #expect(SeccompDecision.decide(SeccompData(nr: __NR_execve), filters: audit) == .notify)
+                     try SeccompCompiler.allowingHandoff(try SeccompCompiler.compileAudit(oob).program,
+                                                         handoff: handoff, enforcing: enforcing)]
+        #expect(SeccompDecision.decide(call, filters: audit) == .allow)
+        #expect(SeccompDecision.decide(variant(2, { $0 | 1 }), filters: audit) == .notify)
+        #expect(SeccompDecision.decide(variant(2, { $0 | 1 }), filters: enforcing) == .errno(EPERM))
+        #expect(SeccompDecision.decide(SeccompData(nr: __NR_execve), filters: audit) == .allow)
 
-        // A profile that observes sendmsg still lets the handoff through; one that refuses it cannot be audited.
+        // A profile that observes sendmsg sees every other sendmsg; one that refuses the handoff cannot be audited.
         let observing = try SeccompProfile.parse(Array("""
             {"defaultAction": "SCMP_ACT_ALLOW", "x-stockade": {"audit": [{"names": ["sendmsg"]}]}}
             """.utf8), origin: "t")
         let observed = [try SeccompCompiler.auditBaseline,
-                        try SeccompCompiler.compileAudit(observing, handoffDescriptor: handoff).program]
-        #expect(sendmsg(1023, observed) == .allow)
-        #expect(sendmsg(3, observed) == .notify)
+                        try SeccompCompiler.allowingHandoff(try SeccompCompiler.compileAudit(observing).program,
+                                                            handoff: handoff, enforcing: [try SeccompCompiler.hardeningBaseline])]
+        #expect(SeccompDecision.decide(call, filters: observed) == .allow)
+        for data in nearMisses { #expect(SeccompDecision.decide(data, filters: observed) == .notify) }
         let refusing = try SeccompProfile.parse(Array("""
             {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["sendmsg"], "action": "SCMP_ACT_ERRNO"}]}
             """.utf8), origin: "t")
-        #expect(throws: SeccompCompileError.self) { try SeccompCompiler.compileAudit(refusing, handoffDescriptor: handoff) }
+        #expect(throws: SeccompCompileError.self) {
+            try SeccompCompiler.allowingHandoff(try SeccompCompiler.compileAudit(refusing).program, handoff: handoff,
+                                                enforcing: [try SeccompCompiler.compile(refusing).program])
+        }
         #expect(try SeccompCompiler.compileAudit(refusing).notifies)
     }
 

@@ -77,9 +77,14 @@ enum Calls {
         Call("socket AF_PACKET", __NR_socket, [Int(AF_PACKET), Int(SOCK_RAW.rawValue), 0]),
         Call("socket AF_UNIX with high bits", __NR_socket, [1 << 32 | Int(AF_UNIX), Int(SOCK_STREAM.rawValue), 0]),
         Call("connect -1", __NR_connect, [-1, 0, 0]),
-        Call("sendmsg 700", __NR_sendmsg, [700, 0, 0x4000]),
-        Call("sendmsg 700 | 1 << 32", __NR_sendmsg, [1 << 32 | 700, 0, 0x4000]),
+        Call("sendmsg: the handoff", __NR_sendmsg, Stack.handoff.call.args.map { Int(bitPattern: UInt($0)) }),
+        Call("sendmsg 700 without the secret", __NR_sendmsg, [700, Int(Stack.handoff.message), 0x4000]),
+        Call("sendmsg: the handoff with MSG_OOB", __NR_sendmsg,
+             Stack.handoff.call.args.enumerated().map { Int(bitPattern: UInt($0.element | ($0.offset == 2 ? 1 : 0))) }),
+        Call("sendmsg: the handoff with another message", __NR_sendmsg,
+             Stack.handoff.call.args.enumerated().map { Int(bitPattern: UInt($0.element + ($0.offset == 1 ? 8 : 0))) }),
         Call("sendmsg 701", __NR_sendmsg, [701, 0, 0x4000]),
+        Call("sendmsg 700 MSG_OOB", __NR_sendmsg, [700, 0, 0x4001]),
         Call("sendto -1 without address", __NR_sendto, [-1, 0, 0, 0, 0, 0]),
         Call("sendto -1 to an address", __NR_sendto, [-1, 0, 0, 0, 0x1000, 16]),
         Call("ioctl TIOCSTI", __NR_ioctl, [-1, Int(TIOCSTI), 0]),
@@ -170,7 +175,7 @@ enum Stack: String, Codable, Sendable, CaseIterable {
     case auditDefault, auditStrict, auditDenylist
     /// Learn mode: the audit baseline, then the learning filter.
     case learn
-    /// Audit and learn mode with sendmsg on descriptor 700 (``handoff``) allowed outright.
+    /// Audit and learn mode with ``handoff``'s call (on descriptor 700) allowed outright.
     case auditDefaultHandoff, learnHandoff
     /// A hand-written program exercising every ALU operation and jump (see ``aluProgram``).
     case alu
@@ -178,7 +183,7 @@ enum Stack: String, Codable, Sendable, CaseIterable {
     static let normal: [Stack] = [.baseline, .defaultProfile, .strict, .baselineAndDefault, .baselineAndStrict,
                                   .baselineAndDenylist]
     static let audit: [Stack] = [.auditDefault, .auditStrict, .auditDenylist, .learn, .auditDefaultHandoff, .learnHandoff]
-    static let handoff: Int32 = 700
+    static let handoff = ListenerHandoff(descriptor: 700, message: 0x7FFC_1000, secret: 0x0123_4567_89AB_CDEF)
 
     /// A profile with an ALLOW default and one rule of each other action.
     static let denylist = """
@@ -222,9 +227,12 @@ enum Stack: String, Codable, Sendable, CaseIterable {
         case .learn: [try SeccompCompiler.auditBaseline, try SeccompCompiler.learnFilter]
         case .auditDefaultHandoff:
             [try SeccompCompiler.auditBaseline,
-             try SeccompCompiler.compileAudit(Self.profile("default"), handoffDescriptor: Self.handoff).program]
+             try SeccompCompiler.allowingHandoff(try SeccompCompiler.compileAudit(Self.profile("default")).program,
+                                                 handoff: Self.handoff, enforcing: try Stack.baselineAndDefault.programs())]
         case .learnHandoff:
-            [try SeccompCompiler.auditBaseline, try SeccompCompiler.learnFilter(handoffDescriptor: Self.handoff)]
+            [try SeccompCompiler.auditBaseline,
+             try SeccompCompiler.allowingHandoff(try SeccompCompiler.learnFilter, handoff: Self.handoff,
+                                                 enforcing: try Stack.baseline.programs())]
         case .alu: [Self.aluProgram]
         }
     }

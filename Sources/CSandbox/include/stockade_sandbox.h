@@ -10,6 +10,7 @@
 #include <sys/types.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 
 /// Namespace flags for clone3 (glibc hides them without _GNU_SOURCE).
 enum stk_namespace {
@@ -29,6 +30,7 @@ enum stk_resource {
     STK_RLIMIT_NOFILE = RLIMIT_NOFILE,
     STK_RLIMIT_NPROC = RLIMIT_NPROC,
     STK_RLIMIT_AS = RLIMIT_AS,
+    STK_RLIMIT_CORE = RLIMIT_CORE,
 };
 
 /// What one step of the filesystem plan does. Destinations are absolute paths
@@ -80,6 +82,15 @@ struct stk_bpf {
     uint32_t flags;     ///< SECCOMP_FILTER_FLAG_* for seccomp(2)
 };
 
+/// Where the supervisor's memory regions lie, as /proc/self/stat gives them
+/// (fields 26-28 and 45-51). pid 1 is a copy of the supervisor: it wipes its
+/// copy of the argument and environment strings and points the kernel's
+/// record of them at nothing, so /proc/1/cmdline shows nothing of them.
+struct stk_memory_layout {
+    uint64_t start_code, end_code, start_data, end_data, start_brk, start_stack;
+    uint64_t arg_start, arg_end, env_start, env_end;
+};
+
 struct stk_spawn_plan {
     uint64_t clone_flags;           ///< CLONE_NEW* namespaces to create
     int loopback_up;                ///< bring `lo` up in the new network namespace
@@ -117,13 +128,21 @@ struct stk_spawn_plan {
     /// Install `profile` with a seccomp listener and hand the listener to the
     /// parent (an STK_REPORT_LISTENER message with the fd) before execve.
     int audit_listener;
-    /// The descriptor the listener is handed over on: a filter that notifies
-    /// every syscall (learning a profile) lets sendmsg, read and close on
-    /// exactly this descriptor through, or the handover would wait for
-    /// itself. Below RLIMIT_NOFILE; closed before execve.
+    /// The listener goes over with exactly one call, which the listener's
+    /// filter lets through unobserved (it would otherwise wait for itself):
+    /// sendmsg(handoff_fd | secret's high half << 32, handoff_message,
+    /// MSG_NOSIGNAL | secret's low half << 32). The kernel ignores the upper
+    /// halves; the filter compares all three registers whole, so the command
+    /// cannot make that call again. handoff_fd is below RLIMIT_NOFILE and
+    /// closed before execve; handoff_message is zeroed space the parent
+    /// allocated before the clone, so its address is known to the filter.
     int handoff_fd;
+    struct msghdr *handoff_message;
+    uint64_t handoff_secret;
     struct stk_bpf baseline;        ///< the hardening filter, installed after the profile
     struct stk_bpf init_filter;     ///< confines the sandbox's own pid 1
+
+    struct stk_memory_layout supervisor_memory;  ///< all 0: unknown, only the strings' wipe is skipped too
 
     int stdio[3];                   ///< fds to become 0, 1, 2 in the command; -1 inherits
     int sync_fd;                    ///< the child's end of a SOCK_SEQPACKET pair
