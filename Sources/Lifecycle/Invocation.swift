@@ -100,12 +100,16 @@ public struct AuditCounts: Sendable, Equatable {
     public var destinations: [String]
     /// Denials per syscall.
     public var denials: [String: Int]
+    /// Events counted here but left out of the log by its size or rate cap.
+    public var dropped: Int
 
-    public init(events: [String: Int], programs: [String], destinations: [String], denials: [String: Int]) {
+    public init(events: [String: Int], programs: [String], destinations: [String], denials: [String: Int],
+                dropped: Int = 0) {
         self.events = events
         self.programs = programs
         self.destinations = destinations
         self.denials = denials
+        self.dropped = dropped
     }
 }
 

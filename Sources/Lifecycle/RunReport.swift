@@ -27,7 +27,8 @@ public struct RunReport: Sendable {
                 + (audit.programs.isEmpty ? "" : "; executed \(audit.programs.joined(separator: ", "))")
                 + (audit.destinations.isEmpty ? "" : "; connected to \(audit.destinations.joined(separator: ", "))")
                 + (audit.denials.isEmpty ? "" : "; denied " + audit.denials.sorted { $0.key < $1.key }
-                    .map { "\($0.key) \($0.value)" }.joined(separator: ", ")))
+                    .map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+                + (audit.dropped == 0 ? "" : "; \(audit.dropped) not written (the log's size or rate cap)"))
         }
         return lines
     }
@@ -73,7 +74,8 @@ public struct RunReport: Sendable {
         }
         func list(_ values: [String]) -> String { "[" + values.map(quote).joined(separator: ", ") + "]" }
         return "{\"events\": \(counts(audit.events)), \"programs\": \(list(audit.programs)), "
-            + "\"destinations\": \(list(audit.destinations)), \"denials\": \(counts(audit.denials))}"
+            + "\"destinations\": \(list(audit.destinations)), \"denials\": \(counts(audit.denials)), "
+            + "\"dropped\": \(audit.dropped)}"
     }
 
     static func seconds(_ microseconds: Int64) -> String { decimal(microseconds) + " s" }

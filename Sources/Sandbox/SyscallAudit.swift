@@ -56,9 +56,18 @@ public enum AuditArguments: Sendable, Equatable {
     case values([UInt64])
 }
 
-/// Where events go. `record` and `flush` return false when events could not be kept.
+/// What became of an event handed to a sink.
+public enum AuditRecording: Sendable, Equatable {
+    case kept
+    /// Left out on purpose: the log is at its size or rate cap.
+    case dropped
+    /// Could not be kept: a write failed.
+    case failed
+}
+
+/// Where events go. `flush` returns false when events could not be kept.
 public protocol AuditSink: Sendable {
-    func record(_ event: AuditEvent) -> Bool
+    func record(_ event: AuditEvent) -> AuditRecording
     /// Called when a sandbox's last process is gone.
     func flush() -> Bool
 }
@@ -85,6 +94,8 @@ public struct AuditSummary: Sendable, Equatable {
     public var denials: [String: Int] = [:]
     /// The events that could not be recorded.
     public var lost = 0
+    /// The events left out of the log by its caps (still counted here).
+    public var dropped = 0
     /// Every syscall seen.
     public var syscalls: Set<String> = []
     /// Every syscall seen and allowed: what a learned profile allows.
@@ -119,6 +130,7 @@ public struct AuditSummary: Sendable, Equatable {
         if !denials.isEmpty {
             out.append("audit: denied: " + denials.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         }
+        if dropped > 0 { out.append("audit: \(dropped) events not written: the log reached its size or rate cap") }
         return out
     }
 }
@@ -220,10 +232,11 @@ final class NotificationServer: Sendable {
             guard valid else { continue }
             let event = AuditEvent(time: Self.now(), sandbox: observer.sandbox, labels: observer.labels, pid: pid,
                                    syscall: name, arguments: arguments, outcome: outcome)
-            let kept = observer.sink?.record(event) ?? true
+            let recording = observer.sink?.record(event) ?? .kept
             state.withLock {
                 $0.summary.add(event)
-                if !kept { $0.summary.lost += 1 }
+                if recording == .failed { $0.summary.lost += 1 }
+                if recording == .dropped { $0.summary.dropped += 1 }
             }
         }
     }
@@ -378,24 +391,89 @@ struct ArgumentDecoder {
 
 /// Audit events as JSON Lines in a file the caller opened for appending,
 /// written in blocks so a write is not on the path of the next notification.
+/// What one run appends is capped in bytes and in events per second; an event
+/// over either cap is dropped and counted, and ``finish(time:)`` ends the log
+/// with one `dropped` record that says how many, within the byte cap.
 public final class AuditLog: AuditSink {
+    public struct Limits: Sendable, Equatable {
+        public var maxBytes: UInt64
+        public var maxEventsPerSecond: UInt64
+
+        public static let standard = Limits(maxBytes: 64 << 20, maxEventsPerSecond: 10_000)
+        /// The room kept for the final record: the byte cap may not be smaller.
+        public static let reserved: UInt64 = 512
+
+        public init(maxBytes: UInt64, maxEventsPerSecond: UInt64) {
+            self.maxBytes = maxBytes
+            self.maxEventsPerSecond = maxEventsPerSecond
+        }
+    }
+
+    private struct State {
+        var bytes: [UInt8] = []
+        var failed = false
+        var appended: UInt64 = 0
+        var second: Int64 = -1
+        var inSecond: UInt64 = 0
+        var droppedBySize = 0
+        var droppedByRate = 0
+    }
+
     let fd: Int32
-    private let pending = Mutex<(bytes: [UInt8], failed: Bool)>(([], false))
+    public let limits: Limits
+    private let pending = Mutex<State>(State())
     static let block = 64 << 10
 
-    public init(fd: Int32) { self.fd = fd }
+    public init(fd: Int32, limits: Limits = .standard) {
+        self.fd = fd
+        self.limits = limits
+    }
 
-    public func record(_ event: AuditEvent) -> Bool {
+    public func record(_ event: AuditEvent) -> AuditRecording {
         let line = Array((Self.json(event) + "\n").utf8)
+        let second = monotonicMicroseconds() / 1_000_000
         return pending.withLock { state in
+            if state.second != second {
+                state.second = second
+                state.inSecond = 0
+            }
+            guard state.inSecond < limits.maxEventsPerSecond else {
+                state.droppedByRate += 1
+                return .dropped
+            }
+            guard state.appended + UInt64(line.count) + Limits.reserved <= limits.maxBytes else {
+                state.droppedBySize += 1
+                return .dropped
+            }
+            state.inSecond += 1
+            state.appended += UInt64(line.count)
             state.bytes += line
             if state.bytes.count >= Self.block { state.failed = !write(&state.bytes) || state.failed }
-            return !state.failed
+            return state.failed ? .failed : .kept
         }
     }
 
     public func flush() -> Bool {
         pending.withLock { state in
+            state.failed = !write(&state.bytes) || state.failed
+            return !state.failed
+        }
+    }
+
+    /// Events dropped so far by the byte cap and by the rate cap.
+    public var dropped: (bySize: Int, byRate: Int) {
+        pending.withLock { ($0.droppedBySize, $0.droppedByRate) }
+    }
+
+    /// Writes what is pending and, when events were dropped, the final `dropped` record.
+    /// False when a write failed.
+    public func finish() -> Bool {
+        let time = NotificationServer.now()
+        return pending.withLock { state in
+            if state.droppedBySize + state.droppedByRate > 0 {
+                state.bytes += Array((Self.droppedRecord(time: time, bySize: state.droppedBySize,
+                                                         byRate: state.droppedByRate, limits: limits) + "\n").utf8)
+            }
             state.failed = !write(&state.bytes) || state.failed
             return !state.failed
         }
@@ -411,6 +489,13 @@ public final class AuditLog: AuditSink {
             written += n
         }
         return true
+    }
+
+    /// The log's last line when its caps dropped events (`"type": "dropped"` in the schema).
+    static func droppedRecord(time: Int64, bySize: Int, byRate: Int, limits: Limits) -> String {
+        "{\"type\":\"dropped\",\"time\":\(quote(timestamp(time))),\"dropped\":\(bySize + byRate),"
+            + "\"droppedBySize\":\(bySize),\"droppedByRate\":\(byRate),"
+            + "\"maxBytes\":\(limits.maxBytes),\"maxEventsPerSecond\":\(limits.maxEventsPerSecond)}"
     }
 
     public static func json(_ event: AuditEvent) -> String {

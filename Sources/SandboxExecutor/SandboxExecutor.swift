@@ -104,7 +104,8 @@ public struct SandboxExecutor: BuildpackExecutor {
             return .failure(ExecutionError("\(summary.lost) audit events of \(invocation.buildpack) could not be written", exitCode: 71))
         }
         let counts = outcome.audit.map {
-            AuditCounts(events: $0.counts, programs: $0.programs.sorted(), destinations: $0.destinations.sorted(), denials: $0.denials)
+            AuditCounts(events: $0.counts, programs: $0.programs.sorted(), destinations: $0.destinations.sorted(),
+                        denials: $0.denials, dropped: $0.dropped)
         }
         return .success(InvocationResult(ending: ending, output: output, wallMicroseconds: outcome.wallMicroseconds,
                                          cpuMicroseconds: outcome.usage.userMicroseconds + outcome.usage.systemMicroseconds,

@@ -1,15 +1,42 @@
+import ArgumentParser
 import Glibc
 import Sandbox
 
+/// How much one run may write into the audit log.
+struct AuditCapOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("With --audit: the most this run appends to the log (suffixes K, M, G; default 64M, at least 1K); events beyond it are counted, not written.", valueName: "size"))
+    var auditMaxBytes: String?
+
+    @Option(help: ArgumentHelp("With --audit: the most events written per second (default 10000); events beyond it are counted, not written.", valueName: "n"))
+    var auditMaxRate: UInt64?
+
+    func validate() throws { _ = try limits() }
+
+    func limits() throws -> AuditLog.Limits {
+        var limits = AuditLog.Limits.standard
+        if let auditMaxBytes {
+            limits.maxBytes = try SandboxOptions.byteSize(auditMaxBytes)
+            guard limits.maxBytes >= 2 * AuditLog.Limits.reserved else {
+                throw ValidationError("--audit-max-bytes must be at least 1K, room for the record of what was dropped.")
+            }
+        }
+        if let auditMaxRate {
+            guard auditMaxRate > 0 else { throw ValidationError("--audit-max-rate must be at least 1.") }
+            limits.maxEventsPerSecond = auditMaxRate
+        }
+        return limits
+    }
+}
+
 /// The audit log file and the summary on stderr.
 enum AuditTrail {
-    static func open(_ path: String) throws -> AuditLog {
+    static func open(_ path: String, caps: AuditCapOptions) throws -> AuditLog {
         let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             complain("cannot open the audit log \(path): \(String(cString: strerror(errno)))")
             throw Failure(code: ExitCode.missingPath)
         }
-        return AuditLog(fd: fd)
+        return AuditLog(fd: fd, limits: try caps.limits())
     }
 
     /// Eight hex digits, different for every sandbox of a run.

@@ -13,6 +13,7 @@ struct Exec: ParsableCommand {
             """)
 
     @OptionGroup var sandbox: SandboxOptions
+    @OptionGroup var auditCaps: AuditCapOptions
 
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments, after `--`.")
     var command: [String] = []
@@ -25,10 +26,12 @@ struct Exec: ParsableCommand {
     func run() throws {
         var plan = try sandbox.plan(command: command)
         var observer: AuditObserver?
+        var log: AuditLog?
         if let path = sandbox.audit {
             plan.syscallFilter = .audited(try ProfileSelection.auditFilters(
                 named: sandbox.profile, handoff: Sandbox.handoffDescriptor(plan.limits)))
-            observer = AuditObserver(sandbox: AuditTrail.newSandboxID(), sink: try AuditTrail.open(path))
+            log = try AuditTrail.open(path, caps: auditCaps)
+            observer = AuditObserver(sandbox: AuditTrail.newSandboxID(), sink: log)
         }
         let outcome: SandboxOutcome
         do {
@@ -42,7 +45,8 @@ struct Exec: ParsableCommand {
         }
         if let summary = outcome.audit {
             AuditTrail.report(summary)
-            if summary.lost > 0 {
+            let finished = log?.finish() ?? true
+            if summary.lost > 0 || !finished {
                 complain("\(summary.lost) audit events could not be written to \(sandbox.audit ?? "")")
                 throw Failure(code: ExitCode.system)
             }

@@ -43,6 +43,8 @@ struct LifecycleOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Record what every buildpack executes, connects to, opens for writing and is denied, as JSON Lines.", valueName: "file"))
     var audit: String?
 
+    @OptionGroup var auditCaps: AuditCapOptions
+
     @Option(help: "How many bin/detect run at once (default: the number of cores).")
     var jobs: Int?
 

@@ -28,15 +28,18 @@ struct LifecycleRun {
             }
         }
         var runs: [BuildpackRun] = []
-        let code: Int32
+        var code: Int32
+        var auditLog: AuditLog?
         do {
             let user = try options.stackUser()
             var audit: SandboxExecutor.Audit?
             if let path = options.audit {
+                let log = try AuditTrail.open(path, caps: options.auditCaps)
+                auditLog = log
                 let handoff = Sandbox.handoffDescriptor(ResourceLimits())
                 audit = SandboxExecutor.Audit(detect: try ProfileSelection.auditFilters(named: options.detectProfile, handoff: handoff),
                                               build: try ProfileSelection.auditFilters(named: options.buildProfile, handoff: handoff),
-                                              sink: try AuditTrail.open(path), newSandboxID: AuditTrail.newSandboxID)
+                                              sink: log, newSandboxID: AuditTrail.newSandboxID)
             }
             let sandbox = SandboxExecutor(user: user, rootfs: options.rootfs,
                                           detectFilter: try ProfileSelection.filter(named: options.detectProfile),
@@ -153,6 +156,10 @@ struct LifecycleRun {
         } catch {
             complain("\(error)")
             code = ExitCode.system
+        }
+        if let auditLog, !auditLog.finish() {
+            complain("the audit log \(options.audit ?? "") could not be written")
+            if code == 0 { code = ExitCode.system }
         }
         return code
     }

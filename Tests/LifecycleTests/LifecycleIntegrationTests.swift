@@ -120,4 +120,26 @@ import Testing
         let build = ((json?["phases"] as? [[String: Any]])?.last?["buildpacks"] as? [[String: Any]])?.first
         #expect((build?["audit"] as? [String: Any])?["programs"] is [String])
     }
+
+    /// A build whose buildpacks make far more events than a tiny log holds: the log stays
+    /// within its cap and ends with the count of what it left out, which the summary and
+    /// --report give per buildpack; the build itself is untouched.
+    @Test(arguments: Invoker.all)
+    func aCappedLogCountsWhatItDrops(_ invoker: Invoker) throws {
+        let dir = fx.makeDirectory("audit", mode: 0o777)
+        let log = dir + "/events.jsonl", report = dir + "/report.json"
+        let examples = fx.examples
+        let r = fx.stockade(["build", "--builder", examples + "/builder.toml", "--path", examples + "/apps/python-app",
+                             "--audit", log, "--audit-max-bytes", "2K", "--report", report], as: invoker)
+        #expect(r.status == 0, "\(r)")
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(text.utf8.count <= 2048, "\(text.utf8.count) bytes")
+        let last = text.split(separator: "\n").last.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(last?["type"] as? String == "dropped" && last?["maxBytes"] as? Int == 2048, "\(text)")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any]
+        let runs = (json?["phases"] as? [[String: Any]] ?? []).flatMap { $0["buildpacks"] as? [[String: Any]] ?? [] }
+        let dropped = runs.map { ($0["audit"] as? [String: Any])?["dropped"] as? Int ?? 0 }.reduce(0, +)
+        #expect(dropped > 0 && dropped == last?["dropped"] as? Int, "\(runs)")
+        #expect(r.stdout.contains("not written (the log's size or rate cap)"), "\(r.stdout)")
+    }
 }

@@ -160,4 +160,50 @@ import Testing
         let learned = (try? String(contentsOfFile: profile, encoding: .utf8)) ?? ""
         #expect(learned.contains("\"sendmsg\""), "\(learned)")
     }
+
+    /// The total `audit: N events` of the summary on stderr.
+    func summarizedEvents(_ r: Outcome) -> Int? {
+        r.stderr.split(separator: "\n").first { $0.hasPrefix("stockade: audit: ") && $0.contains(" events: ") }
+            .flatMap { Int($0.dropFirst("stockade: audit: ".count).prefix { $0 != " " }) }
+    }
+
+    /// Far more events than a tiny log holds: the log stays within its cap and ends with the
+    /// count of what it left out, every event is still counted, every call still answered.
+    @Test(arguments: Invoker.all)
+    func aLogStaysWithinItsSizeCapAndCountsWhatItDrops(_ invoker: Invoker) {
+        let log = logPath()
+        let script = "i=0; while [ $i -lt 200 ]; do /bin/true; i=$((i+1)); done; exec /probe mount"
+        let r = fx.exec(["--audit", log, "--audit-max-bytes", "4K"], ["/bin/sh", "-c", script], as: invoker)
+        #expect(r.status == 0 && r.probes["mount"] == "EPERM", "\(r)")
+        let size = ((try? FileManager.default.attributesOfItem(atPath: log))?[.size] as? Int) ?? Int.max
+        #expect(size <= 4096, "\(size) bytes")
+        let lines = events(log)
+        let last = lines.last ?? [:]
+        #expect(Set(last.keys) == ["type", "time", "dropped", "droppedBySize", "droppedByRate", "maxBytes", "maxEventsPerSecond"])
+        #expect(last["type"] as? String == "dropped" && last["maxBytes"] as? Int == 4096, "\(last)")
+        let dropped = last["dropped"] as? Int ?? 0
+        #expect(dropped > 0 && last["droppedBySize"] as? Int == dropped, "\(last)")
+        #expect(summarizedEvents(r) == lines.count - 1 + dropped, "\(r.stderr)")
+        #expect(r.stderr.contains("audit: \(dropped) events not written: the log reached its size or rate cap"), "\(r.stderr)")
+    }
+
+    @Test(arguments: Invoker.all)
+    func aLogStaysWithinItsRateCap(_ invoker: Invoker) {
+        let log = logPath()
+        let script = "i=0; while [ $i -lt 100 ]; do /bin/true; i=$((i+1)); done"
+        let r = fx.exec(["--audit", log, "--audit-max-rate", "1"], ["/bin/sh", "-c", script], as: invoker)
+        #expect(r.status == 0, "\(r)")
+        let lines = events(log)
+        let last = lines.last ?? [:]
+        let dropped = last["droppedByRate"] as? Int ?? 0
+        #expect(last["type"] as? String == "dropped" && dropped > 0 && last["dropped"] as? Int == dropped, "\(last)")
+        #expect(summarizedEvents(r) == lines.count - 1 + dropped, "\(r.stderr)")
+    }
+
+    @Test func auditCapsMustLeaveRoomForTheirRecord() {
+        for args in [["--audit-max-bytes", "100"], ["--audit-max-rate", "0"], ["--audit-max-bytes", "lots"]] {
+            let r = fx.exec(["--audit", logPath()] + args, ["/bin/true"], as: .suiteUser)
+            #expect(r.status == 64, "\(args): \(r)")
+        }
+    }
 }

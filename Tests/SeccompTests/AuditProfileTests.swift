@@ -76,12 +76,17 @@ private func audit(_ entries: String) -> String {
     @Test func eventSchemaIsStrictJSONAndCoversTheObservedCalls() throws {
         let path = Repository.root + "/profiles/audit-event.schema.json"
         let schema = try JSONParser.parse(try ProfileSource.file(path).bytes)
-        guard case .object(let root) = schema, case .object(let properties)? = root["properties"],
-              case .array(let conditions)? = root["allOf"] else {
-            Issue.record("not an object with properties and allOf")
+        guard case .object(let root) = schema, case .object(let definitions)? = root["$defs"],
+              case .object(let event)? = definitions["event"], case .object(let properties)? = event["properties"],
+              case .array(let conditions)? = event["allOf"],
+              case .object(let dropped)? = definitions["dropped"], case .object(let droppedFields)? = dropped["properties"] else {
+            Issue.record("not an event and a dropped record under $defs, with properties and allOf")
             return
         }
         #expect(root["$schema"] == .string("https://json-schema.org/draft/2020-12/schema"))
+        #expect(droppedFields.members.map(\.key) == [
+            "type", "time", "dropped", "droppedBySize", "droppedByRate", "maxBytes", "maxEventsPerSecond",
+        ])
         #expect(properties.members.map(\.key) == [
             "time", "sandbox", "phase", "buildpack", "pid", "syscall", "args", "outcome", "errno", "errnoName",
         ])
