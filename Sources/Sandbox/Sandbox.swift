@@ -257,6 +257,10 @@ final class Supervisor {
         } catch {
             throw SandboxError(.system, "cannot compile the built-in seccomp filters: \(error)")
         }
+        // Fail closed: without it pid 1 would show this process's arguments to the command.
+        guard Self.memoryLayout.arg_start != 0 else {
+            throw SandboxError(.system, "cannot read where this process's arguments lie from /proc/self/stat")
+        }
         cplan.supervisor_memory = Self.memoryLayout
         let stdio = self.stdio ?? [-1, -1, -1]
         cplan.stdio = (stdio[0], stdio[1], stdio[2])

@@ -142,7 +142,7 @@ struct stk_spawn_plan {
     struct stk_bpf baseline;        ///< the hardening filter, installed after the profile
     struct stk_bpf init_filter;     ///< confines the sandbox's own pid 1
 
-    struct stk_memory_layout supervisor_memory;  ///< all 0: unknown, only the strings' wipe is skipped too
+    struct stk_memory_layout supervisor_memory;
 
     int stdio[3];                   ///< fds to become 0, 1, 2 in the command; -1 inherits
     int sync_fd;                    ///< the child's end of a SOCK_SEQPACKET pair
