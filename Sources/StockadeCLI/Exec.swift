@@ -23,11 +23,12 @@ struct Exec: ParsableCommand {
     }
 
     func run() throws {
-        var plan = try sandbox.plan(command: command)
+        let configuration = try Configuration.load()
+        var plan = try sandbox.plan(command: command, configuration: configuration)
         var observer: AuditObserver?
         if let path = sandbox.audit {
             plan.syscallFilter = .audited(try ProfileSelection.auditFilters(
-                named: sandbox.profile, handoff: Sandbox.handoffDescriptor(plan.limits)))
+                named: sandbox.profileName(configuration), handoff: Sandbox.handoffDescriptor(plan.limits)))
             observer = AuditObserver(sandbox: AuditTrail.newSandboxID(), sink: try AuditTrail.open(path))
         }
         let outcome: SandboxOutcome
@@ -36,6 +37,10 @@ struct Exec: ParsableCommand {
         } catch {
             complain(error.description)
             throw Failure(code: ExitCode.of(error))
+        }
+        if let limit = outcome.limitReached {
+            let what = if case .signaled = outcome.termination { "the command was killed" } else { "the command ran into a limit" }
+            complain("\(what): \(limit)")
         }
         if outcome.termination == .timedOut, let seconds = sandbox.timeout {
             complain("timed out after \(SandboxOptions.format(seconds)) s; the sandbox and everything in it was killed")

@@ -27,7 +27,7 @@ struct Profile: ParsableCommand {
         }
 
         func run() throws {
-            var plan = try sandbox.plan(command: command)
+            var plan = try sandbox.plan(command: command, configuration: try Configuration.load())
             do {
                 let handoff = Sandbox.handoffDescriptor(plan.limits)
                 plan.syscallFilter = .audited(AuditFilters(
