@@ -38,10 +38,7 @@ struct Exec: ParsableCommand {
             complain(error.description)
             throw Failure(code: ExitCode.of(error))
         }
-        if let limit = outcome.limitReached {
-            let what = if case .signaled = outcome.termination { "the command was killed" } else { "the command ran into a limit" }
-            complain("\(what): \(limit)")
-        }
+        if let limit = outcome.limitReached { LimitOptions.report(limit, of: "the command") }
         if outcome.termination == .timedOut, let seconds = sandbox.timeout {
             complain("timed out after \(SandboxOptions.format(seconds)) s; the sandbox and everything in it was killed")
         }

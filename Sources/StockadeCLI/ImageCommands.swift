@@ -167,7 +167,7 @@ struct Run: ParsableCommand {
                                        named: configuration.profile(profile, for: "run", default: "default")),
                                    enforcement: enforcement)
             let outcome = try Sandbox.run(plan, forwardSignals: true, audit: nil)
-            if let limit = outcome.limitReached { complain("the process: \(limit)") }
+            if let limit = outcome.limitReached { LimitOptions.report(limit, of: "the process") }
             code = outcome.termination.exitCode
         }
         throw Failure(code: code)

@@ -55,6 +55,12 @@ struct LimitOptions: ParsableArguments {
         return (limits, enforcement)
     }
 
+    /// One line for a limit a sandbox hit; the exit status stays the command's.
+    static func report(_ limit: LimitReached, of subject: String) {
+        // Only the memory cgroup kills (its OOM killer); the pids limit refuses forks.
+        complain("\(subject) \(limit.memory != nil ? "was killed" : "ran into a limit"): \(limit)")
+    }
+
     /// Half of MemTotal, the most a sandbox takes unless configured.
     static func halfOfRAM() -> UInt64? {
         guard let text = HostText.read("/proc/meminfo") else { return nil }
