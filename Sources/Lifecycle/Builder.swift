@@ -129,9 +129,14 @@ public struct Builder: Sendable {
                 run.exitCode = nil
                 run.message = reason
             }
+            var code = LifecycleError.Code.buildFailed
+            if run.outcome != .pass, let limit = result.limitReached {
+                run.message = (run.message ?? "bin/build failed") + ": " + limit
+                code = LifecycleError.Code.buildLimitReached
+            }
             if run.outcome != .pass {
                 runs.append(run)
-                throw LifecycleError("\(element): \(run.message ?? "failed")", exitCode: LifecycleError.Code.buildFailed, runs: runs)
+                throw LifecycleError("\(element): \(run.message ?? "failed")", exitCode: code, runs: runs)
             }
 
             // What the buildpack wrote is hostile input: confined, capped, checked.

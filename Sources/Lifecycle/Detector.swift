@@ -243,6 +243,7 @@ public struct Detector: Sendable {
         case .notRunnable(let reason):
             run.message = reason
         }
+        if let limit = result.limitReached { run.message = (run.message ?? "bin/detect failed") + ": " + limit }
         return (.error(run.message ?? "error"), run)
     }
 

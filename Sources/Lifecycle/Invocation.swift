@@ -80,9 +80,12 @@ public struct InvocationResult: Sendable, Equatable {
     public var maxResidentKiB: Int64
     /// When the executor audits syscalls.
     public var audit: AuditCounts?
+    /// A resource limit the process ran into, as words ("memory limit 64 MiB reached").
+    public var limitReached: String?
 
     public init(ending: Ending, output: [UInt8] = [], wallMicroseconds: Int64 = 0, cpuMicroseconds: Int64 = 0,
-                maxResidentKiB: Int64 = 0, audit: AuditCounts? = nil) {
+                maxResidentKiB: Int64 = 0, audit: AuditCounts? = nil, limitReached: String? = nil) {
+        self.limitReached = limitReached
         self.ending = ending
         self.output = output
         self.wallMicroseconds = wallMicroseconds

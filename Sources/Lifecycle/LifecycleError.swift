@@ -29,6 +29,8 @@ public struct LifecycleError: Error, Sendable, CustomStringConvertible {
         public static let detectGeneric: Int32 = 22
         public static let buildFailed: Int32 = 51
         public static let buildGeneric: Int32 = 52
+        /// Stockade's own: a bin/build stopped by a resource limit (memory, pids).
+        public static let buildLimitReached: Int32 = 53
         /// Platform API: analyze 30-39, restore 40-49, export 60-69, rebase 70-79.
         public static let analyzeFailed: Int32 = 32
         public static let restoreFailed: Int32 = 42

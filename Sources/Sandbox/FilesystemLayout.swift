@@ -10,7 +10,8 @@ public struct MountStep: Sendable, Equatable {
     public enum Action: Sendable, Equatable {
         /// `source` is canonical; `device`/`inode` are what it was when planned.
         case bind(source: String, readOnly: Bool, devices: Bool, optional: Bool, device: UInt64, inode: UInt64)
-        case tmpfs(mode: UInt32, owner: Owner?)
+        /// `size` in bytes; 0: the kernel's default (half of RAM).
+        case tmpfs(mode: UInt32, owner: Owner?, size: UInt64)
         case proc
         case devpts
         case symlink(target: String)
@@ -75,9 +76,10 @@ public struct FilesystemLayout: Sendable, Equatable {
         }
         layout.add("/proc", .proc)
         for mask in procMasks { layout.add(mask, .maskReadOnly) }
-        try layout.addDevices()
-        layout.add("/tmp", .tmpfs(mode: 0o1777, owner: nil), writable: true)
-        layout.add(user.home, .tmpfs(mode: 0o700, owner: stackOwner), writable: true)
+        let tmpfsSize = tmpfsBound(plan)
+        try layout.addDevices(shmSize: tmpfsSize)
+        layout.add("/tmp", .tmpfs(mode: 0o1777, owner: nil, size: tmpfsSize), writable: true)
+        layout.add(user.home, .tmpfs(mode: 0o700, owner: stackOwner, size: tmpfsSize), writable: true)
 
         // Parents before children, whatever order the options came in.
         let requests = plan.mounts.enumerated().sorted { a, b in
@@ -92,7 +94,8 @@ public struct FilesystemLayout: Sendable, Equatable {
                 layout.add(dest, .bind(source: canonical, readOnly: readOnly, devices: false, optional: false,
                                        device: identity.device, inode: identity.inode), writable: !readOnly)
             case .tmpfs(let destination):
-                layout.add(try validDestination(destination), .tmpfs(mode: 0o755, owner: stackOwner), writable: true)
+                layout.add(try validDestination(destination), .tmpfs(mode: 0o755, owner: stackOwner, size: tmpfsSize),
+                           writable: true)
             }
         }
         // Last, so every mount point above could still be created.
@@ -198,14 +201,32 @@ public struct FilesystemLayout: Sendable, Equatable {
         add("/etc/group", .file(contents: Array(Self.group(base: group, user: user).utf8), mode: 0o644, owner: nil))
     }
 
-    private mutating func addDevices() throws(SandboxError) {
-        add("/dev", .tmpfs(mode: 0o755, owner: nil), writable: true)
+    /// Each writable tmpfs the sandbox mounts: /tmp, /dev/shm, the home, every --tmpfs.
+    static func tmpfsCount(_ plan: SandboxPlan) -> Int {
+        3 + plan.mounts.filter { if case .tmpfs = $0 { true } else { false } }.count
+    }
+
+    /// The size of each writable tmpfs. Under a memory cgroup its pages are
+    /// charged there, so one limit bounds them all; with rlimits only, the
+    /// sizes are the only bound, so together they stay within the limit.
+    static func tmpfsBound(_ plan: SandboxPlan) -> UInt64 {
+        guard let memory = plan.limits.memory else { return 0 }
+        let page: UInt64 = 4096
+        let share = plan.enforcement.controllers.contains(.memory) ? memory : memory / UInt64(tmpfsCount(plan))
+        return max(1 << 20, share / page * page)
+    }
+
+    /// /dev holds only mount points and links.
+    static let deviceDirectorySize: UInt64 = 1 << 20
+
+    private mutating func addDevices(shmSize: UInt64) throws(SandboxError) {
+        add("/dev", .tmpfs(mode: 0o755, owner: nil, size: Self.deviceDirectorySize), writable: true)
         for name in Self.deviceNodes {
             let path = "/dev/" + name
             guard let entry = HostFiles.entry(path), entry.kind == .other else { continue }
             bind(path, at: path, identity: entry, readOnly: false, devices: true)
         }
-        add("/dev/shm", .tmpfs(mode: 0o1777, owner: nil), writable: true)
+        add("/dev/shm", .tmpfs(mode: 0o1777, owner: nil, size: shmSize), writable: true)
         add("/dev/pts", .devpts, writable: true)
         add("/dev/ptmx", .symlink(target: "pts/ptmx"))
         add("/dev/fd", .symlink(target: "/proc/self/fd"))

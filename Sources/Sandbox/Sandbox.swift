@@ -147,8 +147,13 @@ final class Supervisor {
         socket.child = -1
         releaseStdio()
 
+        var cgroup: SandboxCgroup?
+        defer { cgroup?.removal.remove() }
         do {
             try mapping.apply(to: pid)
+            // Joined while the child still waits, so nothing it starts runs outside.
+            cgroup = try SandboxCgroup.create(plan.enforcement, limits: plan.limits, for: pid)
+            try cgroup?.attach(pid)
         } catch {
             _ = stk_pidfd_send_signal(pidfd, SIGKILL)
             var status: Int32 = 0
@@ -181,7 +186,8 @@ final class Supervisor {
             // pid 1 died without a word: killed from outside (OOM, a signal).
             termination = Self.termination(status)
         }
-        return SandboxOutcome(termination: termination, usage: resources, wallMicroseconds: wall, audit: summary)
+        return SandboxOutcome(termination: termination, usage: resources, wallMicroseconds: wall, audit: summary,
+                              limitReached: cgroup?.reached())
     }
 
     static func termination(_ status: Int32) -> Termination {
@@ -221,7 +227,7 @@ final class Supervisor {
         cplan.argv = arena.strings(plan.command)
         cplan.envp = arena.strings(plan.environment)
         cplan.search_path = arena.string(Self.searchPath(plan.environment))
-        let limits = Self.rlimits(plan.limits)
+        let limits = Self.rlimits(plan.limits, enforcement: plan.enforcement)
         let climits = arena.array(of: stk_rlimit.self, count: max(limits.count, 1))
         for (i, limit) in limits.enumerated() { climits[i] = limit }
         cplan.rlimits = UnsafePointer(climits)
@@ -319,18 +325,23 @@ final class Supervisor {
         return defaultPath
     }
 
-    static func rlimits(_ limits: ResourceLimits) -> [stk_rlimit] {
+    /// The explicit rlimits, and the sandbox limits where rlimits stand in:
+    /// RLIMIT_NPROC always (`ulimit -u` inside then says no more than holds),
+    /// RLIMIT_AS only without a memory cgroup (a reservation is not a use).
+    static func rlimits(_ limits: ResourceLimits, enforcement: LimitEnforcement) -> [stk_rlimit] {
         // No core dumps, hard limit included: a crash's memory must not reach the host's
         // core_pattern (which may pipe it to a helper outside the sandbox) or fill the disk.
         var result = [stk_rlimit(resource: Int32(STK_RLIMIT_CORE.rawValue), soft: 0, hard: 0)]
-        func add(_ resource: stk_resource, _ value: UInt64?) {
-            if let value { result.append(stk_rlimit(resource: Int32(resource.rawValue), soft: value, hard: value)) }
+        func add(_ resource: stk_resource, _ values: UInt64?...) {
+            if let value = values.compactMap({ $0 }).min() {
+                result.append(stk_rlimit(resource: Int32(resource.rawValue), soft: value, hard: value))
+            }
         }
-        add(STK_RLIMIT_NPROC, limits.maxProcesses)
+        add(STK_RLIMIT_NPROC, limits.maxProcesses, limits.pids)
         add(STK_RLIMIT_FSIZE, limits.maxFileSize)
         add(STK_RLIMIT_NOFILE, limits.maxOpenFiles)
         add(STK_RLIMIT_CPU, limits.cpuSeconds)
-        add(STK_RLIMIT_AS, limits.maxMemory)
+        add(STK_RLIMIT_AS, limits.maxMemory, enforcement.controllers.contains(.memory) ? nil : limits.memory)
         return result
     }
 
@@ -544,9 +555,10 @@ final class CArena {
                 (optional ? UInt32(STK_MOUNT_OPTIONAL) : 0)
             m.source_dev = device
             m.source_ino = inode
-        case .tmpfs(let mode, let owner):
+        case .tmpfs(let mode, let owner, let size):
             m.kind = STK_MOUNT_TMPFS.rawValue
             m.mode = mode
+            m.size = size
             own(owner)
         case .proc:
             m.kind = STK_MOUNT_PROC.rawValue

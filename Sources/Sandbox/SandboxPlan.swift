@@ -21,12 +21,15 @@ public struct SandboxPlan: Sendable, Equatable {
     public var timeoutSeconds: Double?
     /// Use Landlock, where the kernel offers it, as a second wall for writes.
     public var landlock: Bool
+    /// How `limits.memory`, `pids` and `cpus` are held; decided once per command (`LimitEnforcement.detect`).
+    public var enforcement: LimitEnforcement
 
     public init(command: [String], environment: [String] = [], user: StackUser = StackUser(),
                 network: NetworkMode = .none, hostname: String = "stockade", rootfs: String? = nil,
                 mounts: [MountRequest] = [], workingDirectory: String = "/",
                 limits: ResourceLimits = ResourceLimits(), syscallFilter: SyscallFilter,
-                timeoutSeconds: Double? = nil, landlock: Bool = true) {
+                timeoutSeconds: Double? = nil, landlock: Bool = true,
+                enforcement: LimitEnforcement = .rlimits(reason: "no cgroup asked for")) {
         self.command = command
         self.environment = environment
         self.user = user
@@ -39,6 +42,7 @@ public struct SandboxPlan: Sendable, Equatable {
         self.syscallFilter = syscallFilter
         self.timeoutSeconds = timeoutSeconds
         self.landlock = landlock
+        self.enforcement = enforcement
     }
 }
 
@@ -67,6 +71,13 @@ public enum MountRequest: Sendable, Equatable {
 }
 
 public struct ResourceLimits: Sendable, Equatable {
+    /// Memory of the whole sandbox, tmpfs pages included, in bytes: a cgroup's limit, or
+    /// RLIMIT_AS per process and the tmpfs sizes when only rlimits hold.
+    public var memory: UInt64?
+    /// Processes and threads of the whole sandbox (pids.max), or RLIMIT_NPROC.
+    public var pids: UInt64?
+    /// CPU bandwidth in cores (0.5: half of one); a cgroup's quota, unenforced with rlimits only.
+    public var cpus: Double?
     public var maxProcesses: UInt64?
     public var maxFileSize: UInt64?
     public var maxOpenFiles: UInt64?
@@ -74,7 +85,11 @@ public struct ResourceLimits: Sendable, Equatable {
     /// RLIMIT_AS, in bytes.
     public var maxMemory: UInt64?
     public init(maxProcesses: UInt64? = nil, maxFileSize: UInt64? = nil, maxOpenFiles: UInt64? = nil,
-                cpuSeconds: UInt64? = nil, maxMemory: UInt64? = nil) {
+                cpuSeconds: UInt64? = nil, maxMemory: UInt64? = nil,
+                memory: UInt64? = nil, pids: UInt64? = nil, cpus: Double? = nil) {
+        self.memory = memory
+        self.pids = pids
+        self.cpus = cpus
         self.maxProcesses = maxProcesses
         self.maxFileSize = maxFileSize
         self.maxOpenFiles = maxOpenFiles
@@ -123,4 +138,6 @@ public struct SandboxOutcome: Sendable, Equatable {
     public var wallMicroseconds: Int64
     /// For an audited sandbox.
     public var audit: AuditSummary?
+    /// A cgroup limit the sandbox ran into, when one held it.
+    public var limitReached: LimitReached?
 }

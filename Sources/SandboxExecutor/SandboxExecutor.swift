@@ -12,6 +12,8 @@ public struct SandboxExecutor: BuildpackExecutor {
     public var detectFilter: SyscallFilter
     public var buildFilter: SyscallFilter
     public var limits: ResourceLimits
+    /// How `limits` are held, decided once for the whole lifecycle run.
+    public var enforcement: LimitEnforcement
     /// Where streamed output goes.
     public var console: Console
     /// With a syscall audit: the filters per phase and where events go.
@@ -32,8 +34,10 @@ public struct SandboxExecutor: BuildpackExecutor {
     }
 
     public init(user: StackUser, rootfs: String?, detectFilter: SyscallFilter, buildFilter: SyscallFilter,
-                limits: ResourceLimits = ResourceLimits(), console: Console = Console(fd: STDOUT_FILENO),
-                audit: Audit? = nil) {
+                limits: ResourceLimits = ResourceLimits(),
+                enforcement: LimitEnforcement = .rlimits(reason: "no cgroup asked for"),
+                console: Console = Console(fd: STDOUT_FILENO), audit: Audit? = nil) {
+        self.enforcement = enforcement
         self.audit = audit
         self.user = user
         self.rootfs = rootfs
@@ -51,7 +55,7 @@ public struct SandboxExecutor: BuildpackExecutor {
                            network: invocation.network ? .host : .none, hostname: "stockade", rootfs: rootfs,
                            mounts: mounts, workingDirectory: invocation.workingDirectory, limits: limits,
                            syscallFilter: invocation.phase == .detect ? detectFilter : buildFilter,
-                           timeoutSeconds: invocation.timeoutSeconds)
+                           timeoutSeconds: invocation.timeoutSeconds, enforcement: enforcement)
     }
 
     public func run(_ invocation: Invocation) async -> Result<InvocationResult, ExecutionError> {
@@ -109,7 +113,8 @@ public struct SandboxExecutor: BuildpackExecutor {
         }
         return .success(InvocationResult(ending: ending, output: output, wallMicroseconds: outcome.wallMicroseconds,
                                          cpuMicroseconds: outcome.usage.userMicroseconds + outcome.usage.systemMicroseconds,
-                                         maxResidentKiB: outcome.usage.maxResidentKiB, audit: counts))
+                                         maxResidentKiB: outcome.usage.maxResidentKiB, audit: counts,
+                                         limitReached: outcome.limitReached?.description))
     }
 }
 

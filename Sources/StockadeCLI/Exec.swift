@@ -24,12 +24,13 @@ struct Exec: ParsableCommand {
     }
 
     func run() throws {
-        var plan = try sandbox.plan(command: command)
+        let configuration = try Configuration.load()
+        var plan = try sandbox.plan(command: command, configuration: configuration)
         var observer: AuditObserver?
         var log: AuditLog?
         if let path = sandbox.audit {
             plan.syscallFilter = .audited(try ProfileSelection.auditFilters(
-                named: sandbox.profile, handoff: Sandbox.handoffDescriptor(plan.limits)))
+                named: sandbox.profileName(configuration), handoff: Sandbox.handoffDescriptor(plan.limits)))
             log = try AuditTrail.open(path, caps: auditCaps)
             observer = AuditObserver(sandbox: AuditTrail.newSandboxID(), sink: log)
         }
@@ -40,6 +41,7 @@ struct Exec: ParsableCommand {
             complain(error.description)
             throw Failure(code: ExitCode.of(error))
         }
+        if let limit = outcome.limitReached { LimitOptions.report(limit, of: "the command") }
         if outcome.termination == .timedOut, let seconds = sandbox.timeout {
             complain("timed out after \(SandboxOptions.format(seconds)) s; the sandbox and everything in it was killed")
         }

@@ -105,26 +105,31 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("The process type to run (default: the image's default process).", valueName: "type"))
     var process: String?
 
-    @Option(help: ArgumentHelp("none: loopback only; host: the host's network.", valueName: "none|host"))
-    var network: String = "none"
+    @Option(help: ArgumentHelp("none: loopback only (default); host: the host's network, unless the configuration forbids it.", valueName: "none|host"))
+    var network: String?
 
     @Option(name: .customLong("env"), help: ArgumentHelp("An environment variable for the process.", valueName: "key=value"))
     var environment: [String] = []
 
-    @Option(help: ArgumentHelp("Seccomp profile.", valueName: "name|file"))
-    var profile: String = "default"
+    @Option(help: ArgumentHelp("Seccomp profile (default: the configured, else default).", valueName: "name|file"))
+    var profile: String?
+
+    @OptionGroup var limits: LimitOptions
 
     @Argument(parsing: .postTerminator, help: "Arguments for the process, after `--`.")
     var arguments: [String] = []
 
     func validate() throws {
-        guard network == "none" || network == "host" else { throw ValidationError("--network must be none or host.") }
+        if let network, network != "none" && network != "host" { throw ValidationError("--network must be none or host.") }
         _ = try ImageReference(image)
         if let process, process.isEmpty || process.contains("/") { throw ValidationError("\(process) is not a process type.") }
     }
 
     func run() throws {
         var code: Int32 = 0
+        let configuration = try Configuration.load()
+        let network = try configuration.network(network, default: .none)
+        let (limits, enforcement) = try self.limits.resolve(configuration)
         try reportingErrors {
             try SHA256.checkAvailable()
             let reference = try ImageReference(image)
@@ -156,10 +161,13 @@ struct Run: ParsableCommand {
             // Writable where the image's user writes: /tmp here; the sandbox gives the user a private home.
             let mounts: [MountRequest] = [.tmpfs(destination: "/tmp")]
             let plan = SandboxPlan(command: launch.command, environment: launch.environment, user: user,
-                                   network: NetworkMode(rawValue: network) ?? .none, rootfs: rootfs,
-                                   mounts: mounts, workingDirectory: launch.workingDirectory,
-                                   syscallFilter: try ProfileSelection.filter(named: profile))
+                                   network: network, rootfs: rootfs, mounts: mounts,
+                                   workingDirectory: launch.workingDirectory, limits: limits,
+                                   syscallFilter: try ProfileSelection.filter(
+                                       named: configuration.profile(profile, for: "run", default: "default")),
+                                   enforcement: enforcement)
             let outcome = try Sandbox.run(plan, forwardSignals: true, audit: nil)
+            if let limit = outcome.limitReached { LimitOptions.report(limit, of: "the process") }
             code = outcome.termination.exitCode
         }
         throw Failure(code: code)

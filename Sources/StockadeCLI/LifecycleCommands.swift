@@ -57,11 +57,13 @@ struct LifecycleOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The build image's root filesystem, read-only (default: the host's system directories).", valueName: "dir"))
     var rootfs: String?
 
-    @Option(help: ArgumentHelp("Seccomp profile for bin/detect.", valueName: "name|file"))
-    var detectProfile: String = "strict"
+    @Option(help: ArgumentHelp("Seccomp profile for bin/detect (default: the configured, else strict).", valueName: "name|file"))
+    var detectProfile: String?
 
-    @Option(help: ArgumentHelp("Seccomp profile for bin/build.", valueName: "name|file"))
-    var buildProfile: String = "default"
+    @Option(help: ArgumentHelp("Seccomp profile for bin/build (default: the configured, else default).", valueName: "name|file"))
+    var buildProfile: String?
+
+    @OptionGroup var limits: LimitOptions
 
     func validate() throws {
         if buildpacks.isEmpty && builder == nil && order == nil && buildpacksDir == nil {
@@ -91,7 +93,7 @@ struct Detect: ParsableCommand {
     @OptionGroup var options: LifecycleOptions
 
     func run() throws {
-        throw Failure(code: LifecycleRun(options: options, build: false).perform())
+        throw Failure(code: LifecycleRun(options: options, configuration: try Configuration.load(), build: false).perform())
     }
 }
 
@@ -101,18 +103,21 @@ struct Build: ParsableCommand {
 
     @OptionGroup var options: LifecycleOptions
 
-    @Option(help: ArgumentHelp("host: buildpacks may download; none: hermetic (loopback only).", valueName: "host|none"))
-    var network: String = "host"
+    @Option(help: ArgumentHelp("host: buildpacks may download (default, unless the configuration forbids it); none: hermetic (loopback only).", valueName: "host|none"))
+    var network: String?
 
     @OptionGroup var image: ImageOptions
 
     func validate() throws {
-        guard network == "host" || network == "none" else { throw ValidationError("--network must be host or none.") }
+        if let network, network != "host" && network != "none" { throw ValidationError("--network must be host or none.") }
         try image.validate()
     }
 
     func run() throws {
-        throw Failure(code: LifecycleRun(options: options, build: true, network: network == "host", image: image).perform())
+        let configuration = try Configuration.load()
+        let network = try configuration.network(network, default: .host)
+        throw Failure(code: LifecycleRun(options: options, configuration: configuration, build: true,
+                                         network: network == .host, image: image).perform())
     }
 }
 

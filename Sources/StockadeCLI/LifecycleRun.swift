@@ -10,6 +10,7 @@ import SandboxExecutor
 /// executor; prints the phases; cleans up. Returns the exit code.
 struct LifecycleRun {
     let options: LifecycleOptions
+    let configuration: Configuration
     let build: Bool
     var network = true
     var image: ImageOptions?
@@ -32,19 +33,22 @@ struct LifecycleRun {
         var auditLog: AuditLog?
         do {
             let user = try options.stackUser()
+            let detectProfile = configuration.profile(options.detectProfile, for: "detect", default: "strict")
+            let buildProfile = configuration.profile(options.buildProfile, for: "build", default: "default")
             var audit: SandboxExecutor.Audit?
             if let path = options.audit {
                 let log = try AuditTrail.open(path, caps: options.auditCaps)
                 auditLog = log
                 let handoff = Sandbox.handoffDescriptor(ResourceLimits())
-                audit = SandboxExecutor.Audit(detect: try ProfileSelection.auditFilters(named: options.detectProfile, handoff: handoff),
-                                              build: try ProfileSelection.auditFilters(named: options.buildProfile, handoff: handoff),
+                audit = SandboxExecutor.Audit(detect: try ProfileSelection.auditFilters(named: detectProfile, handoff: handoff),
+                                              build: try ProfileSelection.auditFilters(named: buildProfile, handoff: handoff),
                                               sink: log, newSandboxID: AuditTrail.newSandboxID)
             }
+            let (limits, enforcement) = try options.limits.resolve(configuration)
             let sandbox = SandboxExecutor(user: user, rootfs: options.rootfs,
-                                          detectFilter: try ProfileSelection.filter(named: options.detectProfile),
-                                          buildFilter: try ProfileSelection.filter(named: options.buildProfile),
-                                          console: console, audit: audit)
+                                          detectFilter: try ProfileSelection.filter(named: detectProfile),
+                                          buildFilter: try ProfileSelection.filter(named: buildProfile),
+                                          limits: limits, enforcement: enforcement, console: console, audit: audit)
             executor = sandbox
             let app = try Self.directory(options.path, what: "app directory")
             var store = BuildpackStore()

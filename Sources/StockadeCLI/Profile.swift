@@ -27,7 +27,7 @@ struct Profile: ParsableCommand {
         }
 
         func run() throws {
-            var plan = try sandbox.plan(command: command)
+            var plan = try sandbox.plan(command: command, configuration: try Configuration.load())
             do {
                 plan.syscallFilter = .audited(AuditFilters(
                     baseline: try SeccompCompiler.auditBaseline,

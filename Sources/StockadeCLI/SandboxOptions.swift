@@ -23,8 +23,8 @@ struct SandboxOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Stack user and group the command runs as.", valueName: "uid:gid"))
     var user: String = "1000:1000"
 
-    @Option(help: ArgumentHelp("none: only loopback; host: the host's network.", valueName: "none|host"))
-    var network: String = "none"
+    @Option(help: ArgumentHelp("none: only loopback (default); host: the host's network, unless the configuration forbids it.", valueName: "none|host"))
+    var network: String?
 
     @Option(help: "Hostname inside the sandbox.")
     var hostname: String = "stockade"
@@ -35,14 +35,16 @@ struct SandboxOptions: ParsableArguments {
     @Flag(help: "Start from an empty environment instead of stockade's own.")
     var clearEnv = false
 
-    @Option(help: ArgumentHelp("Seccomp profile: a built-in name (default, strict, unconfined) or an OCI JSON file.", valueName: "name|file"))
-    var profile: String = "default"
+    @Option(help: ArgumentHelp("Seccomp profile: a built-in name (default, strict, unconfined) or an OCI JSON file (default: the configured, else default).", valueName: "name|file"))
+    var profile: String?
 
     @Option(help: ArgumentHelp("Record what the command executes, connects to, opens for writing and is denied, as JSON Lines.", valueName: "file"))
     var audit: String?
 
     @Option(help: ArgumentHelp("Kill the whole sandbox after this many seconds.", valueName: "seconds"))
     var timeout: Double?
+
+    @OptionGroup var limits: LimitOptions
 
     @Option(help: "RLIMIT_NPROC: processes of the stack user's host id.")
     var maxProcesses: UInt64?
@@ -61,7 +63,7 @@ struct SandboxOptions: ParsableArguments {
 
     func validate() throws {
         _ = try stackUser()
-        guard NetworkMode(rawValue: network) != nil else { throw ValidationError("--network must be none or host, not \(network).") }
+        if let network, NetworkMode(rawValue: network) == nil { throw ValidationError("--network must be none or host, not \(network).") }
         if let timeout, !(timeout > 0) { throw ValidationError("--timeout must be a positive number of seconds.") }
         for spec in binds + readOnlyBinds { _ = try Self.split(spec) }
         for entry in environment where !entry.contains("=") || entry.hasPrefix("=") {
@@ -73,21 +75,31 @@ struct SandboxOptions: ParsableArguments {
 
     func stackUser() throws -> StackUser { try StackUser.option(user) }
 
-    /// Turns the options into a plan; reports a bad profile on stderr itself.
-    func plan(command: [String]) throws -> SandboxPlan {
+    /// The profile the command runs under.
+    func profileName(_ configuration: Configuration) -> String {
+        configuration.profile(profile, for: "exec", default: "default")
+    }
+
+    /// Turns the options into a plan; reports a bad profile, a refused limit
+    /// or network on stderr itself.
+    func plan(command: [String], configuration: Configuration) throws -> SandboxPlan {
         let user = try stackUser()
         var mounts: [MountRequest] = []
         for spec in binds { let (s, d) = try Self.split(spec); mounts.append(.bind(source: s, destination: d, readOnly: false)) }
         for spec in readOnlyBinds { let (s, d) = try Self.split(spec); mounts.append(.bind(source: s, destination: d, readOnly: true)) }
         mounts += tmpfs.map { .tmpfs(destination: $0) }
-        let limits = ResourceLimits(maxProcesses: maxProcesses, maxFileSize: try maxFileSize.map(Self.byteSize),
-                                    maxOpenFiles: maxOpenFiles, cpuSeconds: cpuSeconds,
-                                    maxMemory: try maxMemory.map(Self.byteSize))
+        let network = try configuration.network(network, default: .none)
+        let filter = try ProfileSelection.filter(named: profileName(configuration))
+        var (limits, enforcement) = try self.limits.resolve(configuration)
+        limits.maxProcesses = maxProcesses
+        limits.maxFileSize = try maxFileSize.map(Self.byteSize)
+        limits.maxOpenFiles = maxOpenFiles
+        limits.cpuSeconds = cpuSeconds
+        limits.maxMemory = try maxMemory.map(Self.byteSize)
         return SandboxPlan(command: command, environment: environmentFor(user), user: user,
-                           network: NetworkMode(rawValue: network) ?? .none, hostname: hostname, rootfs: rootfs,
-                           mounts: mounts, workingDirectory: chdir, limits: limits,
-                           syscallFilter: try ProfileSelection.filter(named: profile),
-                           timeoutSeconds: timeout)
+                           network: network, hostname: hostname, rootfs: rootfs,
+                           mounts: mounts, workingDirectory: chdir, limits: limits, syscallFilter: filter,
+                           timeoutSeconds: timeout, enforcement: enforcement)
     }
 
     /// stockade's environment (or none), the stack user's HOME, USER and

@@ -1,0 +1,374 @@
+import Glibc
+
+/// A cgroup controller a sandbox's limits use.
+public enum CgroupController: String, Sendable, CaseIterable, Comparable {
+    case memory, pids, cpu
+
+    public static func < (a: CgroupController, b: CgroupController) -> Bool {
+        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+}
+
+/// Which mechanism holds a sandbox's memory, pids and cpu limits. Decided once
+/// per command (`detect`), then carried by every plan of that command.
+public enum LimitEnforcement: Sendable, Equatable {
+    /// Unified hierarchy: each sandbox is a child of `parent`, a directory the
+    /// invoker may write whose children get `controllers`.
+    case cgroupV2(parent: String, controllers: [CgroupController])
+    /// v1 hierarchies: each sandbox gets a child of each controller's parent.
+    case cgroupV1(parents: [CgroupController: String])
+    /// No cgroup to be had: RLIMIT_AS, RLIMIT_NPROC and tmpfs sizes only.
+    case rlimits(reason: String)
+
+    public var controllers: [CgroupController] {
+        switch self {
+        case .cgroupV2(_, let controllers): controllers.sorted()
+        case .cgroupV1(let parents): parents.keys.sorted()
+        case .rlimits: []
+        }
+    }
+
+    /// One line for the person: what holds and what is not enforced.
+    public var summary: String {
+        let missing = CgroupController.allCases.filter { !controllers.contains($0) }.map(\.rawValue)
+        let lacking = missing.isEmpty ? "" : "; not enforced: " + missing.joined(separator: ", ")
+        let held = controllers.map(\.rawValue).joined(separator: ", ")
+        switch self {
+        case .cgroupV2: return "cgroup v2 (\(held)), tmpfs pages counted in memory\(lacking)"
+        case .cgroupV1: return "cgroup v1 (\(held)), tmpfs pages counted in memory\(lacking)"
+        case .rlimits(let reason):
+            return "rlimits only (\(reason)): memory is per process (RLIMIT_AS) and tmpfs is bounded by its size only, pids count the stack user's processes (RLIMIT_NPROC), cpu not enforced"
+        }
+    }
+}
+
+/// What the kernel says about the invoker's cgroups. `root` prefixes every
+/// mount point, so the decision can be tried on a directory tree that only
+/// looks like /sys/fs/cgroup.
+public struct CgroupProbe: Sendable {
+    /// The text of /proc/self/mounts.
+    public var mounts: String
+    /// The text of /proc/self/cgroup.
+    public var membership: String
+    public var root: String
+    public var pid: pid_t
+
+    public init(mounts: String, membership: String, root: String = "", pid: pid_t = getpid()) {
+        self.mounts = mounts
+        self.membership = membership
+        self.root = root
+        self.pid = pid
+    }
+
+    public static func live() -> CgroupProbe {
+        CgroupProbe(mounts: CgroupFiles.read("/proc/self/mounts") ?? "",
+                    membership: CgroupFiles.read("/proc/self/cgroup") ?? "")
+    }
+
+    /// Mount points of `type` (cgroup or cgroup2) with their super options.
+    func mountPoints(type: String) -> [(path: String, options: Set<Substring>)] {
+        mounts.split(separator: "\n").compactMap { line in
+            let fields = line.split(separator: " ")
+            guard fields.count >= 4, fields[2] == type else { return nil }
+            return (String(fields[1]), Set(fields[3].split(separator: ",")))
+        }
+    }
+
+    /// The invoker's own cgroup in the hierarchy whose controller list is `matching`.
+    func ownPath(_ matching: (Set<Substring>) -> Bool) -> String? {
+        for line in membership.split(separator: "\n") {
+            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard fields.count == 3, matching(Set(fields[1].split(separator: ","))) else { continue }
+            return String(fields[2])
+        }
+        return nil
+    }
+}
+
+extension LimitEnforcement {
+    /// v2 where the invoker's own cgroup is delegated to it, else v1 where it
+    /// may write the controllers' hierarchies (root), else rlimits. Removes
+    /// the stale, empty cgroups of dead supervisors on the way.
+    public static func detect(_ probe: CgroupProbe = .live()) -> LimitEnforcement {
+        let v2 = unified(probe)
+        if case .success(let enforcement) = v2 { return enforcement }
+        if let v1 = legacy(probe) { return v1 }
+        if case .failure(let reason) = v2 { return .rlimits(reason: reason.text) }
+        return .rlimits(reason: "no cgroup delegated")
+    }
+
+    struct Reason: Error { let text: String }
+
+    static func unified(_ probe: CgroupProbe) -> Result<LimitEnforcement, Reason> {
+        guard let mount = probe.mountPoints(type: "cgroup2").first?.path,
+              let own = probe.ownPath({ $0.isEmpty }) else {
+            return .failure(Reason(text: "no cgroup delegated"))
+        }
+        let directory = probe.root + mount + (own == "/" ? "" : own)
+        let available = CgroupFiles.words(directory + "/cgroup.controllers")
+        let wanted = CgroupController.allCases.filter { available.contains($0.rawValue) }
+        guard wanted.contains(.memory) && wanted.contains(.pids) else {
+            return .failure(Reason(text: "no cgroup delegated"))
+        }
+        guard access(directory, W_OK) == 0, access(directory + "/cgroup.procs", W_OK) == 0,
+              access(directory + "/cgroup.subtree_control", W_OK) == 0 else {
+            return .failure(Reason(text: "cgroup v2 \(own) is not delegated to this user"))
+        }
+        collectStale(in: directory, root: probe.root)
+        if !enable(wanted, in: directory) {
+            // A cgroup with processes cannot hand controllers to children: the
+            // supervisor moves into a leaf of its own first (systemd's rule).
+            let leaf = directory + "/" + CgroupName.supervisorLeaf(probe.pid)
+            guard mkdir(leaf, 0o755) == 0 || errno == EEXIST,
+                  CgroupFiles.write(leaf + "/cgroup.procs", "\(probe.pid)") else {
+                return .failure(Reason(text: "cannot move into a leaf of cgroup v2 \(own)"))
+            }
+            guard enable(wanted, in: directory) else {
+                _ = CgroupFiles.write(directory + "/cgroup.procs", "\(probe.pid)")
+                _ = rmdir(leaf)
+                return .failure(Reason(text: "cgroup v2 \(own) holds other processes; start stockade in a delegated scope of its own"))
+            }
+        }
+        return .success(.cgroupV2(parent: directory, controllers: wanted))
+    }
+
+    private static func enable(_ wanted: [CgroupController], in directory: String) -> Bool {
+        let file = directory + "/cgroup.subtree_control"
+        let enabled = CgroupFiles.words(file)
+        if wanted.allSatisfy({ enabled.contains($0.rawValue) }) { return true }
+        _ = CgroupFiles.write(file, wanted.map { "+" + $0.rawValue }.joined(separator: " "))
+        let now = CgroupFiles.words(file)
+        return wanted.allSatisfy { now.contains($0.rawValue) || now.contains("+" + $0.rawValue) }
+    }
+
+    static func legacy(_ probe: CgroupProbe) -> LimitEnforcement? {
+        var parents: [CgroupController: String] = [:]
+        let hierarchies = probe.mountPoints(type: "cgroup")
+        for controller in CgroupController.allCases {
+            let name = Substring(controller.rawValue)
+            guard let mount = hierarchies.first(where: { $0.options.contains(name) })?.path,
+                  let own = probe.ownPath({ $0.contains(name) }) else { continue }
+            let directory = probe.root + mount + (own == "/" ? "" : own)
+            guard access(directory, W_OK) == 0 else { continue }
+            // Beneath the invoker's own cgroup, so a limit set on the invoker still holds.
+            let parent = directory + "/stockade"
+            guard mkdir(parent, 0o755) == 0 || errno == EEXIST else { continue }
+            collectStale(in: parent, root: probe.root)
+            parents[controller] = parent
+        }
+        return parents.isEmpty ? nil : .cgroupV1(parents: parents)
+    }
+
+    /// Removes the empty cgroups whose creating supervisor is gone.
+    static func collectStale(in parent: String, root: String) {
+        guard let names = HostFiles.list(parent) else { return }
+        for name in names where CgroupName.isStale(name, procRoot: root) {
+            _ = rmdir(parent + "/" + name)
+        }
+    }
+}
+
+/// Names that say which supervisor made a cgroup: `<pid>.<start time>.<sandbox pid>`
+/// (or `.supervisor` for the v2 leaf). The start time tells a reused pid apart.
+enum CgroupName {
+    static let supervisor: String = "\(getpid()).\(startTime(of: getpid(), procRoot: "") ?? 0)"
+
+    static func sandbox(_ child: pid_t) -> String { "\(supervisor).\(child)" }
+
+    static func supervisorLeaf(_ pid: pid_t) -> String {
+        "\(pid).\(startTime(of: pid, procRoot: "") ?? 0).supervisor"
+    }
+
+    /// Field 22 of /proc/<pid>/stat, after the parenthesised command name.
+    static func startTime(of pid: pid_t, procRoot: String) -> UInt64? {
+        guard let stat = CgroupFiles.read(procRoot + "/proc/\(pid)/stat"),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 19 ? UInt64(fields[19]) : nil
+    }
+
+    static func isStale(_ name: String, procRoot: String) -> Bool {
+        let parts = name.split(separator: ".")
+        guard parts.count == 3, let pid = pid_t(parts[0]), let start = UInt64(parts[1]) else { return false }
+        return startTime(of: pid, procRoot: procRoot) != start
+    }
+}
+
+/// Removes one sandbox's cgroup directories; a value, so a crash cleanup can
+/// keep it and call `remove()` itself.
+public struct CgroupRemoval: Sendable, Equatable {
+    public let directories: [String]
+
+    /// True when every directory is gone. The kernel refuses while a process
+    /// is still in one; the last ones leave just after pid 1 is reaped.
+    @discardableResult
+    public func remove() -> Bool {
+        var left = directories
+        for _ in 0..<200 {
+            left = left.filter { rmdir($0) != 0 && errno != ENOENT }
+            if left.isEmpty { return true }
+            usleep(1000)
+        }
+        return false
+    }
+}
+
+/// A cgroup limit a sandbox ran into.
+public struct LimitReached: Sendable, Equatable, CustomStringConvertible {
+    /// The memory limit, when its OOM killer killed a process of the sandbox.
+    public var memory: UInt64?
+    /// The pids limit, when a fork or clone was refused for it.
+    public var pids: UInt64?
+
+    public var description: String {
+        var parts: [String] = []
+        if let memory { parts.append("memory limit \(ByteCount.describe(memory)) reached") }
+        if let pids { parts.append("process limit of \(pids) reached") }
+        return parts.joined(separator: ", ")
+    }
+}
+
+public enum ByteCount {
+    /// 64 MiB, 1.5 GiB, 512 KiB, 100 B.
+    public static func describe(_ bytes: UInt64) -> String {
+        let units: [(UInt64, String)] = [(1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")]
+        for (size, name) in units where bytes >= size {
+            let tenths = (bytes * 10 + size / 2) / size
+            return tenths % 10 == 0 ? "\(tenths / 10) \(name)" : "\(tenths / 10).\(tenths % 10) \(name)"
+        }
+        return "\(bytes) B"
+    }
+}
+
+/// One sandbox's cgroups: made and joined by its pid 1 before the child is
+/// let go, read and removed once it is reaped.
+struct SandboxCgroup {
+    let version: Int
+    let directories: [CgroupController: String]
+    let limits: ResourceLimits
+
+    /// nil when the plan has no cgroup limits or only rlimits hold.
+    static func create(_ enforcement: LimitEnforcement, limits: ResourceLimits, for child: pid_t)
+        throws(SandboxError) -> SandboxCgroup? {
+        let name = CgroupName.sandbox(child)
+        var directories: [CgroupController: String] = [:]
+        var settings: [(file: String, value: String)] = []
+        let version: Int
+        func wants(_ controller: CgroupController) -> Bool {
+            switch controller {
+            case .memory: limits.memory != nil
+            case .pids: limits.pids != nil
+            case .cpu: limits.cpus != nil
+            }
+        }
+        switch enforcement {
+        case .rlimits:
+            return nil
+        case .cgroupV2(let parent, let controllers):
+            version = 2
+            guard controllers.contains(where: wants) else { return nil }
+            let directory = parent + "/" + name
+            for controller in controllers where wants(controller) { directories[controller] = directory }
+            if let memory = limits.memory, directories[.memory] != nil {
+                settings.append((directory + "/memory.max", "\(memory)"))
+                settings.append((directory + "/memory.swap.max", "0"))
+            }
+            if let pids = limits.pids, directories[.pids] != nil { settings.append((directory + "/pids.max", "\(pids)")) }
+            if let cpus = limits.cpus, directories[.cpu] != nil {
+                settings.append((directory + "/cpu.max", "\(Self.quota(cpus)) \(Self.period)"))
+            }
+        case .cgroupV1(let parents):
+            version = 1
+            for (controller, parent) in parents where wants(controller) { directories[controller] = parent + "/" + name }
+            if let memory = limits.memory, let directory = directories[.memory] {
+                settings.append((directory + "/memory.limit_in_bytes", "\(memory)"))
+                // No swap either: the limit with swap goes after the plain one, which it must not undercut.
+                settings.append((directory + "/memory.memsw.limit_in_bytes", "\(memory)"))
+            }
+            if let pids = limits.pids, let directory = directories[.pids] { settings.append((directory + "/pids.max", "\(pids)")) }
+            if let cpus = limits.cpus, let directory = directories[.cpu] {
+                settings.append((directory + "/cpu.cfs_period_us", "\(Self.period)"))
+                settings.append((directory + "/cpu.cfs_quota_us", "\(Self.quota(cpus))"))
+            }
+        }
+        let cgroup = SandboxCgroup(version: version, directories: directories, limits: limits)
+        for directory in Set(directories.values) where mkdir(directory, 0o755) != 0 {
+            let code = Errno.current
+            cgroup.removal.remove()
+            throw SandboxError(.system, "cannot create the cgroup \(directory)", errno: code)
+        }
+        for setting in settings where !CgroupFiles.write(setting.file, setting.value) {
+            let code = Errno.current
+            // memsw and swap.max exist only with swap accounting; without it there is no swap to limit.
+            if code == ENOENT && (setting.file.hasSuffix("memsw.limit_in_bytes") || setting.file.hasSuffix("swap.max")) { continue }
+            cgroup.removal.remove()
+            throw SandboxError(.system, "cannot set \(setting.file) to \(setting.value)", errno: code)
+        }
+        return cgroup
+    }
+
+    static let period = 100_000
+
+    /// Microseconds per period; the kernel's floor is 1 ms.
+    static func quota(_ cpus: Double) -> Int { max(1000, Int((cpus * Double(period)).rounded())) }
+
+    var removal: CgroupRemoval { CgroupRemoval(directories: Set(directories.values).sorted()) }
+
+    /// Puts the (still waiting) pid 1 into every directory; its children follow.
+    func attach(_ pid: pid_t) throws(SandboxError) {
+        for directory in Set(directories.values).sorted() where !CgroupFiles.write(directory + "/cgroup.procs", "\(pid)") {
+            throw SandboxError(.system, "cannot move the sandbox into the cgroup \(directory)", errno: Errno.current)
+        }
+    }
+
+    /// What the kernel counted: OOM kills and refused forks.
+    func reached() -> LimitReached? {
+        var result = LimitReached()
+        if let directory = directories[.memory] {
+            let file = version == 2 ? directory + "/memory.events" : directory + "/memory.oom_control"
+            if CgroupFiles.counter("oom_kill", in: file) ?? 0 > 0 { result.memory = limits.memory }
+        }
+        // v1 counts no refused fork in pids.events (Linux 6.12+ keeps it for
+        // v2 only); a peak at the limit says as much.
+        if let directory = directories[.pids], let limit = limits.pids,
+           CgroupFiles.counter("max", in: directory + "/pids.events") ?? 0 > 0
+            || CgroupFiles.number(directory + "/pids.peak") ?? 0 >= limit {
+            result.pids = limit
+        }
+        return result.memory == nil && result.pids == nil ? nil : result
+    }
+}
+
+/// The small text files of cgroupfs and procfs.
+enum CgroupFiles {
+    static func read(_ path: String) -> String? {
+        HostFiles.read(path, limit: 1 << 16).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    static func words(_ path: String) -> Set<String> {
+        Set((read(path) ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
+    }
+
+    /// `key N` from a flat-keyed file (memory.events, pids.events, memory.oom_control).
+    static func counter(_ key: String, in path: String) -> UInt64? {
+        for line in (read(path) ?? "").split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            if fields.count == 2, fields[0] == key { return UInt64(fields[1]) }
+        }
+        return nil
+    }
+
+    /// A file holding one number.
+    static func number(_ path: String) -> UInt64? {
+        (read(path)?.split(separator: "\n").first).flatMap { UInt64($0) }
+    }
+
+    /// One write(2) of `value`, as cgroupfs wants it.
+    static func write(_ path: String, _ value: String) -> Bool {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        let bytes = Array(value.utf8)
+        return bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } == bytes.count
+    }
+}
