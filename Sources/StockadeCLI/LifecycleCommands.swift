@@ -61,6 +61,8 @@ struct LifecycleOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Seccomp profile for bin/build.", valueName: "name|file"))
     var buildProfile: String = "default"
 
+    @OptionGroup var disk: DiskOption
+
     func validate() throws {
         if buildpacks.isEmpty && builder == nil && order == nil && buildpacksDir == nil {
             throw ValidationError("Give buildpacks: --buildpack DIR, --builder FILE, or --buildpacks-dir DIR with --order FILE.")
