@@ -66,14 +66,14 @@ public struct Invocation: Sendable, Equatable {
 }
 
 /// A bound on what one buildpack process writes to the host: no single file larger than
-/// `maxFileSize` (the executor's hard limit, which `truncate` meets too), and `exceeded`, asked
-/// every `pollMicroseconds` while it runs; once it says yes the executor kills the process.
+/// `maxFileSize` (the executor's hard limit, which `truncate` meets too), and `exceeded`, when
+/// given, asked every `pollMicroseconds` while it runs; once it says yes the executor kills it.
 public final class DiskGuard: Sendable, Equatable {
     public let maxFileSize: UInt64
     public let pollMicroseconds: Int64
-    public let exceeded: @Sendable () -> Bool
+    public let exceeded: (@Sendable () -> Bool)?
 
-    public init(maxFileSize: UInt64, pollMicroseconds: Int64, exceeded: @escaping @Sendable () -> Bool) {
+    public init(maxFileSize: UInt64, pollMicroseconds: Int64 = 0, exceeded: (@Sendable () -> Bool)? = nil) {
         self.maxFileSize = maxFileSize
         self.pollMicroseconds = pollMicroseconds
         self.exceeded = exceeded

@@ -59,7 +59,7 @@ public struct SandboxExecutor: BuildpackExecutor {
         var watch: Watch?
         if let disk = invocation.disk {
             plan.limits.maxFileSize = min(plan.limits.maxFileSize ?? .max, disk.maxFileSize)
-            watch = Watch(intervalMicroseconds: disk.pollMicroseconds, mustStop: disk.exceeded)
+            watch = disk.exceeded.map { Watch(intervalMicroseconds: disk.pollMicroseconds, mustStop: $0) }
         }
         var observer: AuditObserver?
         if let audit {

@@ -81,8 +81,10 @@ struct LifecycleRun {
             progress.line("===> DETECTING")
             var detectContext = context
             detectContext.timeoutSeconds = options.timeout ?? Self.detectTimeout
-            let detector = Detector(context: detectContext, store: store, executor: sandbox, progress: progress,
-                                    jobs: options.jobs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+            var detecting = Detector(context: detectContext, store: store, executor: sandbox, progress: progress,
+                                     jobs: options.jobs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+            detecting.disk = disk
+            let detector = detecting
             let detected = try runBlocking { await detector.detect(order: order) }
             runs += detected.runs
             let kept = options.keepLayers || options.layers != nil

@@ -130,6 +130,19 @@ import Testing
         #expect(Self.allocated(layers) < 1 << 20)
     }
 
+    /// bin/detect writes only its plan, which is refused beyond 10 MiB anyway: the file-size limit
+    /// stops it one byte past that, not at 64 MiB.
+    @Test(arguments: Invoker.all)
+    func aDetectCannotWriteAPlanBeyondWhatIsRead(as invoker: Invoker) throws {
+        let buildpack = Images.buildpack("bigplan", build: "exit 0\n")
+        try "#!/bin/sh\ndd if=/dev/zero of=\"$CNB_BUILD_PLAN_PATH\" bs=1M count=64 2>/dev/null\nexit 0\n"
+            .write(toFile: buildpack + "/bin/detect", atomically: true, encoding: .utf8)
+        chmod(buildpack + "/bin/detect", 0o755)
+        let detected = fx.stockade(["detect", "--buildpack", buildpack, "--path", Self.app], as: invoker)
+        #expect(detected.status == 21, "\(detected)")
+        #expect(detected.stdout.contains("plan.toml has 10485761 bytes, more than the limit of 10485760"), "\(detected)")
+    }
+
     @Test(arguments: Invoker.all)
     func runRefusesAnImageBeyondTheBudget(as invoker: Invoker) throws {
         let image = try Images.sharedImage() + ":app"
