@@ -246,6 +246,9 @@ public final class ImageLayout: Sendable {
            linkat(source.blobs, descriptor.digest.hex, blobs, descriptor.digest.hex, 0) == 0 {
             return
         }
+        if let budget, UInt64(max(descriptor.size, 0)) > budget.remaining {
+            throw budget.overdrawn(UInt64(descriptor.size), for: "\(source.path): blob \(descriptor.digest), copied into \(path),")
+        }
         let input = try source.openBlob(descriptor)
         defer { close(input) }
         let writer = try BlobWriter(layout: self)

@@ -143,6 +143,18 @@ import Testing
         #expect(detected.stdout.contains("plan.toml has 10485761 bytes, more than the limit of 10485760"), "\(detected)")
     }
 
+    @Test func rebaseRefusesARunImageBeyondTheBudget() throws {
+        let image = Images.copy(try Images.sharedImage())
+        let before = Images.manifestDigest(image)
+        let refused = fx.stockade(["rebase", image + ":app", "--run-image", Images.runImageTwo, "--disk", "512K"], as: .suiteUser)
+        #expect(refused.status == 79, "\(refused)")
+        #expect(refused.stderr.hasPrefix("stockade: error: rebase: \(Images.runImageTwo): blob sha256:"), "\(refused)")
+        #expect(refused.stderr.contains("copied into \(image), needs "), "\(refused)")
+        #expect(Images.manifestDigest(image) == before)
+        let rebased = fx.stockade(["rebase", image + ":app", "--run-image", Images.runImageTwo, "--disk", "64M"], as: .suiteUser)
+        #expect(rebased.status == 0 && Images.manifestDigest(image) != before, "\(rebased)")
+    }
+
     @Test(arguments: Invoker.all)
     func runRefusesAnImageBeyondTheBudget(as invoker: Invoker) throws {
         let image = try Images.sharedImage() + ":app"
