@@ -22,10 +22,20 @@ public final class RestoredLayers: @unchecked Sendable {
 
     func record(escaped: String, layer: String, _ entry: Entry) { entries[escaped + "/" + layer] = entry }
 
-    /// Fingerprints the buildpack's restored layers as it is about to get them.
+    /// Fingerprints the buildpack's restored layers as it is about to get them, then waits until
+    /// the clock that stamps ctimes has passed the newest one there: a write in the same tick as
+    /// Stockade's own last chown would otherwise leave the ctime as it was.
     func seal(escaped: String, layersDirectory: String) {
+        var newest: Int64 = 0
         for key in entries.keys where key.hasPrefix(escaped + "/") {
-            entries[key]!.fingerprint = TreeFingerprint.of(layersDirectory + "/" + key)
+            let path = layersDirectory + "/" + key
+            entries[key]!.fingerprint = TreeFingerprint.of(path)
+            newest = max(newest, TreeUsage.of(path).newestChange)
+        }
+        var now = timespec()
+        while clock_gettime(CLOCK_REALTIME_COARSE, &now) == 0, Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec) <= newest {
+            var pause = timespec(tv_sec: 0, tv_nsec: 1_000_000)
+            nanosleep(&pause, nil)
         }
     }
 
