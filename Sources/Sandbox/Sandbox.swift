@@ -334,13 +334,13 @@ final class Supervisor {
                 guard Errno.current == EINTR else { throw SandboxError(.system, "poll", errno: Errno.current) }
                 continue
             }
-            if ready == 0, let watch, let due = nextWatch, !stopped, monotonicMicroseconds() >= due {
+            // Checked whenever due, not only when nothing else woke the loop.
+            if let watch, let due = nextWatch, !stopped, monotonicMicroseconds() >= due {
                 if watch.mustStop() {
                     _ = stk_pidfd_send_signal(pidfd, SIGKILL)
                     stopped = true
                 }
                 nextWatch = monotonicMicroseconds() + watch.intervalMicroseconds
-                continue
             }
             if ready == 0 {
                 guard let deadline, !timedOut, monotonicMicroseconds() >= deadline else { continue }
