@@ -1,5 +1,6 @@
 import BuildpackSpec
 import Glibc
+import OCI
 
 /// Phase 2: runs the detected group's `bin/build` one after another, each in
 /// its own sandbox, and checks what each left in its layers directory before
@@ -11,6 +12,10 @@ public struct Builder: Sendable {
     public var progress: any ProgressReporter
     /// Whether `bin/build` may use the network.
     public var network: Bool
+    /// What the buildpacks' writes are charged to; each is stopped when it would exceed it.
+    public var disk: DiskAccount?
+    /// Layers restored from the cache: each is fingerprinted around the one buildpack that owns it.
+    public var restored: RestoredLayers?
 
     public init(context: LifecycleContext, store: BuildpackStore, executor: any BuildpackExecutor,
                 progress: any ProgressReporter, network: Bool) {
@@ -95,20 +100,41 @@ public struct Builder: Sendable {
                 .init(hostPath: entry.directory, path: SandboxLayout.buildpack(descriptor), writable: false),
                 .init(hostPath: planDirectory, path: SandboxLayout.buildPlan, writable: false),
             ]
+            let watch = disk.map { DiskWatch(account: $0, workspace: context.appDirectory, layers: hostLayers) }
             let invocation = Invocation(
                 phase: .build, buildpack: element.description, executable: spec.executable, arguments: spec.arguments,
                 environment: spec.environment.envp, workingDirectory: spec.workingDirectory, views: views,
                 scratch: [SandboxLayout.layers], network: network, timeoutSeconds: context.timeoutSeconds,
-                output: .stream(prefix: "[\(element.id)] "))
+                output: .stream(prefix: "[\(element.id)] "), disk: watch?.guardForBuildpack)
+            restored?.seal(escaped: escaped, layersDirectory: context.layersDirectory)
             let result: InvocationResult
             switch await executor.run(invocation) {
             case .success(let value): result = value
             case .failure(let error): throw LifecycleError(error.message, exitCode: error.exitCode, runs: runs)
             }
+            // Before anything of Stockade's touches the layers again (a chmod changes ctimes).
+            restored?.settle(escaped: escaped, layersDirectory: context.layersDirectory)
             var run = BuildpackRun(phase: .build, id: element.id, version: element.version, outcome: .pass, exitCode: 0,
                                    message: nil, wallMicroseconds: result.wallMicroseconds,
                                    cpuMicroseconds: result.cpuMicroseconds, maxResidentKiB: result.maxResidentKiB,
                                    audit: result.audit)
+            if let watch {
+                do {
+                    // What a subordinate range's stack user hid in private directories counts too.
+                    try executor.makeReadable(hostLayers)
+                    try executor.makeReadable(context.appDirectory)
+                } catch {
+                    throw LifecycleError(error.message, exitCode: error.exitCode, runs: runs)
+                }
+                let hitFileLimit = result.ending == .signaled(SIGXFSZ) || result.ending == .exited(128 + SIGXFSZ)
+                if let overrun = watch.settle(buildpack: element.description, hitFileLimit: hitFileLimit) {
+                    run.outcome = .error
+                    run.exitCode = nil
+                    run.message = overrun
+                    runs.append(run)
+                    throw LifecycleError(overrun, exitCode: LifecycleError.Code.buildOverBudget, runs: runs)
+                }
+            }
             switch result.ending {
             case .exited(0):
                 break

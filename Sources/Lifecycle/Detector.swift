@@ -1,5 +1,6 @@
 import BuildpackSpec
 import Glibc
+import OCI
 
 /// Phase 1: tries the order's groups until one passes, running each
 /// buildpack's `bin/detect` through the executor, several at a time.
@@ -12,6 +13,10 @@ public struct Detector: Sendable {
     public var jobs: Int
     /// Bytes of each detect's output kept for the messages.
     public static let outputLimit = 64 << 10
+    /// The most a detect may write into one file (its plan): one byte more than the plan reader takes.
+    static let planLimit = ConfinedDirectory.defaultReadLimit + 1
+    /// What detection may write is bounded by the budget's remainder; its plan files are not charged.
+    public var disk: DiskAccount?
 
     public init(context: LifecycleContext, store: BuildpackStore, executor: any BuildpackExecutor,
                 progress: any ProgressReporter, jobs: Int) {
@@ -200,7 +205,8 @@ public struct Detector: Sendable {
                     .init(hostPath: context.platformDirectory, path: SandboxLayout.platform, writable: false),
                     .init(hostPath: entry.directory, path: buildpackPath, writable: false),
                     .init(hostPath: planDirectory, path: SandboxLayout.detectPlan, writable: true)],
-            network: false, timeoutSeconds: context.timeoutSeconds, output: .capture(limit: Self.outputLimit))
+            network: false, timeoutSeconds: context.timeoutSeconds, output: .capture(limit: Self.outputLimit),
+            disk: disk.map { DiskGuard(maxFileSize: min($0.remaining, UInt64(Self.planLimit))) })
         return (.skipped, invocation, run)
     }
 

@@ -112,6 +112,8 @@ public struct Exporter {
             return try write(output, tag: tag)
         } catch let error as LifecycleError {
             throw error
+        } catch let error as OCIError where error.kind == .overBudget {
+            throw LifecycleError("export: \(error)", exitCode: LifecycleError.Code.exportOverBudget)
         } catch let error as OCIError {
             var failure = Self.fail("export: \(error)")
             // What a buildpack left (a FIFO, a bad name) is the export's failure; a broken input
@@ -257,11 +259,17 @@ public struct Exporter {
     /// cache restored, else archived.
     private func launchLayer(escaped: String, name: String, shown: String, output: ImageLayout) throws -> Descriptor {
         let host = layersDirectory + "/" + escaped + "/" + name
-        if let reused = try restored.unchanged(escaped: escaped, layer: name, hostPath: host, into: output) {
+        if let reused = try restored.unchanged(escaped: escaped, layer: name, into: output) {
             progress.line("Reusing layer '\(shown)' (\(reused.digest.hex.prefix(12)))")
             return reused
         }
-        let descriptor = try Self.archiveLayer(host, escaped: escaped, name: name, user: user, into: output)
+        let archived = Swift.Result { () throws(OCIError) in
+            try Self.archiveLayer(host, escaped: escaped, name: name, user: user, into: output)
+        }
+        if case .failure(let error) = archived, error.kind == .overBudget {
+            throw OCIError(.overBudget, "layer '\(shown)': \(error.message)")
+        }
+        let descriptor = try archived.get()
         progress.line("Adding layer '\(shown)' (\(descriptor.digest.hex.prefix(12)))")
         return descriptor
     }

@@ -44,10 +44,12 @@ public struct Invocation: Sendable, Equatable {
     public var network: Bool
     public var timeoutSeconds: Double?
     public var output: Output
+    /// What the process may add to the host's disk.
+    public var disk: DiskGuard?
 
     public init(phase: Phase, buildpack: String, executable: String, arguments: [String], environment: [String],
                 workingDirectory: String, views: [View], scratch: [String] = [], network: Bool,
-                timeoutSeconds: Double?, output: Output) {
+                timeoutSeconds: Double?, output: Output, disk: DiskGuard? = nil) {
         self.phase = phase
         self.buildpack = buildpack
         self.executable = executable
@@ -59,7 +61,25 @@ public struct Invocation: Sendable, Equatable {
         self.network = network
         self.timeoutSeconds = timeoutSeconds
         self.output = output
+        self.disk = disk
     }
+}
+
+/// A bound on what one buildpack process writes to the host: no single file larger than
+/// `maxFileSize` (the executor's hard limit, which `truncate` meets too), and `exceeded`, when
+/// given, asked every `pollMicroseconds` while it runs; once it says yes the executor kills it.
+public final class DiskGuard: Sendable, Equatable {
+    public let maxFileSize: UInt64
+    public let pollMicroseconds: Int64
+    public let exceeded: (@Sendable () -> Bool)?
+
+    public init(maxFileSize: UInt64, pollMicroseconds: Int64 = 0, exceeded: (@Sendable () -> Bool)? = nil) {
+        self.maxFileSize = maxFileSize
+        self.pollMicroseconds = pollMicroseconds
+        self.exceeded = exceeded
+    }
+
+    public static func == (a: DiskGuard, b: DiskGuard) -> Bool { a === b }
 }
 
 /// How an invocation ended, and what it cost.
@@ -137,9 +157,12 @@ public protocol BuildpackExecutor: Sendable {
     /// Lets the buildpack processes write beneath `hostPath`, a directory the
     /// lifecycle made (they may run as another host user).
     func makeWritable(_ hostPath: String) throws(ExecutionError)
+    /// Lets the lifecycle read everything the buildpack processes wrote beneath `hostPath`.
+    func makeReadable(_ hostPath: String) throws(ExecutionError)
 }
 
 extension BuildpackExecutor {
     /// Default: nothing to do (an executor whose processes run as the caller).
     public func makeWritable(_ hostPath: String) throws(ExecutionError) {}
+    public func makeReadable(_ hostPath: String) throws(ExecutionError) {}
 }

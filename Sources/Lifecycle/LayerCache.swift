@@ -11,8 +11,13 @@ public struct LayerCache {
     public static let tag = "cache"
     static let label = "io.stockade.cache.metadata"
     public let path: String
+    /// What saving is charged to.
+    public var budget: DiskAccount?
 
-    public init(path: String) { self.path = path }
+    public init(path: String, budget: DiskAccount? = nil) {
+        self.path = path
+        self.budget = budget
+    }
 
     public struct Contents {
         public var layout: ImageLayout
@@ -59,7 +64,7 @@ public struct LayerCache {
                         continue
                     }
                     let host = layersDirectory + "/" + escaped + "/" + layer.name
-                    let descriptor = try restored.unchanged(escaped: escaped, layer: layer.name, hostPath: host, into: layout)
+                    let descriptor = try restored.unchanged(escaped: escaped, layer: layer.name, into: layout)
                         ?? Exporter.archiveLayer(host, escaped: escaped, name: layer.name, user: user, into: layout)
                     descriptors.append(descriptor)
                     recorded.layers[layer.name] = .init(digest: descriptor.digest, data: types.metadata,
@@ -83,6 +88,8 @@ public struct LayerCache {
             progress.line("Cache saved to \(path) (\(layerCount) layer\(layerCount == 1 ? "" : "s")\(metadata.sbom == nil ? "" : " and their SBOMs"))")
         } catch let error as LifecycleError {
             throw error
+        } catch let error as OCIError where error.kind == .overBudget {
+            throw LifecycleError("cannot save the cache: \(error)", exitCode: LifecycleError.Code.exportOverBudget)
         } catch {
             throw LifecycleError("cannot save the cache: \(error)", exitCode: LifecycleError.Code.exportFailed)
         }
@@ -91,7 +98,7 @@ public struct LayerCache {
     /// The cache's layout; a damaged one of ours gets a fresh index (its blobs are checked when read).
     private func openForSaving(progress: any ProgressReporter) throws(OCIError) -> ImageLayout {
         let opened = Result { () throws(OCIError) -> ImageLayout in
-            let layout = try ImageLayout.openOrCreate(path)
+            let layout = try ImageLayout.openOrCreate(path, budget: budget)
             _ = try layout.index()
             return layout
         }
@@ -99,14 +106,14 @@ public struct LayerCache {
         case .success(let layout): return layout
         case .failure(let error) where error.kind == .malformed:
             progress.line("warning: the cache index in \(path) is damaged (\(error)); it is replaced")
-            return try Self.recreate(path)
+            return try Self.recreate(path, budget: budget)
         case .failure(let error): throw error
         }
     }
 
     /// A fresh index over the blobs there are. Whatever stands where `blobs` or `blobs/sha256`
     /// must be a directory (a link, a file) is removed itself; a link's target is never touched.
-    private static func recreate(_ path: String) throws(OCIError) -> ImageLayout {
+    private static func recreate(_ path: String, budget: DiskAccount?) throws(OCIError) -> ImageLayout {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { throw OCIError.system("open", path) }
         defer { close(fd) }
@@ -116,7 +123,7 @@ public struct LayerCache {
         defer { close(blobs) }
         try realDirectory(blobs, "sha256", path: path + "/blobs")
         try ImageLayout.initialize(fd, path: path)
-        return try ImageLayout.open(path)
+        return try ImageLayout.open(path, budget: budget)
     }
 
     private static func realDirectory(_ parent: Int32, _ name: String, path: String) throws(OCIError) {

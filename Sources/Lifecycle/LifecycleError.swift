@@ -36,6 +36,10 @@ public struct LifecycleError: Error, Sendable, CustomStringConvertible {
         public static let restoreFailed: Int32 = 42
         public static let exportFailed: Int32 = 62
         public static let rebaseFailed: Int32 = 72
+        /// The disk budget (`--disk`) stopped a buildpack, an export, an image's extraction.
+        public static let buildOverBudget: Int32 = 52
+        public static let exportOverBudget: Int32 = 63
+        public static let extractOverBudget: Int32 = 79
     }
 
     /// A spec error as the phase's error: unsupported APIs keep their own code.

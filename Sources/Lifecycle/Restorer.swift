@@ -3,31 +3,53 @@ import Glibc
 import JSON
 import OCI
 
-/// Layers this run restored from the cache, with what their trees looked like right after: a
-/// tree still the same at export is the cached tar, reused by digest without being archived.
+/// Layers this run restored from the cache: a tree provably the same at export is the cached
+/// tar, reused by digest without being archived. Proof is a `TreeFingerprint` (ctimes included)
+/// taken just before the buildpack that owns the layer runs, after Stockade's last chown or chmod
+/// of it, and again just after; only that buildpack can write there in between.
 public final class RestoredLayers: @unchecked Sendable {
     struct Entry {
         var descriptor: Descriptor
-        var fingerprint: Digest
         var cache: ImageLayout
+        var fingerprint: Digest?
     }
 
     private var entries: [String: Entry] = [:]
-    /// Whether each layer was found unchanged: export and the cache save both ask, after the build,
-    /// when nothing changes any more, so the tree is walked once.
+    /// Whether each layer came out of its buildpack unchanged.
     private var verdicts: [String: Bool] = [:]
 
     public init() {}
 
     func record(escaped: String, layer: String, _ entry: Entry) { entries[escaped + "/" + layer] = entry }
 
-    /// The cached layer when `hostPath` is unchanged since its restore, its blob brought into `output`.
-    func unchanged(escaped: String, layer: String, hostPath: String, into output: ImageLayout) throws(OCIError) -> Descriptor? {
+    /// Fingerprints the buildpack's restored layers as it is about to get them, then waits until
+    /// the clock that stamps ctimes has passed the newest one there: a write in the same tick as
+    /// Stockade's own last chown would otherwise leave the ctime as it was.
+    func seal(escaped: String, layersDirectory: String) {
+        var newest: Int64 = 0
+        for key in entries.keys where key.hasPrefix(escaped + "/") {
+            let path = layersDirectory + "/" + key
+            entries[key]!.fingerprint = TreeFingerprint.of(path)
+            newest = max(newest, TreeUsage.of(path).newestChange)
+        }
+        var now = timespec()
+        while clock_gettime(CLOCK_REALTIME_COARSE, &now) == 0, Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec) <= newest {
+            var pause = timespec(tv_sec: 0, tv_nsec: 1_000_000)
+            nanosleep(&pause, nil)
+        }
+    }
+
+    /// Compares the buildpack's restored layers with their seal, as it has just finished.
+    func settle(escaped: String, layersDirectory: String) {
+        for (key, entry) in entries where key.hasPrefix(escaped + "/") {
+            verdicts[key] = entry.fingerprint != nil && TreeFingerprint.of(layersDirectory + "/" + key) == entry.fingerprint
+        }
+    }
+
+    /// The cached layer when its tree was settled unchanged, its blob brought into `output`.
+    func unchanged(escaped: String, layer: String, into output: ImageLayout) throws(OCIError) -> Descriptor? {
         let key = escaped + "/" + layer
-        guard let entry = entries[key] else { return nil }
-        let same = verdicts[key] ?? (TreeFingerprint.of(hostPath) == entry.fingerprint)
-        verdicts[key] = same
-        guard same else { return nil }
+        guard let entry = entries[key], verdicts[key] == true else { return nil }
         // Hashed whole when it was extracted at restore.
         try output.importBlob(entry.descriptor, from: entry.cache, verified: true)
         return entry.descriptor
@@ -44,8 +66,10 @@ public struct Restorer {
     /// The stack user the layers' tars are written for.
     public var user: EntryOwner
     public var progress: any ProgressReporter
-    /// Hands a restored tree to the stack user before its fingerprint is taken.
+    /// Hands a restored tree to the stack user.
     public var prepare: (String) throws -> Void
+    /// What restored layers are charged to; a layer that does not fit is rebuilt.
+    public var budget: DiskAccount?
 
     public init(layersDirectory: String, scratchDirectory: String, group: [GroupElement], user: EntryOwner,
                 progress: any ProgressReporter, prepare: @escaping (String) throws -> Void) {
@@ -97,10 +121,7 @@ public struct Restorer {
                         let host = try extract(descriptor, from: cache.layout, escaped: escaped, name: name)
                         try write(LayerTOML(metadata: layer.data), name: name, in: directory)
                         try prepare(host)
-                        if let fingerprint = TreeFingerprint.of(host) {
-                            restored.record(escaped: escaped, layer: name,
-                                            .init(descriptor: descriptor, fingerprint: fingerprint, cache: cache.layout))
-                        }
+                        restored.record(escaped: escaped, layer: name, .init(descriptor: descriptor, cache: cache.layout))
                         fromTheCache.insert(escaped + "/" + name)
                         progress.line("Restored layer '\(shown)' from the cache (\(layer.digest.hex.prefix(12)))")
                     } catch {
@@ -135,7 +156,7 @@ public struct Restorer {
             let root = open(staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             guard root >= 0 else { throw OCIError.system("open", staging) }
             defer { close(root) }
-            try LayerExtractor().extract(image.manifest.layers[index], from: layout, into: root, rootPath: staging)
+            try LayerExtractor(budget: budget).extract(image.manifest.layers[index], from: layout, into: root, rootPath: staging)
             let source = try ConfinedDirectory(path: staging)
             let layers = try ConfinedDirectory(path: layersDirectory)
             for key in restoredLayers.sorted() {
@@ -173,7 +194,7 @@ public struct Restorer {
             close(root)
             Self.removeTree(staging)
         }
-        try LayerExtractor().extract(descriptor, from: layout, into: root, rootPath: staging)
+        try LayerExtractor(budget: budget).extract(descriptor, from: layout, into: root, rootPath: staging)
         let source = LayerExtractor.openBeneath(root, "layers/" + escaped)
         var st = stat()
         guard source >= 0 else { throw OCIError(.malformed, "the cached tar does not hold layers/\(escaped) as a directory") }

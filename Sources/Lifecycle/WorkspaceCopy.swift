@@ -1,4 +1,5 @@
 import Glibc
+import OCI
 
 /// Copies the app into the private workspace the build may change: the
 /// user's source is never handed to a buildpack writable. Symlinks are copied
@@ -11,11 +12,14 @@ public struct WorkspaceCopy: Sendable {
     /// Paths relative to the app that are never copied, whatever the patterns say: the
     /// platform's own outputs (an image layout, a cache) when they sit inside the app.
     public var skipping: Set<String>
+    /// What the copy is charged to, file by file before it is written (holes are copied as data).
+    public var budget: DiskAccount?
 
-    public init(include: [String] = [], exclude: [String] = [], skipping: Set<String> = []) {
+    public init(include: [String] = [], exclude: [String] = [], skipping: Set<String> = [], budget: DiskAccount? = nil) {
         self.include = include
         self.exclude = exclude
         self.skipping = skipping
+        self.budget = budget
     }
 
     /// Copies the contents of `source` into the existing directory `destination`.
@@ -43,12 +47,14 @@ public struct WorkspaceCopy: Sendable {
             if Self.matches(exclude, path: path, isDirectory: isDirectory) { continue }
             switch st.st_mode & S_IFMT {
             case S_IFDIR:
+                try charge(DiskAccount.blocks(1), for: from)
                 guard mkdir(to, 0o755) == 0 || errno == EEXIST else { throw failure("cannot create", to) }
                 try copyDirectory(from, to, relative: path)
                 chmod(to, st.st_mode & 0o777)
                 if !include.isEmpty && !Self.matches(include, path: path, isDirectory: true) { rmdir(to) }
             case S_IFREG:
                 if !include.isEmpty && !Self.matches(include, path: path, isDirectory: false, orAncestor: true) { continue }
+                try charge(DiskAccount.blocks(UInt64(max(st.st_size, 1))), for: from)
                 try copyFile(from, to, mode: st.st_mode & 0o777)
             case S_IFLNK:
                 if !include.isEmpty && !Self.matches(include, path: path, isDirectory: false, orAncestor: true) { continue }
@@ -85,6 +91,14 @@ public struct WorkspaceCopy: Sendable {
             }
         }
         fchmod(output, mode)
+    }
+
+    private func charge(_ bytes: UInt64, for path: String) throws(LifecycleError) {
+        do {
+            try budget?.charge(bytes, for: "the app's copy of \(path)")
+        } catch {
+            throw LifecycleError("cannot copy the app for the build: \(error)", exitCode: LifecycleError.Code.buildOverBudget)
+        }
     }
 
     private func failure(_ what: String, _ path: String) -> LifecycleError {

@@ -9,14 +9,17 @@ public final class ImageLayout: Sendable {
     public let path: String
     let fd: Int32
     let blobs: Int32
+    /// What every blob written here is charged to.
+    public let budget: DiskAccount?
 
     /// The most a manifest, index or config may hold; registries refuse manifests over 4 MiB.
     public static let documentLimit = 4 << 20
 
-    private init(path: String, fd: Int32, blobs: Int32) {
+    private init(path: String, fd: Int32, blobs: Int32, budget: DiskAccount?) {
         self.path = path
         self.fd = fd
         self.blobs = blobs
+        self.budget = budget
     }
 
     deinit {
@@ -25,17 +28,17 @@ public final class ImageLayout: Sendable {
     }
 
     /// An existing layout; anything else is an error.
-    public static func open(_ path: String) throws(OCIError) -> ImageLayout {
+    public static func open(_ path: String, budget: DiskAccount? = nil) throws(OCIError) -> ImageLayout {
         let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else {
             let err = errno
             throw OCIError(err == ENOENT ? .notFound : .io,
                            "\(path) is not an OCI image layout: \(String(cString: strerror(err)))", path: path, errno: err)
         }
-        return try open(fd: fd, path: path)
+        return try open(fd: fd, path: path, budget: budget)
     }
 
-    private static func open(fd: Int32, path: String) throws(OCIError) -> ImageLayout {
+    private static func open(fd: Int32, path: String, budget: DiskAccount?) throws(OCIError) -> ImageLayout {
         guard let marker = try? readSmallFile(fd, "oci-layout", path: path + "/oci-layout", limit: 4096),
               case .some(let json) = try? JSONParser.parse(marker),
               let version = json["imageLayoutVersion"]?.stringValue, version.hasPrefix("1.")
@@ -53,17 +56,17 @@ public final class ImageLayout: Sendable {
             throw OCIError(.malformed, "\(path) is not a complete OCI image layout: blobs/sha256 is missing or not a directory",
                            path: path)
         }
-        return ImageLayout(path: path, fd: fd, blobs: blobs)
+        return ImageLayout(path: path, fd: fd, blobs: blobs, budget: budget)
     }
 
     /// The layout at `path`, created when the directory is missing or empty. A directory holding
     /// anything else is refused and left as it is.
-    public static func openOrCreate(_ path: String) throws(OCIError) -> ImageLayout {
+    public static func openOrCreate(_ path: String, budget: DiskAccount? = nil) throws(OCIError) -> ImageLayout {
         if mkdir(path, 0o755) != 0 && errno != EEXIST { throw OCIError.system("mkdir", path) }
         let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw OCIError.system("open", path) }
         var st = stat()
-        if fstatat(fd, "oci-layout", &st, AT_SYMLINK_NOFOLLOW) == 0 { return try open(fd: fd, path: path) }
+        if fstatat(fd, "oci-layout", &st, AT_SYMLINK_NOFOLLOW) == 0 { return try open(fd: fd, path: path, budget: budget) }
         let empty: Bool
         do {
             empty = try DirectoryEntries.read(fd, path: path).isEmpty
@@ -81,7 +84,7 @@ public final class ImageLayout: Sendable {
             close(fd)
             throw error
         }
-        return try open(fd: fd, path: path)
+        return try open(fd: fd, path: path, budget: budget)
     }
 
     /// Writes an empty index and the layout marker into the directory `fd`, with `blobs/sha256`.
@@ -243,6 +246,9 @@ public final class ImageLayout: Sendable {
            linkat(source.blobs, descriptor.digest.hex, blobs, descriptor.digest.hex, 0) == 0 {
             return
         }
+        if let budget, UInt64(max(descriptor.size, 0)) > budget.remaining {
+            throw budget.overdrawn(UInt64(descriptor.size), for: "\(source.path): blob \(descriptor.digest), copied into \(path),")
+        }
         let input = try source.openBlob(descriptor)
         defer { close(input) }
         let writer = try BlobWriter(layout: self)
@@ -362,6 +368,7 @@ public final class BlobWriter {
     }
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws(OCIError) {
+        try layout?.budget?.charge(UInt64(bytes.count), for: "a blob of \(layout!.path)")
         hasher?.update(bytes)
         background?.update(bytes)
         var offset = 0

@@ -10,9 +10,12 @@ import Glibc
 public struct LayerExtractor {
     /// Maps an entry's uid and gid to the host's, when the extraction may chown (root).
     public var owners: (@Sendable (UInt32, UInt32) -> (uid: UInt32, gid: UInt32)?)?
+    /// What every file and directory created is charged to, in whole blocks, before it is written.
+    public var budget: DiskAccount?
 
-    public init(owners: (@Sendable (UInt32, UInt32) -> (uid: UInt32, gid: UInt32)?)? = nil) {
+    public init(owners: (@Sendable (UInt32, UInt32) -> (uid: UInt32, gid: UInt32)?)? = nil, budget: DiskAccount? = nil) {
         self.owners = owners
+        self.budget = budget
     }
 
     /// Extracts `layer` of `layout` into the directory `root` (a descriptor).
@@ -41,7 +44,7 @@ public struct LayerExtractor {
             guard status == ARCHIVE_OK || status == ARCHIVE_WARN, let entry else {
                 throw OCIError(.malformed, "\(layout.path): layer \(layer.digest): \(LayerWriter.message(archive))")
             }
-            try apply(entry, archive: archive, directories: directories, layer: layer)
+            try apply(entry, archive: archive, directories: directories, layer: layer, image: layout.path)
         }
         // Hash the rest (the end-of-archive padding) before comparing.
         source.drain()
@@ -52,7 +55,8 @@ public struct LayerExtractor {
         }
     }
 
-    private func apply(_ entry: OpaquePointer, archive: OpaquePointer, directories: DirectoryCache, layer: Descriptor) throws(OCIError) {
+    private func apply(_ entry: OpaquePointer, archive: OpaquePointer, directories: DirectoryCache, layer: Descriptor,
+                       image: String) throws(OCIError) {
         guard let raw = archive_entry_pathname_utf8(entry) ?? archive_entry_pathname(entry) else {
             throw OCIError(.malformed, "layer \(layer.digest): an entry has a name that cannot be read")
         }
@@ -112,14 +116,21 @@ public struct LayerExtractor {
         switch mode_t(type) {
         case S_IFDIR:
             var st = stat()
-            if fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_mode & S_IFMT != S_IFDIR {
+            let exists = fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0
+            if exists && st.st_mode & S_IFMT != S_IFDIR {
                 try Self.remove(name, in: parent, path: shown)
+            }
+            if !exists || st.st_mode & S_IFMT != S_IFDIR {
+                try budget?.charge(DiskAccount.blocks(1), for: "\(image): layer \(layer.digest): \(path)")
             }
             if mkdirat(parent, name, 0o700) != 0 && errno != EEXIST { throw OCIError.system("mkdir", shown) }
             // Owner write stays on while extracting; later layers may add to the directory.
             fchmodat(parent, name, mode | 0o700, 0)
             try chown(entry, parent, name, shown)
         case S_IFREG:
+            // The declared size, before a byte is written: a sparse entry is written out whole.
+            let declared = UInt64(max(archive_entry_size(entry), 0))
+            try budget?.charge(DiskAccount.blocks(max(declared, 1)), for: "\(image): layer \(layer.digest): \(path)")
             try Self.remove(name, in: parent, path: shown)
             let fd = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw OCIError.system("create", shown) }

@@ -35,6 +35,8 @@ public final class LayerWriter {
     static let maxDepth = 512
 
     private let blob: BlobWriter
+    /// The layout's budget, which the blob's bytes are charged to.
+    private let budget: DiskAccount?
     private let archive: OpaquePointer
     private let entry: OpaquePointer
     private var failure: OCIError?
@@ -49,6 +51,7 @@ public final class LayerWriter {
     /// A layer for `layout`; with nil, only its digest is computed.
     public init(layout: ImageLayout?) throws(OCIError) {
         blob = try BlobWriter(layout: layout, background: true)
+        budget = layout?.budget
         archive = archive_write_new()
         entry = archive_entry_new()
         archive_write_set_format_pax_restricted(archive)
@@ -193,6 +196,10 @@ public final class LayerWriter {
                     guard fstat(fd, &now) == 0, now.st_ino == st.st_ino, now.st_dev == st.st_dev else {
                         throw OCIError(.io, "\(host) changed while it was being exported", path: host)
                     }
+                }
+                // Before a byte is read: a sparse file's holes would come out as data.
+                if let budget, UInt64(st.st_size) > budget.remaining {
+                    throw budget.overdrawn(UInt64(st.st_size), for: "\(host) (\(st.st_blocks * 512) bytes on disk)")
                 }
                 try header(archived, type: S_IFREG, mode: mode, owner: owner, size: Int64(st.st_size))
                 try copy(fd, size: Int64(st.st_size), path: host)

@@ -16,6 +16,8 @@ public struct OCIError: Error, Sendable, CustomStringConvertible {
         case unsupportedContent
         /// A system call failed.
         case io
+        /// Writing it would exceed the disk budget (`DiskAccount`).
+        case overBudget
     }
 
     public var kind: Kind

@@ -18,8 +18,9 @@ public enum Sandbox {
     ///   - forwardSignals: block the termination signals on this thread and pass
     ///     them to the sandbox instead (for a command-line supervisor).
     ///   - audit: where the events of an `.audited` plan go.
+    ///   - watch: asked while the sandbox runs whether it must be stopped.
     public static func run(_ plan: SandboxPlan, stdio: [Int32]? = nil, forwardSignals: Bool = false,
-                           audit: AuditObserver? = nil) throws(SandboxError) -> SandboxOutcome {
+                           audit: AuditObserver? = nil, watch: Watch? = nil) throws(SandboxError) -> SandboxOutcome {
         guard let program = plan.command.first, !program.isEmpty else {
             throw SandboxError(.invalidPlan, "no command to run")
         }
@@ -29,7 +30,7 @@ public enum Sandbox {
             throw SandboxError(.invalidPlan, "an audited plan needs an audit observer")
         }
         let supervisor = try Supervisor(plan: plan, layout: layout, mapping: mapping, stdio: stdio,
-                                        forwardSignals: forwardSignals, audit: audit)
+                                        forwardSignals: forwardSignals, audit: audit, watch: watch)
         defer { supervisor.close() }
         return try supervisor.run(program: program)
     }
@@ -40,13 +41,27 @@ public enum Sandbox {
     ///
     /// Async code gets a `Result` rather than a typed throw: swiftc 6.3 -O
     /// corrupted values returned from `async throws(E)` functions in task groups.
-    public static func run(_ plan: SandboxPlan, stdio: [Int32]? = nil,
-                           audit: AuditObserver? = nil) async -> Result<SandboxOutcome, SandboxError> {
+    public static func run(_ plan: SandboxPlan, stdio: [Int32]? = nil, audit: AuditObserver? = nil,
+                           watch: Watch? = nil) async -> Result<SandboxOutcome, SandboxError> {
         await withCheckedContinuation { (continuation: CheckedContinuation<Result<SandboxOutcome, SandboxError>, Never>) in
             DedicatedThread.start {
-                continuation.resume(returning: Result { () throws(SandboxError) in try run(plan, stdio: stdio, audit: audit) })
+                continuation.resume(returning: Result { () throws(SandboxError) in
+                    try run(plan, stdio: stdio, audit: audit, watch: watch)
+                })
             }
         }
+    }
+}
+
+/// A check the supervisor makes every `intervalMicroseconds` while the sandbox runs (on its own
+/// thread, between waits); when `mustStop` says yes, the whole sandbox is killed with SIGKILL.
+public struct Watch: Sendable {
+    public var intervalMicroseconds: Int64
+    public var mustStop: @Sendable () -> Bool
+
+    public init(intervalMicroseconds: Int64, mustStop: @escaping @Sendable () -> Bool) {
+        self.intervalMicroseconds = intervalMicroseconds
+        self.mustStop = mustStop
     }
 }
 
@@ -90,6 +105,7 @@ final class Supervisor {
     let mapping: IdentityMapping
     let stdio: [Int32]?
     let audit: AuditObserver?
+    let watch: Watch?
     private var server: NotificationServer?
     private var socket: (parent: Int32, child: Int32) = (-1, -1)
     private var signalFD: Int32 = -1
@@ -98,9 +114,10 @@ final class Supervisor {
     private var stdioReleased = false
 
     init(plan: SandboxPlan, layout: FilesystemLayout, mapping: IdentityMapping, stdio: [Int32]?,
-         forwardSignals: Bool, audit: AuditObserver?) throws(SandboxError) {
+         forwardSignals: Bool, audit: AuditObserver?, watch: Watch? = nil) throws(SandboxError) {
         self.plan = plan
         self.audit = audit
+        self.watch = watch
         self.layout = layout
         self.mapping = mapping
         self.stdio = stdio
@@ -351,14 +368,17 @@ final class Supervisor {
         -> (Int32, stk_rusage, [stk_report], Bool) {
         var reports: [stk_report] = []
         var timedOut = false
+        var stopped = false
         var socketOpen = true
+        var nextWatch = watch.map { monotonicMicroseconds() + $0.intervalMicroseconds }
         while true {
             var fds = [pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: socketOpen ? socket.parent : -1, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0)]
             var timeout: Int32 = -1
-            if let deadline, !timedOut {
-                let left = deadline - monotonicMicroseconds()
+            let wake = [timedOut ? nil : deadline, stopped ? nil : nextWatch].compactMap { $0 }.min()
+            if let wake {
+                let left = wake - monotonicMicroseconds()
                 timeout = left <= 0 ? 0 : Int32(min((left + 999) / 1000, Int64(Int32.max)))
             }
             let ready = poll(&fds, nfds_t(fds.count), timeout)
@@ -366,7 +386,16 @@ final class Supervisor {
                 guard Errno.current == EINTR else { throw SandboxError(.system, "poll", errno: Errno.current) }
                 continue
             }
+            // Checked whenever due, not only when nothing else woke the loop.
+            if let watch, let due = nextWatch, !stopped, monotonicMicroseconds() >= due {
+                if watch.mustStop() {
+                    _ = stk_pidfd_send_signal(pidfd, SIGKILL)
+                    stopped = true
+                }
+                nextWatch = monotonicMicroseconds() + watch.intervalMicroseconds
+            }
             if ready == 0 {
+                guard let deadline, !timedOut, monotonicMicroseconds() >= deadline else { continue }
                 // The deadline passed: pid 1 takes the whole namespace with it.
                 _ = stk_pidfd_send_signal(pidfd, SIGKILL)
                 timedOut = true

@@ -60,6 +60,11 @@ public struct SandboxExecutor: BuildpackExecutor {
 
     public func run(_ invocation: Invocation) async -> Result<InvocationResult, ExecutionError> {
         var plan = plan(for: invocation)
+        var watch: Watch?
+        if let disk = invocation.disk {
+            plan.limits.maxFileSize = min(plan.limits.maxFileSize ?? .max, disk.maxFileSize)
+            watch = disk.exceeded.map { Watch(intervalMicroseconds: disk.pollMicroseconds, mustStop: $0) }
+        }
         var observer: AuditObserver?
         if let audit {
             plan.syscallFilter = .audited(invocation.phase == .detect ? audit.detect : audit.build)
@@ -84,7 +89,7 @@ public struct SandboxExecutor: BuildpackExecutor {
         let collected = reader.start()
         let outcome: SandboxOutcome
         // The sandbox takes over the write end and /dev/null.
-        switch await Sandbox.run(plan, stdio: [nullFD, fds[1], fds[1]], audit: observer) {
+        switch await Sandbox.run(plan, stdio: [nullFD, fds[1], fds[1]], audit: observer, watch: watch) {
         case .success(let value):
             outcome = value
         case .failure(let error):

@@ -29,8 +29,8 @@ struct ImageReference: CustomStringConvertible {
 
     var description: String { directory + ":" + tag }
 
-    func open() throws -> (ImageLayout, Image) {
-        let layout = try ImageLayout.open(directory)
+    func open(budget: DiskAccount? = nil) throws -> (ImageLayout, Image) {
+        let layout = try ImageLayout.open(directory, budget: budget)
         return (layout, try layout.image(tag: tag))
     }
 
@@ -66,6 +66,9 @@ extension ExitCode {
         case .notALayout: cannotCreate
         case .unsupportedContent: invalidProfile
         case .io: ioError
+        // Where an image error reaches the command line unwrapped, an image was being extracted
+        // or copied (run, rebase); the build and export wrap theirs.
+        case .overBudget: LifecycleError.Code.extractOverBudget
         }
     }
 }
@@ -116,6 +119,8 @@ struct Run: ParsableCommand {
 
     @OptionGroup var limits: LimitOptions
 
+    @OptionGroup var disk: DiskOption
+
     @Argument(parsing: .postTerminator, help: "Arguments for the process, after `--`.")
     var arguments: [String] = []
 
@@ -138,7 +143,7 @@ struct Run: ParsableCommand {
             let rootfs = try LifecycleRun.makeScratch()
             defer { try? StackUserFiles.removeTree(rootfs, for: user) }
             let mapping = try IdentityMapping.forCurrentProcess(user)
-            var extractor = LayerExtractor()
+            var extractor = LayerExtractor(budget: try disk.account(writingTo: [rootfs]))
             if geteuid() == 0 {
                 // Files keep their owners as the sandbox's user namespace sees them.
                 extractor.owners = { uid, gid in
@@ -193,6 +198,8 @@ struct Rebase: ParsableCommand {
     @Option(help: ArgumentHelp("The new run image: an OCI image layout and a tag.", valueName: "dir[:tag]"))
     var runImage: String
 
+    @OptionGroup var disk: DiskOption
+
     func validate() throws {
         _ = try ImageReference(image)
         _ = try ImageReference(runImage)
@@ -202,7 +209,7 @@ struct Rebase: ParsableCommand {
         try reportingErrors {
             try SHA256.checkAvailable()
             let reference = try ImageReference(image)
-            let (layout, app) = try reference.open()
+            let (layout, app) = try reference.open(budget: try disk.account(writingTo: [reference.directory]))
             let run = try ImageReference(runImage).runImage()
             let progress = ConsoleProgress(console: Console(fd: STDOUT_FILENO))
             let rebased = try Rebaser.rebase(app, in: layout, tag: reference.tag, onto: run, progress: progress)
@@ -227,6 +234,8 @@ struct Export: ParsableCommand {
 
     @OptionGroup var image: ImageOptions
 
+    @OptionGroup var disk: DiskOption
+
     func validate() throws {
         guard image.output != nil else { throw ValidationError("Give --output DIR[:TAG].") }
         try image.validate()
@@ -247,7 +256,8 @@ struct Export: ParsableCommand {
                 throw LifecycleError("\(error)", exitCode: LifecycleError.Code.exportFailed)
             }
             let output = try ImageReference(image.output!)
-            let layout = try ImageLayout.openOrCreate(output.directory)
+            let layout = try ImageLayout.openOrCreate(output.directory,
+                                                      budget: try disk.account(writingTo: [output.directory]))
             let previous = try ImageReference.previous(explicit: image.previousImage, output: output, layout: layout)
             let progress = ConsoleProgress(console: Console(fd: STDOUT_FILENO))
             var exporter = Exporter(

@@ -65,6 +65,8 @@ struct LifecycleOptions: ParsableArguments {
 
     @OptionGroup var limits: LimitOptions
 
+    @OptionGroup var disk: DiskOption
+
     func validate() throws {
         if buildpacks.isEmpty && builder == nil && order == nil && buildpacksDir == nil {
             throw ValidationError("Give buildpacks: --buildpack DIR, --builder FILE, or --buildpacks-dir DIR with --order FILE.")

@@ -58,9 +58,11 @@ struct LifecycleRun {
             let project = try Self.read(ProjectTOML.self, in: app, name: ProjectTOML.defaultFileName)
             let order = try self.order(store: &store, builder: builder, project: project, app: app)
 
-            let images = try openImages()
             let work = try Self.makeScratch()
             scratch = work
+            let disk = try options.disk.account(writingTo: [work, image?.output.map { try ImageReference($0).directory },
+                                                            image?.cacheDir].compactMap { $0 })
+            let images = try openImages(budget: disk)
             let platform = try options.platform.map { try Self.directory($0, what: "platform directory") }
                 ?? (try makePlatform(in: work, project: project))
             let layers = try makeLayers(in: work)
@@ -77,7 +79,7 @@ struct LifecycleRun {
                 // An image layout or cache kept inside the app would otherwise end up in the next image.
                 let outputs = [images.output?.layout.path, image?.cacheDir].compactMap { $0 }
                 try WorkspaceCopy(include: project?.include ?? [], exclude: project?.exclude ?? [],
-                                  skipping: Set(outputs.compactMap { Self.relative($0, to: app) }))
+                                  skipping: Set(outputs.compactMap { Self.relative($0, to: app) }), budget: disk)
                     .copy(from: app, to: appForBuildpacks)
                 try sandbox.makeWritable(appForBuildpacks)
                 context.appDirectory = appForBuildpacks
@@ -86,8 +88,10 @@ struct LifecycleRun {
             progress.line("===> DETECTING")
             var detectContext = context
             detectContext.timeoutSeconds = options.timeout ?? Self.detectTimeout
-            let detector = Detector(context: detectContext, store: store, executor: sandbox, progress: progress,
-                                    jobs: options.jobs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+            var detecting = Detector(context: detectContext, store: store, executor: sandbox, progress: progress,
+                                     jobs: options.jobs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+            detecting.disk = disk
+            let detector = detecting
             let detected = try runBlocking { await detector.detect(order: order) }
             runs += detected.runs
             let kept = options.keepLayers || options.layers != nil
@@ -96,16 +100,20 @@ struct LifecycleRun {
             if build && (images.previous != nil || images.cache != nil) {
                 progress.line("===> RESTORING")
                 let cache = images.cache.flatMap { $0.load(progress: progress) }
-                let restorer = Restorer(layersDirectory: layers, scratchDirectory: work, group: detected.group.group.group,
+                var restorer = Restorer(layersDirectory: layers, scratchDirectory: work, group: detected.group.group.group,
                                         user: EntryOwner(uid: user.uid, gid: user.gid), progress: progress,
                                         prepare: { try sandbox.makeWritable($0) })
+                restorer.budget = disk
                 context.reusableLaunchLayers = try restorer.restore(previous: images.previous, cache: cache,
                                                                     restored: restored)
             }
             if build {
                 progress.line("===> BUILDING")
-                let builder = Builder(context: context, store: store, executor: sandbox, progress: progress,
-                                      network: network)
+                var configured = Builder(context: context, store: store, executor: sandbox, progress: progress,
+                                         network: network)
+                configured.disk = disk
+                configured.restored = restored
+                let builder = configured
                 do {
                     let built = try runBlocking { await builder.build(group: detected.group.group, plan: detected.group.plan) }
                     runs += built.runs
@@ -196,17 +204,17 @@ struct LifecycleRun {
     }
 
     /// Opens every image input before anything is built, so a wrong path fails in a second.
-    private func openImages() throws -> Images {
+    private func openImages(budget: DiskAccount) throws -> Images {
         var images = Images()
         guard let image, image.output != nil || image.cacheDir != nil else { return images }
         try SHA256.checkAvailable()
-        images.cache = image.cacheDir.map(LayerCache.init(path:))
+        images.cache = image.cacheDir.map { LayerCache(path: $0, budget: budget) }
         images.run = try image.runImage.map { try ImageReference($0).runImage() }
         if let run = images.run { try Exporter.check(run) }  // before the build, not after
         if let output = image.output {
             _ = try Self.sourceDateEpoch()  // a bad value fails before the build, not after
             let reference = try ImageReference(output)
-            let layout = try ImageLayout.openOrCreate(reference.directory)
+            let layout = try ImageLayout.openOrCreate(reference.directory, budget: budget)
             images.output = (layout, reference.tag)
             images.previous = try ImageReference.previous(explicit: image.previousImage, output: reference, layout: layout)
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import OCI
 import Sandbox
 import Seccomp
 
@@ -163,5 +164,32 @@ extension StackUser {
             throw ValidationError("--user takes UID:GID, e.g. 1000:1000, not \(text).")
         }
         return user
+    }
+}
+
+/// `--disk SIZE`: the disk budget of one build, export or run (see `DiskBudget`).
+struct DiskOption: ParsableArguments {
+    @Option(name: .customLong("disk"),
+            help: ArgumentHelp("The most this may write to disk, all told (suffixes K, M, G, T; default 20G, or half the free space when that is less).", valueName: "size"))
+    var size: String?
+
+    func validate() throws {
+        if let size, try SandboxOptions.byteSize(size) == 0 { throw ValidationError("--disk must be more than 0.") }
+    }
+
+    /// The account for a run writing beneath `directories` (the default budget looks at their free space).
+    func account(writingTo directories: [String]) throws -> DiskAccount {
+        if let size { return DiskAccount(DiskBudget(limit: try SandboxOptions.byteSize(size))) }
+        let budgets = directories.map { DiskBudget.standard(for: Self.existingAncestor(of: $0)) }
+        return DiskAccount(budgets.min { $0.limit < $1.limit } ?? DiskBudget(limit: 20 << 30))
+    }
+
+    /// `path`, or its nearest parent that exists (an output not yet made).
+    static func existingAncestor(of path: String) -> String {
+        var candidate = path
+        while access(candidate, F_OK) != 0, let slash = candidate.lastIndex(of: "/") {
+            candidate = slash == candidate.startIndex ? "/" : String(candidate[..<slash])
+        }
+        return candidate.isEmpty ? "." : candidate
     }
 }
