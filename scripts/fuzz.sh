@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SWIFTC=${SWIFTC:-$(command -v swiftc || echo /opt/swift/usr/bin/swiftc)}
-OUT=.build-fuzz
+OUT=${FUZZ_OUT:-.build-fuzz}
 ALL=(toml json seccomp oci-documents oci-layer terminal)
 
 # Each target: the modules it needs, in dependency order, and what it links.
