@@ -48,7 +48,7 @@ let package = Package(
         // The lifecycle's executor backed by real sandboxes.
         .target(name: "SandboxExecutor", dependencies: ["Lifecycle", "Sandbox", "Seccomp", "TerminalText"]),
         .target(name: "StockadeCLI", dependencies: [
-            "Sandbox", "Seccomp", "BuildpackSpec", "Lifecycle", "SandboxExecutor", "OCI",
+            "Sandbox", "Seccomp", "BuildpackSpec", "Lifecycle", "SandboxExecutor", "OCI", "TerminalText",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "stockade", dependencies: ["StockadeCLI"]),

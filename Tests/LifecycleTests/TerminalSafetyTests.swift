@@ -87,4 +87,17 @@ import Testing
         #expect(r.stderr.contains("bin/detect exited with 3: why: red"), "\(r)")
         #expect(!r.stdout.contains("\u{1B}") && !r.stderr.contains("\u{1B}"), "\(r)")
     }
+
+    /// Stockade's own lines quote names a buildpack chose: a layer file name, a process type.
+    @Test(.timeLimit(.minutes(1)), arguments: [
+        #"printf '[types]\nlaunch = 1\n' > "$CNB_LAYERS_DIR/$(printf 'named\033]0;owned\007\033[2J')".toml"#,
+        #"printf '[[processes]]\ntype = "named\\u001b]52;c;eA==\\u0007"\ncommand = ["x"]\n' > "$CNB_LAYERS_DIR/launch.toml""#,
+    ])
+    func stockadesOwnMessagesQuoteNamesAsPlainText(_ script: String) throws {
+        let hostile = try buildpack(id: "test/named", detect: "exit 0", build: "set -e\n" + script)
+        let r = fx.stockade(["build", "--buildpack", hostile, "--path", fx.makeDirectory("app")], as: .suiteUser)
+        #expect(r.status == 51, "\(r)")
+        #expect(r.stderr.contains("named"), "\(r)")
+        #expect(!r.stdout.contains("\u{1B}") && !r.stderr.contains("\u{1B}") && !r.stderr.contains("\u{07}"), "\(r)")
+    }
 }
