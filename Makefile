@@ -17,7 +17,7 @@ BUILD_PACKAGES := libseccomp-dev libcap-dev libarchive-dev zlib1g-dev libzstd1 l
 IMAGE_PACKAGES := skopeo umoci runc busybox-static
 BENCH_PACKAGES := bubblewrap hyperfine strace openssl
 
-.PHONY: deps bench-deps build test example bench profiles clean
+.PHONY: deps bench-deps build test example bench profiles fuzz-short fuzz clean
 
 deps:
 	@bash scripts/install-packages.sh $(BUILD_PACKAGES) $(IMAGE_PACKAGES)
@@ -44,9 +44,19 @@ bench: bench-deps build
 	@bash bench/audit.sh $(RELEASE)
 	@bash bench/export.sh $(RELEASE)
 
+# libFuzzer over the parsers of untrusted input and the terminal filter
+# (scripts/fuzz.sh, bench/fuzz.md): 25 s per target for CI, or FUZZ_SECONDS
+# per target with `make fuzz`. Built apart from the normal build, in .build-fuzz.
+fuzz-short: deps
+	bash scripts/fuzz.sh all 25
+
+FUZZ_SECONDS ?= 600
+fuzz: deps
+	bash scripts/fuzz.sh all $(FUZZ_SECONDS)
+
 # Regenerates the profiles compiled into the binary from profiles/*.json.
 profiles:
 	bash scripts/embed-profiles.sh
 
 clean:
-	rm -rf .build
+	rm -rf .build .build-fuzz

@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Arrows point one way: stockade → StockadeCLI → SandboxExecutor → {Lifecycle → {BuildpackSpec, OCI},
+// Arrows point one way: stockade → StockadeCLI → SandboxExecutor → {Lifecycle → {BuildpackSpec, OCI, TerminalText},
 // Sandbox → Seccomp, CSandbox}; stockade-launcher → BuildpackSpec.
 // The sandbox knows nothing of buildpacks, OCI nothing of either; C is confined to the leaf targets.
 let package = Package(
@@ -26,6 +26,8 @@ let package = Package(
         .systemLibrary(name: "CLinux"),
         // JSON text without Foundation: a strict, bounded parser and string quoting.
         .target(name: "JSON"),
+        // Untrusted output made safe for a terminal: colour passes, the rest of the escape grammar does not.
+        .target(name: "TerminalText"),
         // The only code that runs between clone() and execve(): async-signal-safe C.
         .target(name: "CSandbox"),
         // Seccomp profiles in the OCI/Docker JSON format, compiled to BPF with libseccomp.
@@ -42,11 +44,11 @@ let package = Package(
         .target(name: "BuildpackSpec"),
         // The lifecycle: order, detection, build plan, layers. Runs processes only
         // through its BuildpackExecutor protocol; knows no namespaces.
-        .target(name: "Lifecycle", dependencies: ["BuildpackSpec", "OCI", "JSON"]),
+        .target(name: "Lifecycle", dependencies: ["BuildpackSpec", "OCI", "JSON", "TerminalText"]),
         // The lifecycle's executor backed by real sandboxes.
-        .target(name: "SandboxExecutor", dependencies: ["Lifecycle", "Sandbox", "Seccomp"]),
+        .target(name: "SandboxExecutor", dependencies: ["Lifecycle", "Sandbox", "Seccomp", "TerminalText"]),
         .target(name: "StockadeCLI", dependencies: [
-            "Sandbox", "Seccomp", "BuildpackSpec", "Lifecycle", "SandboxExecutor", "OCI",
+            "Sandbox", "Seccomp", "BuildpackSpec", "Lifecycle", "SandboxExecutor", "OCI", "TerminalText",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "stockade", dependencies: ["StockadeCLI"]),
@@ -57,6 +59,7 @@ let package = Package(
                           linkerSettings: [.unsafeFlags(["-static-executable", "-Xlinker", "--strip-all"])]),
         .testTarget(name: "SeccompTests", dependencies: ["Seccomp", "JSON"]),
         .testTarget(name: "BuildpackSpecTests", dependencies: ["BuildpackSpec"]),
+        .testTarget(name: "TerminalTextTests", dependencies: ["TerminalText"]),
         // Real sandboxes for the tests: the stockade binary, a static probe, unprivileged users.
         .target(name: "StockadeTestSupport", path: "Tests/Support"),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "Seccomp", "StockadeTestSupport", "stockade"]),

@@ -1,6 +1,7 @@
 import BuildpackSpec
 import Glibc
 import OCI
+import TerminalText
 
 /// Phase 1: tries the order's groups until one passes, running each
 /// buildpack's `bin/detect` through the executor, several at a time.
@@ -266,9 +267,10 @@ public struct Detector: Sendable {
         close(fd)
     }
 
-    /// The last non-empty line of a process's output, for a one-line message.
+    /// The last non-empty line of a process's output, for a one-line message:
+    /// plain text, with nothing a terminal would act on.
     static func lastLine(_ output: [UInt8]) -> String? {
-        let text = String(decoding: output, as: UTF8.self)
+        let text = TerminalFilter.sanitize(output, keepsColour: false)
         return text.split(separator: "\n").last.map { String($0.prefix(200)) }
     }
 

@@ -2,6 +2,7 @@ import Glibc
 import Lifecycle
 import Sandbox
 import Seccomp
+import TerminalText
 
 /// Runs each buildpack invocation in a sandbox of its own: detection under
 /// one profile, build under another, as the stack user, with exactly the
@@ -193,7 +194,9 @@ final class OutputReader: Sendable {
     static func drain(fd: Int32, mode: Mode) -> [UInt8] {
         defer { close(fd) }
         var captured: [UInt8] = []
-        var pending: [UInt8] = []
+        // What a buildpack prints is hostile: only safe, bounded lines reach the console.
+        var lines: PrefixedLines?
+        if case .stream(let prefix, _) = mode { lines = PrefixedLines(prefix: prefix) }
         var buffer = [UInt8](repeating: 0, count: 16384)
         while true {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
@@ -202,21 +205,12 @@ final class OutputReader: Sendable {
             switch mode {
             case .capture(let limit):
                 if captured.count < limit { captured += buffer[0..<min(n, limit - captured.count)] }
-            case .stream(let prefix, let console):
-                pending += buffer[0..<n]
-                while let newline = pending.firstIndex(of: 10) {
-                    console.write(Array(prefix.utf8) + pending[...newline])
-                    pending.removeSubrange(...newline)
-                }
-                // A line without end is still shown once it grows long.
-                if pending.count > 8192 {
-                    console.write(Array(prefix.utf8) + pending + [10])
-                    pending.removeAll()
-                }
+            case .stream(_, let console):
+                if let ready = lines?.feed(buffer[0..<n]), !ready.isEmpty { console.write(ready) }
             }
         }
-        if case .stream(let prefix, let console) = mode, !pending.isEmpty {
-            console.write(Array(prefix.utf8) + pending + [10])
+        if case .stream(_, let console) = mode, let rest = lines?.finish(), !rest.isEmpty {
+            console.write(rest)
         }
         return captured
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Glibc
 import Sandbox
 import Seccomp
+import TerminalText
 
 /// Exit codes of stockade's own failures (sysexits.h where one fits); the
 /// command's own status passes through unchanged.
@@ -33,9 +34,10 @@ enum ExitCode {
     }
 }
 
-/// One line on stderr, never a backtrace.
+/// One line on stderr, never a backtrace. Messages quote what buildpacks and images
+/// named (layers, process types), so nothing a terminal would act on passes.
 func complain(_ message: String, level: String = "error") {
-    let line = Array("stockade: \(level): \(message)\n".utf8)
+    let line = Array(TerminalFilter.sanitize(Array("stockade: \(level): \(message)\n".utf8)).utf8)
     _ = line.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
 }
 

@@ -5,6 +5,7 @@ import Lifecycle
 import OCI
 import Sandbox
 import SandboxExecutor
+import TerminalText
 
 /// Wires the options into a lifecycle run: buildpacks, order, directories,
 /// executor; prints the phases; cleans up. Returns the exit code.
@@ -435,10 +436,11 @@ struct LifecycleRun {
     }
 }
 
-/// Progress lines to the console.
+/// Progress lines to the console, which name layers and processes a buildpack chose: made
+/// plain text first.
 struct ConsoleProgress: ProgressReporter {
     let console: Console
-    func line(_ text: String) { console.write(Array((text + "\n").utf8)) }
+    func line(_ text: String) { console.write(Array(TerminalFilter.sanitize(Array((text + "\n").utf8)).utf8)) }
 }
 
 /// Small host text files the user points at (env files, os-release).
