@@ -1,4 +1,5 @@
 import BuildpackSpec
+import CrashSafety
 import Glibc
 import JSON
 import Lifecycle
@@ -26,11 +27,13 @@ struct LifecycleRun {
             if let scratch, !keep {
                 do { try executor?.remove(scratch) } catch { complain("\(error)", level: "warning") }
             }
+            CleanupJournal.finished()
         }
         var runs: [BuildpackRun] = []
         let code: Int32
         do {
             let user = try options.stackUser()
+            try CleanupJournal.startJanitor(for: user)
             var audit: SandboxExecutor.Audit?
             if let path = options.audit {
                 let handoff = Sandbox.handoffDescriptor(ResourceLimits())
@@ -380,14 +383,14 @@ struct LifecycleRun {
         }
     }
 
+    /// A private directory in `$TMPDIR`, in the cleanup journal before it exists.
     static func makeScratch() throws -> String {
         let base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
-        var template = Array((base + "/stockade-XXXXXX").utf8CString)
-        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw LifecycleError("cannot create a temporary directory in \(base): \(String(cString: strerror(errno)))",
-                                 exitCode: ExitCode.system)
+        do {
+            return try CleanupJournal.makeTemporaryDirectory(in: base)
+        } catch {
+            throw LifecycleError("\(error)", exitCode: ExitCode.system)
         }
-        return String(cString: made)
     }
 
     static func processEnvironment() -> [String] {
