@@ -67,7 +67,7 @@ let package = Package(
         // The launcher is not a dependency: its -static-executable would be linked into the test bundle.
         // `make test` builds it first; the fixture finds it next to stockade.
         .testTarget(name: "LauncherTests", dependencies: ["StockadeTestSupport", "stockade"]),
-        .testTarget(name: "ImageTests", dependencies: ["OCI", "JSON", "Lifecycle", "StockadeTestSupport", "stockade"]),
+        .testTarget(name: "ImageTests", dependencies: ["OCI", "JSON", "Lifecycle", "CrashSafety", "StockadeTestSupport", "stockade"]),
     ],
     swiftLanguageModes: [.v6]
 )
