@@ -70,7 +70,7 @@ import Testing
 
         /// `stockade build` of round `round` as `invoker`, with TMPDIR the scene's own.
         func build(round: String, env: [String] = [], as invoker: Invoker, environment: [String: String] = [:],
-                   killWhen line: String? = nil) throws -> Outcome {
+                   killWhen line: String? = nil) throws -> Finished {
             try CrashTests.run(arguments(round: round, env: env), as: invoker,
                                environment: environment.merging(["TMPDIR": tmp]) { $1 }, killWhen: line)
         }
@@ -88,14 +88,12 @@ import Testing
         let outputManifest: String?
         let cacheIndex: String?
         let cacheManifest: String?
-        let cgroups: Set<String>
 
         init(_ scene: Scene) {
             outputIndex = Images.text(scene.output + "/index.json")
             outputManifest = Images.manifestDigest(scene.output)
             cacheIndex = Images.text(scene.cache + "/index.json")
             cacheManifest = Images.manifestDigest(scene.cache, tag: "cache")
-            cgroups = CrashTests.stockadeCgroups()
         }
     }
 
@@ -103,7 +101,7 @@ import Testing
     /// for in stdout and then the supervisor gets SIGKILL after a random delay of up to 200 ms.
     /// Returns once stderr closes: the janitor keeps it open until it has cleaned up.
     static func run(_ args: [String], as invoker: Invoker, environment: [String: String],
-                    killWhen line: String? = nil) throws -> Outcome {
+                    killWhen line: String? = nil) throws -> Finished {
         let out = Fixture.shared.dir + "/crash-out-" + UUID().uuidString
         FileManager.default.createFile(atPath: out, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: out) }
@@ -124,18 +122,30 @@ import Testing
         process.waitUntilExit()
         let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         let status = process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
-        return Outcome(status: status, stdout: Images.text(out) ?? "", stderr: stderr)
+        return Finished(outcome: Outcome(status: status, stdout: Images.text(out) ?? "", stderr: stderr),
+                        pid: process.processIdentifier)
     }
 
-    /// Directories under /sys/fs/cgroup/<controller>/stockade, where sandboxes get their cgroups.
-    static func stockadeCgroups() -> Set<String> {
+    /// A run's outcome and its supervisor's pid (setpriv execs stockade in its own process).
+    struct Finished: CustomStringConvertible {
+        let outcome: Outcome
+        let pid: pid_t
+        var status: Int32 { outcome.status }
+        var stdout: String { outcome.stdout }
+        var stderr: String { outcome.stderr }
+        var description: String { "pid \(pid), \(outcome)" }
+    }
+
+    /// Cgroups left of the run whose supervisor was `pid`: sandboxes get theirs under
+    /// /sys/fs/cgroup/<controller>/stockade, named `<supervisor pid>.<its start time>.<child pid>`.
+    static func cgroups(ofSupervisor pid: pid_t) -> [String] {
         let fm = FileManager.default
-        var found: Set<String> = []
+        var found: [String] = []
         for controller in (try? fm.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? [] {
             let parent = "/sys/fs/cgroup/\(controller)/stockade"
             guard let enumerator = fm.enumerator(atPath: parent) else { continue }
             while let entry = enumerator.nextObject() as? String {
-                if entry.hasSuffix("cgroup.procs") { found.insert(parent + "/" + entry) }
+                if entry.split(separator: "/").last?.hasPrefix("\(pid).") == true { found.append(parent + "/" + entry) }
             }
         }
         return found
@@ -145,14 +155,12 @@ import Testing
 
     /// The guarantees after the run: nothing of it left on the host, each layout as before or
     /// complete (and, when `output`/`cache` are given, which of the two).
-    func checkAftermath(_ scene: Scene, before: Before, run: Outcome,
+    func checkAftermath(_ scene: Scene, before: Before, run: Finished,
                         output: Expected? = nil, cache: Expected? = nil) {
         #expect(Fixture.processes(mentioning: scene.marker).isEmpty, "\(Fixture.processes(mentioning: scene.marker))\n\(run)")
         let mounts = (Images.text("/proc/self/mountinfo") ?? "").split(separator: "\n")
         #expect(!mounts.contains { $0.contains(scene.tmp) || $0.contains(scene.output) || $0.contains(scene.app) })
-        // A cgroup of another test's sandbox holds processes; one this run left would be empty.
-        let emptyNew = Self.stockadeCgroups().subtracting(before.cgroups).filter { (Images.text($0) ?? "").isEmpty }
-        #expect(emptyNew.isEmpty, "\(emptyNew)")
+        #expect(Self.cgroups(ofSupervisor: run.pid).isEmpty, "\(Self.cgroups(ofSupervisor: run.pid))")
         let left = (try? FileManager.default.contentsOfDirectory(atPath: scene.tmp)) ?? ["unreadable"]
         #expect(left.isEmpty, "left in TMPDIR: \(left)\n\(run)")
         checkLayout(scene.output, tag: "app", index: before.outputIndex, manifest: before.outputManifest,
@@ -161,7 +169,7 @@ import Testing
                     expected: cache, run: run)
     }
 
-    func checkLayout(_ layout: String, tag: String, index: String?, manifest: String?, expected: Expected?, run: Outcome) {
+    func checkLayout(_ layout: String, tag: String, index: String?, manifest: String?, expected: Expected?, run: Finished) {
         let unchanged = Images.text(layout + "/index.json") == index && Images.manifestDigest(layout, tag: tag) == manifest
         if let expected { #expect(unchanged == (expected == .asBefore), "\(layout): \(run)") }
         // Nothing half-written beside the layout's own files (an index.json temporary).
