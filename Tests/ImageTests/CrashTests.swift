@@ -213,6 +213,23 @@ import Testing
         #expect(next.stdout.contains("Restored layer 'test/crash:cached' from the cache"), "\(next)")
     }
 
+    /// A first build creates the output and the cache: killed before a layout holds its tag, that
+    /// layout is removed again (as before: absent); one with its tag stays.
+    @Test(arguments: Invoker.all, [FaultPoint.exportLayer, .cacheBlobsWritten])
+    func aFirstBuildKilledLeavesNoHalfMadeLayout(invoker: Invoker, point: FaultPoint) throws {
+        let scene = Scene()
+        let killed = try scene.build(round: "a", as: invoker, environment: ["STOCKADE_FAULT": point.rawValue])
+        #expect(killed.stderr.contains("stockade: fault point \(point.rawValue): SIGKILL"), "\(killed)")
+        let fm = FileManager.default
+        #expect(fm.fileExists(atPath: scene.output) == (point == .cacheBlobsWritten), "\(killed)")
+        #expect(!fm.fileExists(atPath: scene.cache), "\(killed)")
+        if point == .cacheBlobsWritten {
+            #expect(Fixture.run(["skopeo", "inspect", "oci:\(scene.output):app"]).status == 0)
+        }
+        #expect((try? fm.contentsOfDirectory(atPath: scene.tmp))?.isEmpty == true)
+        #expect(Fixture.processes(mentioning: scene.marker).isEmpty)
+    }
+
     @Test(arguments: Invoker.all)
     func aBuildKilledWhileABuildpackRunsLeavesNothingBehind(invoker: Invoker) throws {
         let scene = Scene()
@@ -222,6 +239,21 @@ import Testing
         let killed = try scene.build(round: "b", env: ["FILES=2000"], as: invoker, killWhen: "crash: build running")
         #expect(killed.status == 128 + SIGKILL, "\(killed)")
         checkAftermath(scene, before: before, run: killed)
+    }
+
+    /// `stockade run` extracts the image into TMPDIR: killed while the process runs, the
+    /// extracted tree goes too.
+    @Test(arguments: Invoker.all)
+    func aKilledRunLeavesNoExtractedImage(invoker: Invoker) throws {
+        let marker = "crashmark-" + UUID().uuidString.prefix(8).lowercased()
+        let layout = try Images.craftedLayout([["bin/sleep", "symlink", "busybox"]],
+                                              command: "echo started; sh -c 'sleep 4000; true' \(marker)")
+        let tmp = fx.makeDirectory("crash-run-tmp", mode: 0o777)
+        let killed = try Self.run(["run", layout + ":latest"], as: invoker, environment: ["TMPDIR": tmp], killWhen: "started")
+        #expect(killed.status == 128 + SIGKILL, "\(killed)")
+        #expect(killed.stdout.contains("started"), "\(killed)")
+        #expect(Fixture.processes(mentioning: marker).isEmpty, "\(Fixture.processes(mentioning: marker))")
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: tmp))?.isEmpty == true, "\(killed)")
     }
 
     /// Where a full disk stops the build.
