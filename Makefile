@@ -15,7 +15,7 @@ BUILD_PACKAGES := libseccomp-dev libcap-dev libarchive-dev zlib1g-dev libzstd1 l
 # Tools nobody here wrote read what stockade exports: skopeo, umoci, runc.
 # busybox-static makes the run image (example and tests), from Debian, at that moment.
 IMAGE_PACKAGES := skopeo umoci runc busybox-static
-BENCH_PACKAGES := bubblewrap hyperfine strace openssl
+BENCH_PACKAGES := bubblewrap hyperfine strace openssl time
 
 .PHONY: deps bench-deps build test example bench profiles fuzz-short fuzz clean
 
@@ -43,6 +43,7 @@ bench: bench-deps build
 	@bash bench/detect-100.sh $(RELEASE)
 	@bash bench/audit.sh $(RELEASE)
 	@bash bench/export.sh $(RELEASE)
+	@bash bench/concurrent.sh $(RELEASE)
 
 # libFuzzer over the parsers of untrusted input and the terminal filter
 # (scripts/fuzz.sh, bench/fuzz.md): 25 s per target for CI, or FUZZ_SECONDS

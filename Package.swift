@@ -4,6 +4,7 @@ import PackageDescription
 // Arrows point one way: stockade → StockadeCLI → SandboxExecutor → {Lifecycle → {BuildpackSpec, OCI, TerminalText},
 // Sandbox → Seccomp, CSandbox}; stockade-launcher → BuildpackSpec.
 // The sandbox knows nothing of buildpacks, OCI nothing of either; C is confined to the leaf targets.
+// CrashSafety (fault points, the cleanup journal) is a leaf every layer may use.
 let package = Package(
     name: "stockade",
     platforms: [.macOS(.v15)],
@@ -28,15 +29,17 @@ let package = Package(
         .target(name: "JSON"),
         // Untrusted output made safe for a terminal: colour passes, the rest of the escape grammar does not.
         .target(name: "TerminalText"),
+        // Test fault points and the journal a janitor process cleans up from after a SIGKILL.
+        .target(name: "CrashSafety"),
         // The only code that runs between clone() and execve(): async-signal-safe C.
         .target(name: "CSandbox"),
         // Seccomp profiles in the OCI/Docker JSON format, compiled to BPF with libseccomp.
         .target(name: "Seccomp", dependencies: ["CSeccomp", "JSON"]),
-        .target(name: "Sandbox", dependencies: ["CSandbox", "Seccomp", "CCap", "JSON"]),
+        .target(name: "Sandbox", dependencies: ["CSandbox", "Seccomp", "CCap", "JSON", "CrashSafety"]),
         // OCI image layouts: blobs by digest, manifests, configs, tar layers written and read with libarchive.
         // libarchive is linked statically, with only the parts OCI calls (--gc-sections): its
         // shared library would load libxml2 and ICU into every `stockade exec`, ~2 ms of start-up.
-        .target(name: "OCI", dependencies: ["JSON", "CArchive", "CLinux"],
+        .target(name: "OCI", dependencies: ["JSON", "CArchive", "CLinux", "CrashSafety"],
                 linkerSettings: [.unsafeFlags(["-Xlinker", "--gc-sections",
                                                "-Xlinker", "-Bstatic", "-Xlinker", "-larchive", "-Xlinker", "-lz",
                                                "-Xlinker", "-Bdynamic", "-Xlinker", "-l:libzstd.so.1"])]),
@@ -44,11 +47,11 @@ let package = Package(
         .target(name: "BuildpackSpec"),
         // The lifecycle: order, detection, build plan, layers. Runs processes only
         // through its BuildpackExecutor protocol; knows no namespaces.
-        .target(name: "Lifecycle", dependencies: ["BuildpackSpec", "OCI", "JSON", "TerminalText"]),
+        .target(name: "Lifecycle", dependencies: ["BuildpackSpec", "OCI", "JSON", "TerminalText", "CrashSafety"]),
         // The lifecycle's executor backed by real sandboxes.
-        .target(name: "SandboxExecutor", dependencies: ["Lifecycle", "Sandbox", "Seccomp", "TerminalText"]),
+        .target(name: "SandboxExecutor", dependencies: ["Lifecycle", "Sandbox", "Seccomp", "TerminalText", "CrashSafety"]),
         .target(name: "StockadeCLI", dependencies: [
-            "Sandbox", "Seccomp", "BuildpackSpec", "Lifecycle", "SandboxExecutor", "OCI", "TerminalText",
+            "Sandbox", "Seccomp", "BuildpackSpec", "Lifecycle", "SandboxExecutor", "OCI", "TerminalText", "CrashSafety", "CLinux",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "stockade", dependencies: ["StockadeCLI"]),
@@ -67,7 +70,7 @@ let package = Package(
         // The launcher is not a dependency: its -static-executable would be linked into the test bundle.
         // `make test` builds it first; the fixture finds it next to stockade.
         .testTarget(name: "LauncherTests", dependencies: ["StockadeTestSupport", "stockade"]),
-        .testTarget(name: "ImageTests", dependencies: ["OCI", "JSON", "Lifecycle", "StockadeTestSupport", "stockade"]),
+        .testTarget(name: "ImageTests", dependencies: ["OCI", "JSON", "Lifecycle", "CrashSafety", "StockadeTestSupport", "stockade"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -6,3 +6,12 @@
 static inline int clinux_openat2(int dirfd, const char *path, struct open_how *how) {
     return (int)syscall(SYS_openat2, dirfd, path, how, sizeof(*how));
 }
+
+static inline int clinux_pidfd_open(pid_t pid) {
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/// Closes every descriptor from `first` on.
+static inline int clinux_close_from(unsigned int first) {
+    return (int)syscall(SYS_close_range, first, ~0U, 0);
+}

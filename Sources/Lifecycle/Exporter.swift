@@ -1,4 +1,5 @@
 import BuildpackSpec
+import CrashSafety
 import Glibc
 import JSON
 import OCI
@@ -182,6 +183,7 @@ public struct Exporter {
         for index in 0...slices.count {
             let writer = try LayerWriter(layout: output)
             try writer.addTree(appDirectory, as: "workspace", owner: user, including: { slices.claims($0) == index })
+            FaultPoint.exportLayer.reached()
             let descriptor = try writer.finish()
             label.app.append(descriptor.digest)
             added.append((descriptor, descriptor.digest, index < slices.count ? "app slice \(index + 1)" : "app"))

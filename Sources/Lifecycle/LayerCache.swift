@@ -1,4 +1,5 @@
 import BuildpackSpec
+import CrashSafety
 import Glibc
 import JSON
 import OCI
@@ -83,7 +84,9 @@ public struct LayerCache {
             let configBlob = try layout.writeJSON(config.json, mediaType: MediaType.config)
             let manifest = try layout.writeJSON(ImageManifest(config: configBlob, layers: descriptors).json,
                                                 mediaType: MediaType.manifest)
+            FaultPoint.cacheBlobsWritten.reached()
             try layout.setTag(Self.tag, to: manifest)
+            FaultPoint.cacheTagMoved.reached()
             try layout.removeUnreferencedBlobs()
             progress.line("Cache saved to \(path) (\(layerCount) layer\(layerCount == 1 ? "" : "s")\(metadata.sbom == nil ? "" : " and their SBOMs"))")
         } catch let error as LifecycleError {

@@ -1,3 +1,4 @@
+import CrashSafety
 import Glibc
 import JSON
 
@@ -62,7 +63,13 @@ public final class ImageLayout: Sendable {
     /// The layout at `path`, created when the directory is missing or empty. A directory holding
     /// anything else is refused and left as it is.
     public static func openOrCreate(_ path: String, budget: DiskAccount? = nil) throws(OCIError) -> ImageLayout {
-        if mkdir(path, 0o755) != 0 && errno != EEXIST { throw OCIError.system("mkdir", path) }
+        // A layout this run creates goes again if the run dies before it holds a tag.
+        CleanupJournal.record(.layout, path)
+        if mkdir(path, 0o755) != 0 {
+            let err = errno
+            CleanupJournal.record(.forget, path)
+            if err != EEXIST { throw OCIError.system("mkdir", path, err) }
+        }
         let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw OCIError.system("open", path) }
         var st = stat()
@@ -300,6 +307,8 @@ public final class ImageLayout: Sendable {
     static func writeAtomically(_ dirfd: Int32, _ name: String, _ bytes: [UInt8], path: String) throws(OCIError) {
         let temporary = ".\(name).\(getpid()).tmp"
         unlinkat(dirfd, temporary, 0)  // a leftover of a killed run with the same pid
+        CleanupJournal.record(.file, path + "/" + temporary)
+        defer { CleanupJournal.record(.forget, path + "/" + temporary) }
         let fd = openat(dirfd, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw OCIError.system("create", path + "/" + temporary) }
         var offset = 0
@@ -317,6 +326,7 @@ public final class ImageLayout: Sendable {
         let synced = fsync(fd) == 0
         let err = errno
         close(fd)
+        if name == "index.json" { FaultPoint.indexRename.reached() }
         guard synced, renameat(dirfd, temporary, dirfd, name) == 0 else {
             unlinkat(dirfd, temporary, 0)
             throw OCIError.system("write", path + "/" + name, synced ? errno : err)

@@ -1,5 +1,6 @@
 import CCap
 import CSandbox
+import CrashSafety
 import Glibc
 import Seccomp
 
@@ -159,7 +160,12 @@ final class Supervisor {
         let started = monotonicMicroseconds()
         var pidfd: Int32 = -1
         let pid = try spawn(pidfd: &pidfd)
-        defer { _ = Glibc.close(pidfd) }
+        // A janitor cleaning up after a killed supervisor first waits for this sandbox to die.
+        CleanupJournal.sandboxStarted(pid)
+        defer {
+            _ = Glibc.close(pidfd)
+            CleanupJournal.sandboxEnded(pid)
+        }
         _ = Glibc.close(socket.child)
         socket.child = -1
         releaseStdio()

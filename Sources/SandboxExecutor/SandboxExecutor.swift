@@ -1,3 +1,4 @@
+import CrashSafety
 import Glibc
 import Lifecycle
 import Sandbox
@@ -83,9 +84,10 @@ public struct SandboxExecutor: BuildpackExecutor {
         shutdown(fds[0], Int32(SHUT_WR))
         let nullFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
         let reader: OutputReader
+        let fault: FaultPoint = invocation.phase == .detect ? .detect : .build
         switch invocation.output {
-        case .capture(let limit): reader = OutputReader(fd: fds[0], mode: .capture(limit: limit))
-        case .stream(let prefix): reader = OutputReader(fd: fds[0], mode: .stream(prefix: prefix, console: console))
+        case .capture(let limit): reader = OutputReader(fd: fds[0], mode: .capture(limit: limit), fault: fault)
+        case .stream(let prefix): reader = OutputReader(fd: fds[0], mode: .stream(prefix: prefix, console: console), fault: fault)
         }
         let collected = reader.start()
         let outcome: SandboxOutcome
@@ -171,18 +173,21 @@ final class OutputReader: Sendable {
 
     let fd: Int32
     let mode: Mode
+    /// Reached at the first output: the sandbox is running then.
+    let fault: FaultPoint
 
-    init(fd: Int32, mode: Mode) {
+    init(fd: Int32, mode: Mode, fault: FaultPoint) {
         self.fd = fd
         self.mode = mode
+        self.fault = fault
     }
 
     /// Starts reading; the task's value is what was captured.
     func start() -> Task<[UInt8], Never> {
         let (stream, continuation) = AsyncStream<[UInt8]>.makeStream()
-        let fd = self.fd, mode = self.mode
+        let fd = self.fd, mode = self.mode, fault = self.fault
         DedicatedThread.start {
-            continuation.yield(OutputReader.drain(fd: fd, mode: mode))
+            continuation.yield(OutputReader.drain(fd: fd, mode: mode, fault: fault))
             continuation.finish()
         }
         return Task {
@@ -191,7 +196,7 @@ final class OutputReader: Sendable {
         }
     }
 
-    static func drain(fd: Int32, mode: Mode) -> [UInt8] {
+    static func drain(fd: Int32, mode: Mode, fault: FaultPoint) -> [UInt8] {
         defer { close(fd) }
         var captured: [UInt8] = []
         // What a buildpack prints is hostile: only safe, bounded lines reach the console.
@@ -202,6 +207,7 @@ final class OutputReader: Sendable {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }
+            fault.reached()
             switch mode {
             case .capture(let limit):
                 if captured.count < limit { captured += buffer[0..<min(n, limit - captured.count)] }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BuildpackSpec
+import CrashSafety
 import Glibc
 import JSON
 import Lifecycle
@@ -95,6 +96,9 @@ func reportingErrors(_ body: () throws -> Void) throws {
     } catch let error as ValidationError {
         complain(error.message)
         throw Failure(code: ExitCode.usage)
+    } catch let error as JournalError {
+        complain(error.description)
+        throw Failure(code: ExitCode.system)
     }
 }
 
@@ -140,6 +144,8 @@ struct Run: ParsableCommand {
             let reference = try ImageReference(image)
             let (layout, image) = try reference.open()
             let user = try Self.user(image.config.user)
+            try CleanupJournal.startJanitor(for: user)
+            defer { CleanupJournal.finished() }
             let rootfs = try LifecycleRun.makeScratch()
             defer { try? StackUserFiles.removeTree(rootfs, for: user) }
             let mapping = try IdentityMapping.forCurrentProcess(user)

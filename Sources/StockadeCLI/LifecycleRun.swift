@@ -1,4 +1,5 @@
 import BuildpackSpec
+import CrashSafety
 import Glibc
 import JSON
 import Lifecycle
@@ -28,6 +29,7 @@ struct LifecycleRun {
             if let scratch, !keep {
                 do { try executor?.remove(scratch) } catch { complain("\(error)", level: "warning") }
             }
+            CleanupJournal.finished()
         }
         var runs: [BuildpackRun] = []
         var code: Int32
@@ -36,6 +38,7 @@ struct LifecycleRun {
             let user = try options.stackUser()
             let detectProfile = configuration.profile(options.detectProfile, for: "detect", default: "strict")
             let buildProfile = configuration.profile(options.buildProfile, for: "build", default: "default")
+            try CleanupJournal.startJanitor(for: user)
             var audit: SandboxExecutor.Audit?
             if let path = options.audit {
                 let log = try AuditTrail.open(path, caps: options.auditCaps)
@@ -400,14 +403,14 @@ struct LifecycleRun {
         }
     }
 
+    /// A private directory in `$TMPDIR`, in the cleanup journal before it exists.
     static func makeScratch() throws -> String {
         let base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
-        var template = Array((base + "/stockade-XXXXXX").utf8CString)
-        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw LifecycleError("cannot create a temporary directory in \(base): \(String(cString: strerror(errno)))",
-                                 exitCode: ExitCode.system)
+        do {
+            return try CleanupJournal.makeTemporaryDirectory(in: base)
+        } catch {
+            throw LifecycleError("\(error)", exitCode: ExitCode.system)
         }
-        return String(cString: made)
     }
 
     static func processEnvironment() -> [String] {

@@ -55,6 +55,13 @@ public struct Outcome: CustomStringConvertible, Sendable {
     public let status: Int32
     public let stdout: String
     public let stderr: String
+
+    public init(status: Int32, stdout: String, stderr: String) {
+        self.status = status
+        self.stdout = stdout
+        self.stderr = stderr
+    }
+
     public var lines: [String] { stdout.split(separator: "\n").map(String.init) }
     public var description: String { "status \(status)\nstdout:\n\(stdout)\nstderr:\n\(stderr)" }
 
