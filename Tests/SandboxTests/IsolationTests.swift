@@ -100,7 +100,7 @@ import Testing
     func procTunablesAreReadOnly(_ invoker: Invoker, _ mask: String) throws {
         try invoker.requireAvailable()
         guard access(mask, F_OK) == 0 else {
-            try Test.cancel("skipped: this host's kernel has no \(mask) to mask")
+            try skip("this host's kernel has no \(mask) to mask")
         }
         let file = Self.procMasks.first { $0.mask == mask }?.file
         // The first regular file beneath the mask, as the sandbox sees it (a truncating open of it
@@ -191,7 +191,7 @@ import Testing
         chmod(data + "/sub/deeper/file", 0o666)
         chmod(data + "/sub", 0o777)
         chmod(data + "/sub/deeper", 0o777)
-        guard fx.isRoot else { try Test.cancel("skipped: mounting a tmpfs beneath the source needs root") }
+        guard fx.isRoot else { try skip("mounting a tmpfs beneath the source needs root") }
         let mounted = Fixture.run(["mount", "-t", "tmpfs", "-o", "mode=0777", "stockade-test", data + "/sub/mnt"])
         try #require(mounted.status == 0, "\(mounted)")
         defer { _ = Fixture.run(["umount", data + "/sub/mnt"]) }

@@ -25,7 +25,7 @@ public enum Invoker: String, CaseIterable, Sendable, CustomTestStringConvertible
     public func requireAvailable() throws {
         guard self == .suiteUser || Fixture.shared.isRoot else {
             let user = self == .subordinateUser ? Self.subordinateName : Self.plainName
-            try Test.cancel("skipped: the \(rawValue) invoker (\(user)) is created only when the suite runs as root")
+            try skip("the \(rawValue) invoker (\(user)) is created only when the suite runs as root")
         }
     }
 
@@ -58,6 +58,13 @@ public enum Invoker: String, CaseIterable, Sendable, CustomTestStringConvertible
         case .plainUser: ["setpriv", "--reuid=\(Self.plainName)", "--regid=\(Self.plainName)", "--clear-groups", "--"]
         }
     }
+}
+
+/// Skips the current test, or test case when parameterized, saying why: a warning in the
+/// output (a cancellation alone shows as a pass), then the cancellation.
+public func skip(_ reason: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> Never {
+    Issue.record(Comment(rawValue: "skipped: " + reason), severity: .warning, sourceLocation: sourceLocation)
+    try Test.cancel(Comment(rawValue: "skipped: " + reason), sourceLocation: sourceLocation)
 }
 
 public struct Outcome: CustomStringConvertible, Sendable {
