@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import BuildpackSpec
 
@@ -127,11 +128,23 @@ struct BuildpackLayersTests {
         #expect(specError { () throws(SpecError) in try BuildpackLayers.scan(try invalid.confined("bp")) }?.kind == .invalidUTF8)
     }
 
-    @Test(arguments: ["../x", "a/b", "a\u{0}b", "", ".", ".."])
+    @Test(arguments: ["../x", "a/b", "a\u{0}b", "", ".", "..", "launch", "build", "store"])
+    func invalidLayerNamesAreRefused(name: String) {
+        let error = specError { () throws(SpecError) in try LayerName.validate(name) }
+        #expect(error?.kind == .invalidValue && error?.message.contains("is not a valid layer name") == true, "\(String(describing: error))")
+    }
+
+    /// `.toml`, `..toml` and `...toml` (names "", "." and "..") written beside a good layer: the
+    /// scan is that buildpack's error, naming the file. The control: the good layer alone scans.
+    @Test(arguments: ["", ".", ".."])
     func invalidLayerNamesCannotBeOpened(name: String) throws {
         let tmp = TemporaryDirectory()
-        tmp.mkdir("bp")
-        #expect(throws: SpecError.self) { try LayerName.validate(name) }
-        #expect(throws: SpecError.self) { try LayerTOML.read(from: try tmp.confined("bp"), at: name + ".toml") }
+        tmp.write("bp/ok.toml", "[types]\nlaunch = true\n")
+        #expect(try BuildpackLayers.scan(try tmp.confined("bp"), buildpack: "t/bp@1").layers.map(\.name) == ["ok"])
+        let bad = tmp.write("bp/\(name).toml", "[types]\nlaunch = true\n")
+        let error = specError { () throws(SpecError) in try BuildpackLayers.scan(try tmp.confined("bp"), buildpack: "t/bp@1") }
+        #expect(error?.kind == .invalidValue, "\(String(describing: error))")
+        #expect(error?.message.contains("is not a valid layer name") == true, "\(String(describing: error))")
+        #expect(error?.file?.hasSuffix("/\(name).toml") == true && FileManager.default.fileExists(atPath: bad), "\(String(describing: error))")
     }
 }

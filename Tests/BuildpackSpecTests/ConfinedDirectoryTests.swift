@@ -205,4 +205,26 @@ struct ConfinedDirectoryTests {
         try root.remove("a/b/c.ignore", directory: true)
         #expect(try root.kind(of: "a/b/c.ignore") == nil)
     }
+
+    /// The README's bound, through the scan of a buildpack's layers (which lists with the
+    /// default limit): 100,000 entries are read, one more is that buildpack's error.
+    /// The entries go to a tmpfs (/dev/shm): on a loaded disk creating them takes ten times longer.
+    @Test func aDirectoryOfMoreThan100000EntriesIsRefused() throws {
+        let path = "/dev/shm/stockade-entries-" + UUID().uuidString.prefix(8)
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let dir = try ConfinedDirectory(path: path)
+        func create(_ name: String) throws {
+            let fd = open(path + "/" + name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            try #require(fd >= 0, "create \(name): errno \(errno)")
+            close(fd)
+        }
+        for i in 0..<99_999 { try create("f\(i)") }
+        try create("ok.toml")
+        #expect(try BuildpackLayers.scan(dir, buildpack: "t/bp@1").layers.map(\.name) == ["ok"])
+        try create("one-more")
+        let error = specError { () throws(SpecError) in try BuildpackLayers.scan(dir, buildpack: "t/bp@1") }
+        #expect(error?.kind == .tooLarge && error?.message.contains("100001 entries, more than the limit of 100000") == true,
+                "\(String(describing: error))")
+    }
 }

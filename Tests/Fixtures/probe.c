@@ -3,6 +3,7 @@
 // Built statically by the tests, so it runs in any rootfs.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sched.h>
@@ -16,6 +17,7 @@
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -110,6 +112,33 @@ static long probe(const char *name) {
             getsockname(server, (struct sockaddr *)&addr, &len) < 0) return -errno;
         printf("port: %d\n", ntohs(addr.sin_port));
         return result(connect(client, (struct sockaddr *)&addr, sizeof addr));
+    }
+    // Abstract unix sockets: a connection to NAME, and a listener on NAME with a forked child
+    // (the same sandbox, the same Landlock domain) connecting to it.
+    if (!strncmp(name, "abstract-connect:", 17) || !strncmp(name, "abstract-pair:", 14)) {
+        const char *at = strchr(name, ':') + 1;
+        struct sockaddr_un addr = {.sun_family = AF_UNIX};
+        size_t n = strlen(at) < sizeof addr.sun_path - 1 ? strlen(at) : sizeof addr.sun_path - 1;
+        memcpy(addr.sun_path + 1, at, n);
+        socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+        if (name[9] == 'p') {
+            int server = socket(AF_UNIX, SOCK_STREAM, 0);
+            if (server < 0 || bind(server, (struct sockaddr *)&addr, len) < 0 || listen(server, 1) < 0) return -errno;
+            pid_t child = fork();
+            if (child == 0) {
+                int s = socket(AF_UNIX, SOCK_STREAM, 0);
+                _exit(s < 0 || connect(s, (struct sockaddr *)&addr, len) < 0 ? errno : 0);
+            }
+            int status = 0;
+            if (child < 0 || waitpid(child, &status, 0) < 0) return -errno;
+            close(server);
+            return WIFEXITED(status) && WEXITSTATUS(status) ? -WEXITSTATUS(status) : 0;
+        }
+        int s = socket(AF_UNIX, SOCK_STREAM, 0);
+        if (s < 0) return -errno;
+        long r = result(connect(s, (struct sockaddr *)&addr, len));
+        close(s);
+        return r;
     }
     if (!strcmp(name, "kill-init")) return result(kill(1, 0));
     if (!strcmp(name, "getpid-after")) return result(getpid());

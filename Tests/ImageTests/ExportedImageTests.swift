@@ -106,6 +106,7 @@ import Testing
 
     @Test(arguments: Invoker.all)
     func stockadeRunsEachProcess(_ invoker: Invoker) throws {
+        try invoker.requireAvailable()
         let image = try Images.sharedImage() + ":app"
         let web = fx.stockade(["run", image], as: invoker)
         #expect(web.status == 0, "\(web)")

@@ -66,7 +66,8 @@ enum Images {
 
     /// An OCI layout (tag `latest`) whose image has a busybox layer (sh, cat, ls, true, with
     /// /data/sub/kept) and then `entries` as a second layer: [name, kind, value] with kind
-    /// "file" (value: contents), "dir", "symlink" or "hardlink" (value: target). The entrypoint is
+    /// "file" (value: contents), "dir", "symlink" or "hardlink" (value: target), and optionally
+    /// a fourth element, the entry's mode in octal. The entrypoint is
     /// `sh -c command`; `user` is the config's User. Entries go through a file, as deep names
     /// would not fit in one argument.
     static func craftedLayout(_ entries: [[String]], command: String, user: String? = nil) throws -> String {
@@ -94,12 +95,13 @@ enum Images {
                     i = tarfile.TarInfo(d); i.type, i.mode = tarfile.DIRTYPE, 0o755; tar.addfile(i)
                 i = tarfile.TarInfo("data/sub/kept"); i.size = 5; tar.addfile(i, io.BytesIO(b"kept\\n"))
             def crafted(tar):
-                for name, kind, value in entries:
+                for name, kind, value, *mode in entries:
                     i = tarfile.TarInfo(name)
                     if kind == "symlink": i.type, i.linkname = tarfile.SYMTYPE, value
                     elif kind == "hardlink": i.type, i.linkname = tarfile.LNKTYPE, value
                     elif kind == "dir": i.type, i.mode = tarfile.DIRTYPE, 0o755
                     else: i.size = len(value.encode())
+                    if mode: i.mode = int(mode[0], 8)
                     tar.addfile(i, io.BytesIO(value.encode()) if kind == "file" else None)
             descs = [dict(blob(l), mediaType="application/vnd.oci.image.layer.v1.tar") for l in [layer(base), layer(crafted)]]
             conf = {"Env": ["PATH=/bin"], "Entrypoint": ["/bin/sh", "-c", cmd]}

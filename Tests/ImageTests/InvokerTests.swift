@@ -26,6 +26,7 @@ import Testing
 
     @Test(arguments: Invoker.all)
     func privateLayerFilesAreExportedAndRun(as invoker: Invoker) throws {
+        try invoker.requireAvailable()
         let fixture = Fixture.shared
         let app = fixture.makeDirectory("private-app")
         try "x".write(toFile: app + "/f", atomically: true, encoding: .utf8)

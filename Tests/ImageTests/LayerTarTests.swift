@@ -126,6 +126,10 @@ import Testing
         let name = "grüße-日本-ü.txt"
         try "ü\n".write(toFile: layers.stuff + "/" + name, atomically: true, encoding: .utf8)
         try FileManager.default.createSymbolicLink(atPath: layers.stuff + "/link", withDestinationPath: "/opt/café")
+        // A shell process, so that the run below can look at the names.
+        let metadata = layers.layers + "/config/metadata.toml"
+        try (Images.text(metadata)! + "\n[[processes]]\ntype = \"sh\"\ncommand = [\"/bin/sh\"]\nargs = []\ndirect = true\nbuildpack-id = \"t/bp\"\n")
+            .write(toFile: metadata, atomically: true, encoding: .utf8)
         let output = Images.newPath("export-utf8")
         let exported = layers.export(to: output + ":u")
         // libarchive 3.6 dereferenced NULL here in the "C" locale until stockade set a UTF-8 one.
@@ -133,9 +137,12 @@ import Testing
         let entries = HandMadeLayers.stuffLayer(output, tag: "u")?.entries ?? []
         #expect(entries.contains { $0.name == "layers/t_bp/stuff/" + name && $0.size == 3 }, "\(entries.map(\.name))")
         #expect(entries.contains { $0.name == "layers/t_bp/stuff/link" && $0.linkname == "/opt/café" })
-        // The name survives extraction too.
-        let ran = Fixture.shared.stockade(["run", output + ":u", "--", "x"], as: .suiteUser)
-        #expect(!ran.stderr.contains("cannot be read"), "\(ran)")
+        // The names survive extraction too: the run image's ls and cat find them.
+        // (busybox's ls would print the bytes as `?`; the shell's glob does not.)
+        let script = "echo /layers/t_bp/stuff/*; cat /layers/t_bp/stuff/\(name); [ -L /layers/t_bp/stuff/link ] && echo link"
+        let ran = Fixture.shared.stockade(["run", output + ":u", "--process", "sh", "--", "-c", script], as: .suiteUser)
+        #expect(ran.status == 0, "\(ran)")
+        #expect(ran.lines == ["/layers/t_bp/stuff/\(name) /layers/t_bp/stuff/link", "ü", "link"], "\(ran)")
     }
 
     @Test func exportRefusesAFIFOInALayer() throws {

@@ -94,16 +94,46 @@ import Testing
         #expect((try? fm.contentsOfDirectory(atPath: victim + "/secret")) == ["id_rsa"])
     }
 
-    /// A cached tools layer with the right files and more besides (a file in /etc, a whiteout of
-    /// /etc/passwd): the blob was reused by digest, the extra entries with it.
+    /// The tools layer of a real cache, its tar with entries appended (a file in /etc, a whiteout
+    /// of /etc/passwd) and the cache's documents pointed at the new blob: every file the layer
+    /// should hold is there, byte for byte, so only the extra entries can tell. The blob was
+    /// reused by digest, the extra entries with it.
     @Test func aCachedBlobWithExtraEntriesIsRebuilt() throws {
         let cache = Images.newPath("poisoned-cache")
-        try Self.cache(at: cache, layer: "tools", data: ["version": "1"], tar: """
-            d("etc"); f("etc/evil", b"planted by the cache\\n")
-            f("etc/.wh.passwd", b"")
-            for n in ["layers", "layers/examples_shell", "layers/examples_shell/tools", "layers/examples_shell/tools/bin"]: d(n)
-            f("layers/examples_shell/tools/bin/shout", b'#!/bin/sh\\necho "$*" | tr a-z A-Z\\n', 0o755)
-            """)
+        let first = Images.build(output: Images.newPath("poisoned-first"), cache: cache)
+        try #require(first.status == 0 && first.stdout.contains("Cache saved to"), "\(first)")
+        let appended = try Self.python("""
+            import hashlib, io, json, sys, tarfile
+            lay = sys.argv[1]
+            path = lambda d: f"{lay}/blobs/sha256/{d[7:]}"
+            def write(b):
+                d = "sha256:" + hashlib.sha256(b).hexdigest(); open(path(d), "wb").write(b); return d, len(b)
+            idx = json.load(open(lay + "/index.json"))
+            md = [m for m in idx["manifests"] if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == "cache"][0]
+            man = json.load(open(path(md["digest"])))
+            config = open(path(man["config"]["digest"])).read()
+            meta = json.loads(json.loads(config)["config"]["Labels"]["io.stockade.cache.metadata"])
+            old = [bp for bp in meta["buildpacks"] if bp["key"] == "examples/shell"][0]["layers"]["tools"]["sha"]
+            original = open(path(old), "rb").read()
+            with tarfile.open(path(old), "a") as tar:
+                kept = tar.offset
+                for name, data in [("etc/evil", b"planted by the cache\\n"), ("etc/.wh.passwd", b"")]:
+                    i = tarfile.TarInfo(name); i.size, i.mtime = len(data), 315532801; tar.addfile(i, io.BytesIO(data))
+            poisoned = open(path(old), "rb").read()
+            open(path(old), "wb").write(original)
+            assert poisoned[:kept] == original[:kept] and kept > 0
+            new, size = write(poisoned)
+            for layer in man["layers"]:
+                if layer["digest"] == old: layer["digest"], layer["size"] = new, size
+            man["config"]["digest"], man["config"]["size"] = write(config.replace(old, new).encode())
+            md["digest"], md["size"] = write(json.dumps(man).encode())
+            json.dump(idx, open(lay + "/index.json", "w"))
+            print(old, new, len(original), len(poisoned))
+            """, [cache])
+        let fields = appended.split(separator: " ").map { String($0).trimmingCharacters(in: .whitespacesAndNewlines) }
+        try #require(fields.count == 4 && fields[0] != fields[1], "\(appended)")
+        _ = Fixture.run(["chmod", "-R", "a+rX", cache])
+
         let output = Images.newPath("poisoned-out")
         let built = Images.build(output: output, cache: cache)
         try #require(built.status == 0, "\(built)")
@@ -112,6 +142,7 @@ import Testing
         #expect(!built.stdout.contains("Restored layer 'examples/shell:tools'"), "\(built)")
         let layers = Images.layerDigests(output)
         try #require(!layers.isEmpty)
+        #expect(!layers.contains(fields[1]), "the poisoned blob is in the image")
         for digest in layers {
             let entries = try #require(Images.tarEntries(Images.blobPath(output, digest)), "\(digest)")
             for entry in entries {
@@ -200,13 +231,35 @@ import Testing
     }
 
     /// Deep paths, alternating between two sibling directories (each entry's parent resolved
-    /// component by component from the root, before the fix): all extracted, where they belong.
+    /// component by component from the root, before the fix): all extracted, where they belong,
+    /// at a cost linear in the entries. The bound is on work, not time: strace counts the
+    /// syscalls of the whole run, and the control is the same entries grouped by directory, an
+    /// order that any cache of the last directory serves. Each alternation may cost a few calls
+    /// more; before the fix it cost one per component, 2,000.
     @Test func deepPathsAlternatingBetweenDirectoriesExtract() throws {
         let deep = Array(repeating: "a", count: 2000).joined(separator: "/")
-        let entries = (0..<200).map { [deep + ($0 % 2 == 1 ? "/b" : "/c") + "/f\($0)", "file", "\($0)"] }
-        let ran = run(try Images.craftedLayout(entries, command: "cd /\(deep) && set -- b/* && echo $# && set -- c/* && echo $# && cat b/f199 c/f0"))
+        let alternating = (0..<200).map { [deep + ($0 % 2 == 1 ? "/b" : "/c") + "/f\($0)", "file", "\($0)"] }
+        let grouped = alternating.filter { $0[0].contains("/b/") } + alternating.filter { $0[0].contains("/c/") }
+        let command = "cd /\(deep) && set -- b/* && echo $# && set -- c/* && echo $# && cat b/f199 c/f0"
+        let alternatingLayout = try Images.craftedLayout(alternating, command: command)
+        let ran = run(alternatingLayout)
         #expect(ran.status == 0, "\(ran)")
         #expect(ran.lines == ["100", "100", "1990"], "\(ran)")
+        let control = try Self.syscalls(of: ["run", try Images.craftedLayout(grouped, command: command) + ":latest"])
+        let measured = try Self.syscalls(of: ["run", alternatingLayout + ":latest"])
+        #expect(measured <= control + 20 * alternating.count,
+                "alternating: \(measured) syscalls, grouped: \(control); quadratic would be \(2000 * alternating.count) more")
+    }
+
+    /// The number of syscalls `stockade ARGS` and every process it starts make, by `strace -f -c`.
+    static func syscalls(of args: [String]) throws -> Int {
+        let summary = Fixture.shared.dir + "/strace-" + UUID().uuidString
+        defer { unlink(summary) }
+        let traced = Fixture.run(["strace", "-f", "-c", "-o", summary, Fixture.shared.stockade] + args)
+        try #require(traced.status == 0, "\(traced)")
+        // The last line: % time, seconds, usecs/call, calls, [errors,] "total".
+        let total = try #require(Images.text(summary)?.split(separator: "\n").last { $0.hasSuffix(" total") }, "\(traced)")
+        return try #require(Int(total.split(separator: " ")[3]), "\(total)")
     }
 
     // MARK: - the previous image (repro-gzip-previous.sh, repro-previous-longname.sh)

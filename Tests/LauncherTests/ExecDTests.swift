@@ -6,6 +6,7 @@ import Testing
 @Suite struct ExecDTests {
     @Test(arguments: Invoker.all)
     func execDOutputIsAppliedInOrderAndPerType(_ invoker: Invoker) throws {
+        try invoker.requireAvailable()
         let image = try LaunchImage(metadata: buildpack()
             + process("web", ["/usr/bin/env"]) + process("worker", ["/usr/bin/env"]))
         try image.write("test_bp/tools/env/VAR", "from-env")

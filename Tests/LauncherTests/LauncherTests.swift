@@ -26,6 +26,7 @@ import Testing
 
     @Test(arguments: Invoker.all)
     func envFilesFollowTheSuffixRulesPerProcessType(_ invoker: Invoker) throws {
+        try invoker.requireAvailable()
         let image = try environmentImage()
         let baseEnv = ["OTHER=a", "KEPT=kept"]
         let web = image.launch(["/cnb/process/web"], env: baseEnv, as: invoker)

@@ -24,6 +24,7 @@ import Testing
 
     @Test(arguments: Invoker.all)
     func aBuildpackCannotWriteOutsideItsLayersAndTheWorkspace(_ invoker: Invoker) throws {
+        try invoker.requireAvailable()
         let first = try buildpack(id: "test/first", build: """
             mkdir -p "$CNB_LAYERS_DIR/tools/bin" && printf '[types]\\nbuild = true\\n' > "$CNB_LAYERS_DIR/tools.toml"
             """)

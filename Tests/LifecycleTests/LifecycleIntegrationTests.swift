@@ -14,6 +14,7 @@ import Testing
 
     @Test(arguments: Invoker.all)
     func buildsThePythonExampleFromTheBuilder(_ invoker: Invoker) throws {
+        try invoker.requireAvailable()
         let layers = layersPath()
         let report = fx.makeDirectory("report", mode: 0o777) + "/report.json"
         let r = fx.stockade(["build", "--builder", examples + "/builder.toml", "--path", examples + "/apps/python-app",
@@ -43,7 +44,8 @@ import Testing
     }
 
     @Test(arguments: Invoker.all)
-    func aCompositeWithAnOptionalBuildpackAndLabels(_ invoker: Invoker) {
+    func aCompositeWithAnOptionalBuildpackAndLabels(_ invoker: Invoker) throws {
+        try invoker.requireAvailable()
         let layers = layersPath()
         let r = fx.stockade(["build", "--builder", examples + "/builder.toml", "--path", examples + "/apps/shell-app",
                              "--layers", layers], as: invoker)
@@ -57,7 +59,8 @@ import Testing
     }
 
     @Test(arguments: Invoker.all)
-    func aProviderMeetsWhatItsConsumerRequires(_ invoker: Invoker) {
+    func aProviderMeetsWhatItsConsumerRequires(_ invoker: Invoker) throws {
+        try invoker.requireAvailable()
         let layers = layersPath()
         let r = fx.stockade(["build", "--buildpack", examples + "/buildpacks/greeting-provider",
                              "--buildpack", examples + "/buildpacks/greeting-consumer",
@@ -99,6 +102,7 @@ import Testing
 
     @Test(arguments: Invoker.all)
     func everyBuildpackProcessIsAudited(_ invoker: Invoker) throws {
+        try invoker.requireAvailable()
         let dir = fx.makeDirectory("audit", mode: 0o777)
         let log = dir + "/events.jsonl", report = dir + "/report.json"
         let examples = fx.examples

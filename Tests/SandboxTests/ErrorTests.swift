@@ -14,14 +14,16 @@ import Testing
     }
 
     @Test(arguments: Invoker.all)
-    func commandNotFoundOrNotExecutable(_ invoker: Invoker) {
+    func commandNotFoundOrNotExecutable(_ invoker: Invoker) throws {
+        try invoker.requireAvailable()
         expectOneLine(fx.exec([], ["no-such-command"], as: invoker), status: 127, mentioning: "command not found in the sandbox: no-such-command")
         expectOneLine(fx.exec([], ["/no/such/path"], as: invoker), status: 127, mentioning: "/no/such/path")
         expectOneLine(fx.exec([], ["/etc/passwd"], as: invoker), status: 126, mentioning: "cannot execute /etc/passwd")
     }
 
     @Test(arguments: Invoker.all)
-    func missingPaths(_ invoker: Invoker) {
+    func missingPaths(_ invoker: Invoker) throws {
+        try invoker.requireAvailable()
         expectOneLine(fx.stockade(["exec", "--rootfs", "/no/rootfs", "--", "true"], as: invoker), status: 66, mentioning: "rootfs /no/rootfs")
         expectOneLine(fx.stockade(["exec", "--bind", "/no/source:/x", "--", "true"], as: invoker), status: 66, mentioning: "bind source /no/source")
         expectOneLine(fx.stockade(["exec", "--chdir", "/nowhere", "--", "/bin/true"], as: invoker), status: 66, mentioning: "working directory /nowhere")

@@ -7,7 +7,8 @@ import Testing
     let fx = Fixture.shared
 
     @Test(arguments: Invoker.all)
-    func exitStatusAndSignalsPropagate(_ invoker: Invoker) {
+    func exitStatusAndSignalsPropagate(_ invoker: Invoker) throws {
+        try invoker.requireAvailable()
         #expect(fx.exec([], ["/bin/sh", "-c", "exit 42"], as: invoker).status == 42)
         #expect(fx.exec([], ["/bin/sh", "-c", "kill -KILL $$"], as: invoker).status == 128 + SIGKILL)
         #expect(fx.exec([], ["/bin/sh", "-c", "kill -SEGV $$"], as: invoker).status == 128 + SIGSEGV)
@@ -15,7 +16,8 @@ import Testing
     }
 
     @Test(arguments: Invoker.all)
-    func aDetachedGrandchildDiesWithTheCommand(_ invoker: Invoker) {
+    func aDetachedGrandchildDiesWithTheCommand(_ invoker: Invoker) throws {
+        try invoker.requireAvailable()
         let marker = String(Int.random(in: 100_000...999_999))
         let r = fx.exec([], ["/bin/sh", "-c", "setsid /bin/sleep \(marker) </dev/null >/dev/null 2>&1 & echo started"], as: invoker)
         #expect(r.status == 0 && r.lines == ["started"], "\(r)")
@@ -23,7 +25,8 @@ import Testing
     }
 
     @Test(arguments: Invoker.all)
-    func aTimeoutKillsTheWholeTree(_ invoker: Invoker) {
+    func aTimeoutKillsTheWholeTree(_ invoker: Invoker) throws {
+        try invoker.requireAvailable()
         let marker = String(Int.random(in: 100_000...999_999))
         let r = fx.exec(["--timeout", "0.5"], ["/bin/sh", "-c", "setsid /bin/sleep \(marker) & /bin/sleep \(marker)"], as: invoker)
         #expect(r.status == 124, "\(r)")
@@ -32,12 +35,12 @@ import Testing
     }
 
     /// `stockade exec -- command` started in the background, its stdout going to a file.
-    func running(_ command: [String], as invoker: Invoker) throws -> (Process, String) {
+    func running(_ command: [String], timeout: String? = nil, as invoker: Invoker) throws -> (Process, String) {
         let out = fx.dir + "/background-\(UUID().uuidString)"
         _ = FileManager.default.createFile(atPath: out, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = invoker.prefix + [fx.stockade, "exec", "--"] + command
+        process.arguments = invoker.prefix + [fx.stockade, "exec"] + (timeout.map { ["--timeout", $0] } ?? []) + ["--"] + command
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -46,6 +49,7 @@ import Testing
 
     @Test(arguments: Invoker.all)
     func theSandboxDiesWithItsSupervisor(_ invoker: Invoker) throws {
+        try invoker.requireAvailable()
         let marker = String(Int.random(in: 100_000...999_999))
         let (process, _) = try running(["/bin/sh", "-c", "setsid /bin/sleep \(marker) & echo ready; /bin/sleep \(marker)"],
                                        as: invoker)
@@ -60,22 +64,36 @@ import Testing
         #expect(Fixture.processes(mentioning: "sleep \(marker)").isEmpty)
     }
 
+    /// Each forwarded signal in turn, the next sent only once the command wrote down the last;
+    /// TERM last, on which it exits. `--timeout` ends a command that never got one.
     @Test(arguments: Invoker.all)
     func terminationSignalsReachTheCommand(_ invoker: Invoker) throws {
-        let (process, out) = try running(
-            ["/bin/sh", "-c", "trap 'echo got-term; exit 7' TERM; echo ready; while :; do sleep 0.05; done"], as: invoker)
-        let deadline = Date().addingTimeInterval(20)
-        while Date() < deadline, !((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").contains("ready") {
-            usleep(20_000)
+        try invoker.requireAvailable()
+        let signals: [(String, Int32)] = [("INT", SIGINT), ("HUP", SIGHUP), ("QUIT", SIGQUIT), ("USR1", SIGUSR1), ("USR2", SIGUSR2), ("TERM", SIGTERM)]
+        let traps = signals.map { "trap 'echo got-\($0.0)\($0.0 == "TERM" ? "; exit 7" : "")' \($0.0)" }.joined(separator: "; ")
+        let (process, out) = try running(["/bin/sh", "-c", traps + "; echo ready; while :; do sleep 0.05; done"],
+                                         timeout: "60", as: invoker)
+        func waitFor(_ line: String) {
+            let deadline = Date().addingTimeInterval(20)
+            while Date() < deadline, process.isRunning,
+                  !((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").split(separator: "\n").contains(Substring(line)) {
+                usleep(20_000)
+            }
         }
-        kill(process.processIdentifier, SIGTERM)
+        waitFor("ready")
+        for (name, number) in signals {
+            kill(process.processIdentifier, number)
+            waitFor("got-" + name)
+        }
         process.waitUntilExit()
         #expect(process.terminationStatus == 7)
-        #expect(((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").contains("got-term"))
+        let got = ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        #expect(got == ["ready"] + signals.map { "got-" + $0.0 }, "\(got)")
     }
 
     @Test(arguments: Invoker.all)
-    func limitsHostnameEnvironmentAndWorkingDirectory(_ invoker: Invoker) {
+    func limitsHostnameEnvironmentAndWorkingDirectory(_ invoker: Invoker) throws {
+        try invoker.requireAvailable()
         let r = fx.exec(["--max-open-files", "64", "--max-processes", "300", "--cpu-seconds", "30", "--max-memory", "2G",
                          "--max-file-size", "1M", "--hostname", "buildbox", "--tmpfs", "/work", "--chdir", "/work",
                          "--clear-env", "--env", "GREETING=hi there"],
@@ -90,6 +108,7 @@ import Testing
 
     @Test(arguments: Invoker.all)
     func aRootfsIsUsedReadOnlyWithTheStackUserAdded(_ invoker: Invoker) throws {
+        try invoker.requireAvailable()
         let rootfs = fx.makeDirectory("rootfs")
         let fm = FileManager.default
         for dir in ["bin", "etc", "usr/lib"] { try fm.createDirectory(atPath: rootfs + "/" + dir, withIntermediateDirectories: true) }

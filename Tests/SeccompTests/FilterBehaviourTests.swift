@@ -300,9 +300,11 @@ private func run(_ programs: [BPFProgram], script: String) -> Never {
     /// Real programs under a profile with the baseline stacked on it, as the sandbox runs them.
     struct Workload: Codable, Sendable, CustomTestStringConvertible {
         var stack: FilterStack
-        var tool: String  // skipped where this is not installed
+        var tool: String  // skipped, saying so, where this is not installed
         var script: String
         var status: Int32 = 0
+        /// For a refusal: what the tool says on stderr when the filter denies it.
+        var refusal: String? = nil
         var testDescription: String { "\(tool) under \(stack)" + (status == 0 ? "" : ", refused") }
     }
 
@@ -318,12 +320,19 @@ private func run(_ programs: [BPFProgram], script: String) -> Never {
         .init(stack: .baselineAndStrict, tool: "/usr/bin/python3", script: """
             exec /usr/bin/python3 -c 'import json, os, subprocess; json.dumps(os.listdir("/")); subprocess.run(["true"], check=True)'
             """),
+        // Each refusal with its control: unfiltered, the same call works.
         .init(stack: .baselineAndStrict, tool: "/usr/bin/python3", script: """
-            exec /usr/bin/python3 -c 'import socket; socket.socket(socket.AF_INET)' 2>/dev/null
-            """, status: 1),
+            exec /usr/bin/python3 -c 'import socket; socket.socket(socket.AF_INET)'
+            """, status: 1, refusal: "PermissionError: [Errno 1] Operation not permitted"),
+        .init(stack: .none, tool: "/usr/bin/python3", script: """
+            exec /usr/bin/python3 -c 'import socket; socket.socket(socket.AF_INET)'
+            """),
         .init(stack: .baselineAndDefault, tool: "/usr/bin/unshare", script: """
-            exec /usr/bin/unshare --user --map-root-user true 2>/dev/null
-            """, status: 1),
+            exec /usr/bin/unshare --user --map-root-user true
+            """, status: 1, refusal: "unshare: unshare failed: Operation not permitted"),
+        .init(stack: .none, tool: "/usr/bin/unshare", script: """
+            exec /usr/bin/unshare --user --map-root-user true
+            """),
         .init(stack: .baselineAndDefault, tool: "/usr/bin/python3", script: """
             exec /usr/bin/python3 -c '
             import socket, subprocess, threading, tempfile, multiprocessing
@@ -356,12 +365,23 @@ private func run(_ programs: [BPFProgram], script: String) -> Never {
             """),
     ]
 
-    @Test(arguments: workloads.filter { access($0.tool, X_OK) == 0 })
-    func workload(_ workload: Workload) async {
-        await #expect(processExitsWith: .exitCode(workload.status)) { [workload] in
+    @Test(arguments: workloads)
+    func workload(_ workload: Workload) async throws {
+        guard access(workload.tool, X_OK) == 0 else {
+            // A warning shows the skip in the output, where a cancellation alone shows as a pass.
+            Issue.record("skipped: \(workload.tool) is not installed here", severity: .warning)
+            try Test.cancel("skipped: \(workload.tool) is not installed here")
+        }
+        let result = await #expect(processExitsWith: .exitCode(workload.status), observing: [\.standardErrorContent]) { [workload] in
             let programs: [BPFProgram]
             do { programs = try workload.stack.programs() } catch { _exit(123) }
             run(programs, script: workload.script)
+        }
+        let stderr = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+        if let refusal = workload.refusal {
+            #expect(stderr.contains(refusal), "\(stderr)")
+        } else {
+            #expect(!stderr.contains("Operation not permitted"), "\(stderr)")
         }
     }
 }

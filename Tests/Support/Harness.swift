@@ -16,8 +16,17 @@ public enum Invoker: String, CaseIterable, Sendable, CustomTestStringConvertible
     /// Far from useradd's automatic allocations, so the test range is ours alone.
     static let subordinateStart: UInt32 = 300_000_000
 
-    public static var all: [Invoker] {
-        Fixture.shared.isRoot ? [.suiteUser, .subordinateUser, .plainUser] : [.suiteUser]
+    /// Every invoker, always: a test case whose invoker cannot run here is skipped with the
+    /// reason in the output (`requireAvailable`), never left out in silence.
+    public static var all: [Invoker] { allCases }
+
+    /// Skips (cancels) the current test case when this invoker cannot run here: only a suite
+    /// running as root can create the unprivileged users and their id ranges.
+    public func requireAvailable() throws {
+        guard self == .suiteUser || Fixture.shared.isRoot else {
+            let user = self == .subordinateUser ? Self.subordinateName : Self.plainName
+            try skip("the \(rawValue) invoker (\(user)) is created only when the suite runs as root")
+        }
     }
 
     /// The host uid that the stack user 1000 shows up as for this invoker.
@@ -49,6 +58,13 @@ public enum Invoker: String, CaseIterable, Sendable, CustomTestStringConvertible
         case .plainUser: ["setpriv", "--reuid=\(Self.plainName)", "--regid=\(Self.plainName)", "--clear-groups", "--"]
         }
     }
+}
+
+/// Skips the current test, or test case when parameterized, saying why: a warning in the
+/// output (a cancellation alone shows as a pass), then the cancellation.
+public func skip(_ reason: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> Never {
+    Issue.record(Comment(rawValue: "skipped: " + reason), severity: .warning, sourceLocation: sourceLocation)
+    try Test.cancel(Comment(rawValue: "skipped: " + reason), sourceLocation: sourceLocation)
 }
 
 public struct Outcome: CustomStringConvertible, Sendable {
