@@ -1,5 +1,6 @@
 import Foundation
 import StockadeTestSupport
+import Synchronization
 import Testing
 
 /// Memory, pids, cpu and tmpfs limits of real sandboxes, as each invoker can have them.
@@ -106,6 +107,19 @@ import Testing
         }
         let control = exec(["--pids", "1000"], spawn, as: invoker)
         #expect(control.stdout.contains("held-all"), "200 processes fit under 1000: \(control)")
+    }
+
+    /// RLIMIT_NPROC counts in each sandbox's own user namespace: two sandboxes of the same
+    /// host uid, each under the limit, together above it, both hold their processes.
+    @Test(arguments: Invoker.all)
+    func eachSandboxCountsItsOwnProcesses(_ invoker: Invoker) {
+        let hold = "i=0; while [ $i -lt 15 ]; do sleep 5 & i=$((i+1)); done; sleep 1; echo held"
+        let outcomes = Mutex<[Outcome]>([])
+        DispatchQueue.concurrentPerform(iterations: 2) { _ in
+            let r = exec(["--pids", "20"], hold, as: invoker)
+            outcomes.withLock { $0.append(r) }
+        }
+        for r in outcomes.withLock({ $0 }) { #expect(r.lines == ["held"], "\(r)") }
     }
 
     @Test(arguments: Invoker.all)
