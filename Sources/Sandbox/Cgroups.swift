@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 /// A cgroup controller a sandbox's limits use.
 public enum CgroupController: String, Sendable, CaseIterable, Comparable {
@@ -172,8 +173,12 @@ extension LimitEnforcement {
 /// (or `.supervisor` for the v2 leaf). The start time tells a reused pid apart.
 enum CgroupName {
     static let supervisor: String = "\(getpid()).\(startTime(of: getpid(), procRoot: "") ?? 0)"
+    private static let sandboxes = Atomic<Int>(0)
 
-    static func sandbox(_ child: pid_t) -> String { "\(supervisor).\(child)" }
+    /// Unique among the sandboxes of this supervisor.
+    static func nextSandbox() -> String {
+        "\(supervisor).\(sandboxes.add(1, ordering: .relaxed).newValue)"
+    }
 
     static func supervisorLeaf(_ pid: pid_t) -> String {
         "\(pid).\(startTime(of: pid, procRoot: "") ?? 0).supervisor"
@@ -240,17 +245,16 @@ public enum ByteCount {
     }
 }
 
-/// One sandbox's cgroups: made and joined by its pid 1 before the child is
-/// let go, read and removed once it is reaped.
+/// One sandbox's cgroups: made before the clone, joined by its pid 1 first
+/// thing after the go, read and removed once it is reaped.
 struct SandboxCgroup {
     let version: Int
     let directories: [CgroupController: String]
     let limits: ResourceLimits
 
     /// nil when the plan has no cgroup limits or only rlimits hold.
-    static func create(_ enforcement: LimitEnforcement, limits: ResourceLimits, for child: pid_t)
-        throws(SandboxError) -> SandboxCgroup? {
-        let name = CgroupName.sandbox(child)
+    static func create(_ enforcement: LimitEnforcement, limits: ResourceLimits) throws(SandboxError) -> SandboxCgroup? {
+        let name = CgroupName.nextSandbox()
         var directories: [CgroupController: String] = [:]
         var settings: [(file: String, value: String)] = []
         let version: Int
@@ -314,11 +318,21 @@ struct SandboxCgroup {
 
     var removal: CgroupRemoval { CgroupRemoval(directories: Set(directories.values).sorted()) }
 
-    /// Puts the (still waiting) pid 1 into every directory; its children follow.
-    func attach(_ pid: pid_t) throws(SandboxError) {
-        for directory in Set(directories.values).sorted() where !CgroupFiles.write(directory + "/cgroup.procs", "\(pid)") {
-            throw SandboxError(.system, "cannot move the sandbox into the cgroup \(directory)", errno: Errno.current)
+    /// The files the sandbox's pid 1 writes itself into, opened here with
+    /// the supervisor's credentials; one thread moving itself takes no global lock.
+    func openJoinFiles() throws(SandboxError) -> [Int32] {
+        var fds: [Int32] = []
+        for directory in Set(directories.values).sorted() {
+            let path = directory + (version == 1 ? "/tasks" : "/cgroup.procs")
+            let fd = open(path, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                let code = Errno.current
+                for fd in fds { close(fd) }
+                throw SandboxError(.system, "cannot open \(path)", errno: code)
+            }
+            fds.append(fd)
         }
+        return fds
     }
 
     /// What the kernel counted: OOM kills and refused forks.
