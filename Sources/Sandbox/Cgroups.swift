@@ -53,12 +53,14 @@ public struct CgroupProbe: Sendable {
     public var membership: String
     public var root: String
     public var pid: pid_t
+    public var euid: uid_t
 
-    public init(mounts: String, membership: String, root: String = "", pid: pid_t = getpid()) {
+    public init(mounts: String, membership: String, root: String = "", pid: pid_t = getpid(), euid: uid_t = geteuid()) {
         self.mounts = mounts
         self.membership = membership
         self.root = root
         self.pid = pid
+        self.euid = euid
     }
 
     public static func live() -> CgroupProbe {
@@ -105,6 +107,9 @@ extension LimitEnforcement {
               let own = probe.ownPath({ $0.isEmpty }) else {
             return .failure(Reason(text: "no cgroup delegated"))
         }
+        if probe.euid == 0, let enforcement = unifiedForRoot(probe.root + mount, procRoot: probe.root) {
+            return .success(enforcement)
+        }
         let directory = probe.root + mount + (own == "/" ? "" : own)
         let available = CgroupFiles.words(directory + "/cgroup.controllers")
         let wanted = CgroupController.allCases.filter { available.contains($0.rawValue) }
@@ -131,6 +136,19 @@ extension LimitEnforcement {
             }
         }
         return .success(.cgroupV2(parent: directory, controllers: wanted))
+    }
+
+    /// Root: a `stockade` child of the root cgroup, which alone may hold
+    /// processes and give controllers to children; root's own cgroup (a
+    /// session scope) usually holds other processes.
+    static func unifiedForRoot(_ top: String, procRoot: String) -> LimitEnforcement? {
+        let available = CgroupFiles.words(top + "/cgroup.subtree_control")
+        let wanted = CgroupController.allCases.filter { available.contains($0.rawValue) }
+        let parent = top + "/stockade"
+        guard wanted.contains(.memory) && wanted.contains(.pids), mkdir(parent, 0o755) == 0 || errno == EEXIST,
+              enable(wanted, in: parent) else { return nil }
+        collectStale(in: parent, root: procRoot)
+        return .cgroupV2(parent: parent, controllers: wanted)
     }
 
     private static func enable(_ wanted: [CgroupController], in directory: String) -> Bool {
