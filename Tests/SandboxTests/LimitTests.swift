@@ -250,12 +250,43 @@ import Testing
         #expect(flag.lines == ["Seccomp:\t2"], "the flag wins: \(flag)")
     }
 
+    /// Every documented key is accepted; disk and the audit caps are read for the disk budget and the audit.
+    @Test func theDocumentedExampleIsAValidConfig() {
+        let system = config("""
+            [limits]
+            memory = "4G"
+            pids = 4096
+            cpus = 2.0
+            disk = "20G"
+            [maximum]
+            memory = "8GiB"
+            pids = 8192
+            cpus = 2
+            disk = "50G"
+            [profiles]
+            exec = "default"
+            run = "default"
+            detect = "strict"
+            build = "default"
+            [audit]
+            max-bytes = "100M"
+            max-rate = 1000
+            [network]
+            allow-host = true
+            """)
+        let r = exec([], "true", as: .suiteUser, system: system)
+        #expect(r.status == 0, "\(r)")
+    }
+
     @Test(arguments: [
         ("[limits]\npids = \n", ":2:"),
         ("# limits\n[limits]\npids = \"many\"\n", ":3: limits.pids: must be a positive integer"),
         ("[limits]\nmemory = \"lots\"\n", ":2: limits.memory: must be a size"),
         ("[limits]\nswap = 1\n", ":2: limits.swap: unknown key"),
         ("[limit]\npids = 1\n", ":1: limit: unknown table"),
+        ("[limits]\ndisk = -1\n", ":2: limits.disk: must be a size"),
+        ("[audit]\nmax-rate = 0\n", ":2: audit.max-rate: must be a positive number"),
+        ("[network]\nallow-host = \"yes\"\n", ":2: network.allow-host: must be true or false"),
     ])
     func aBrokenConfigIsOneLineWithFileAndLineAndExit78(_ text: String, _ expected: String) {
         let system = config(text)
