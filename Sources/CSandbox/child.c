@@ -721,6 +721,11 @@ _Noreturn void stk_child_main(const struct stk_spawn_plan *plan, int parent_fd) 
     ssize_t n;
     do { n = read(plan->sync_fd, &go, 1); } while (n < 0 && errno == EINTR);
     if (n != 1 || go != STK_SYNC_GO) _exit(STK_EXIT_SETUP_FAILED);
+    // Before anything else, so whatever the sandbox starts is held.
+    for (size_t i = 0; i < plan->cgroup_count; i++) {
+        if (write(plan->cgroup_fds[i], "0", 1) != 1) fail_at(plan, STK_STAGE_CGROUP, (int)i);
+        close(plan->cgroup_fds[i]);
+    }
     hide_supervisor(plan);
 
     // Bind sources are opened with the invoker's own credentials, before the

@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 /// A cgroup controller a sandbox's limits use.
 public enum CgroupController: String, Sendable, CaseIterable, Comparable {
@@ -52,12 +53,14 @@ public struct CgroupProbe: Sendable {
     public var membership: String
     public var root: String
     public var pid: pid_t
+    public var euid: uid_t
 
-    public init(mounts: String, membership: String, root: String = "", pid: pid_t = getpid()) {
+    public init(mounts: String, membership: String, root: String = "", pid: pid_t = getpid(), euid: uid_t = geteuid()) {
         self.mounts = mounts
         self.membership = membership
         self.root = root
         self.pid = pid
+        self.euid = euid
     }
 
     public static func live() -> CgroupProbe {
@@ -104,6 +107,9 @@ extension LimitEnforcement {
               let own = probe.ownPath({ $0.isEmpty }) else {
             return .failure(Reason(text: "no cgroup delegated"))
         }
+        if probe.euid == 0, let enforcement = unifiedForRoot(probe.root + mount, procRoot: probe.root) {
+            return .success(enforcement)
+        }
         let directory = probe.root + mount + (own == "/" ? "" : own)
         let available = CgroupFiles.words(directory + "/cgroup.controllers")
         let wanted = CgroupController.allCases.filter { available.contains($0.rawValue) }
@@ -130,6 +136,19 @@ extension LimitEnforcement {
             }
         }
         return .success(.cgroupV2(parent: directory, controllers: wanted))
+    }
+
+    /// Root: a `stockade` child of the root cgroup, which alone may hold
+    /// processes and give controllers to children; root's own cgroup (a
+    /// session scope) usually holds other processes.
+    static func unifiedForRoot(_ top: String, procRoot: String) -> LimitEnforcement? {
+        let available = CgroupFiles.words(top + "/cgroup.subtree_control")
+        let wanted = CgroupController.allCases.filter { available.contains($0.rawValue) }
+        let parent = top + "/stockade"
+        guard wanted.contains(.memory) && wanted.contains(.pids), mkdir(parent, 0o755) == 0 || errno == EEXIST,
+              enable(wanted, in: parent) else { return nil }
+        collectStale(in: parent, root: procRoot)
+        return .cgroupV2(parent: parent, controllers: wanted)
     }
 
     private static func enable(_ wanted: [CgroupController], in directory: String) -> Bool {
@@ -172,8 +191,12 @@ extension LimitEnforcement {
 /// (or `.supervisor` for the v2 leaf). The start time tells a reused pid apart.
 enum CgroupName {
     static let supervisor: String = "\(getpid()).\(startTime(of: getpid(), procRoot: "") ?? 0)"
+    private static let sandboxes = Atomic<Int>(0)
 
-    static func sandbox(_ child: pid_t) -> String { "\(supervisor).\(child)" }
+    /// Unique among the sandboxes of this supervisor.
+    static func nextSandbox() -> String {
+        "\(supervisor).\(sandboxes.add(1, ordering: .relaxed).newValue)"
+    }
 
     static func supervisorLeaf(_ pid: pid_t) -> String {
         "\(pid).\(startTime(of: pid, procRoot: "") ?? 0).supervisor"
@@ -240,17 +263,16 @@ public enum ByteCount {
     }
 }
 
-/// One sandbox's cgroups: made and joined by its pid 1 before the child is
-/// let go, read and removed once it is reaped.
+/// One sandbox's cgroups: made before the clone, joined by its pid 1 first
+/// thing after the go, read and removed once it is reaped.
 struct SandboxCgroup {
     let version: Int
     let directories: [CgroupController: String]
     let limits: ResourceLimits
 
     /// nil when the plan has no cgroup limits or only rlimits hold.
-    static func create(_ enforcement: LimitEnforcement, limits: ResourceLimits, for child: pid_t)
-        throws(SandboxError) -> SandboxCgroup? {
-        let name = CgroupName.sandbox(child)
+    static func create(_ enforcement: LimitEnforcement, limits: ResourceLimits) throws(SandboxError) -> SandboxCgroup? {
+        let name = CgroupName.nextSandbox()
         var directories: [CgroupController: String] = [:]
         var settings: [(file: String, value: String)] = []
         let version: Int
@@ -314,11 +336,21 @@ struct SandboxCgroup {
 
     var removal: CgroupRemoval { CgroupRemoval(directories: Set(directories.values).sorted()) }
 
-    /// Puts the (still waiting) pid 1 into every directory; its children follow.
-    func attach(_ pid: pid_t) throws(SandboxError) {
-        for directory in Set(directories.values).sorted() where !CgroupFiles.write(directory + "/cgroup.procs", "\(pid)") {
-            throw SandboxError(.system, "cannot move the sandbox into the cgroup \(directory)", errno: Errno.current)
+    /// The files the sandbox's pid 1 writes itself into, opened here with
+    /// the supervisor's credentials; one thread moving itself takes no global lock.
+    func openJoinFiles() throws(SandboxError) -> [Int32] {
+        var fds: [Int32] = []
+        for directory in Set(directories.values).sorted() {
+            let path = directory + (version == 1 ? "/tasks" : "/cgroup.procs")
+            let fd = open(path, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                let code = Errno.current
+                for fd in fds { close(fd) }
+                throw SandboxError(.system, "cannot open \(path)", errno: code)
+            }
+            fds.append(fd)
         }
+        return fds
     }
 
     /// What the kernel counted: OOM kills and refused forks.

@@ -158,8 +158,12 @@ final class Supervisor {
 
     func run(program: String) throws(SandboxError) -> SandboxOutcome {
         let started = monotonicMicroseconds()
+        let cgroup = try SandboxCgroup.create(plan.enforcement, limits: plan.limits)
+        defer { cgroup?.removal.remove() }
+        let joins = try cgroup?.openJoinFiles() ?? []
+        defer { for fd in joins { _ = Glibc.close(fd) } }
         var pidfd: Int32 = -1
-        let pid = try spawn(pidfd: &pidfd)
+        let pid = try spawn(pidfd: &pidfd, cgroupJoins: joins)
         // A janitor cleaning up after a killed supervisor first waits for this sandbox to die.
         CleanupJournal.sandboxStarted(pid)
         defer {
@@ -170,13 +174,8 @@ final class Supervisor {
         socket.child = -1
         releaseStdio()
 
-        var cgroup: SandboxCgroup?
-        defer { cgroup?.removal.remove() }
         do {
             try mapping.apply(to: pid)
-            // Joined while the child still waits, so nothing it starts runs outside.
-            cgroup = try SandboxCgroup.create(plan.enforcement, limits: plan.limits, for: pid)
-            try cgroup?.attach(pid)
         } catch {
             _ = stk_pidfd_send_signal(pidfd, SIGKILL)
             var status: Int32 = 0
@@ -220,7 +219,7 @@ final class Supervisor {
 
     // MARK: - clone
 
-    private func spawn(pidfd: inout Int32) throws(SandboxError) -> pid_t {
+    private func spawn(pidfd: inout Int32, cgroupJoins: [Int32]) throws(SandboxError) -> pid_t {
         let arena = CArena()
         defer { arena.release() }
         var cplan = stk_spawn_plan()
@@ -291,6 +290,10 @@ final class Supervisor {
             throw SandboxError(.system, "cannot read where this process's arguments lie from /proc/self/stat")
         }
         cplan.supervisor_memory = Self.memoryLayout
+        let joins = arena.array(of: Int32.self, count: cgroupJoins.count)
+        for (i, fd) in cgroupJoins.enumerated() { joins[i] = fd }
+        cplan.cgroup_fds = UnsafePointer(joins)
+        cplan.cgroup_count = cgroupJoins.count
         let stdio = self.stdio ?? [-1, -1, -1]
         cplan.stdio = (stdio[0], stdio[1], stdio[2])
         cplan.sync_fd = socket.child
@@ -484,6 +487,8 @@ final class Supervisor {
             var source = step?.destination ?? "?"
             if case .bind(let path, _, _, _, _, _)? = step?.action { source = path }
             return SandboxError(.setupFailed, "bind source \(source) changed or vanished while the sandbox was set up", errno: code)
+        case STK_STAGE_CGROUP:
+            return SandboxError(.setupFailed, "cannot join the sandbox's cgroup", errno: code)
         case STK_STAGE_RLIMIT:
             return SandboxError(.setupFailed, "cannot set resource limit #\(report.index)", errno: code)
         default:

@@ -37,7 +37,7 @@ import Testing
 
     @Test func aDelegatedV2ScopeWithControllersEnabledHoldsTheSandboxes() throws {
         let dir = try delegatedScope(controllers: "cpuset cpu io memory pids", enabled: "cpu memory pids\n")
-        let probe = CgroupProbe(mounts: Self.unifiedMounts, membership: "0::\(Self.scope)\n", root: root, pid: 4242)
+        let probe = CgroupProbe(mounts: Self.unifiedMounts, membership: "0::\(Self.scope)\n", root: root, pid: 4242, euid: 1000)
         let decided = LimitEnforcement.detect(probe)
         #expect(decided == .cgroupV2(parent: dir, controllers: [.memory, .pids, .cpu]))
         #expect(decided.summary.hasPrefix("cgroup v2 (memory, pids, cpu)"))
@@ -46,11 +46,21 @@ import Testing
 
     @Test func controllersAreEnabledForTheChildrenWhenNotYet() throws {
         let dir = try delegatedScope(controllers: "memory pids")
-        let probe = CgroupProbe(mounts: Self.unifiedMounts, membership: "0::\(Self.scope)\n", root: root, pid: 4242)
+        let probe = CgroupProbe(mounts: Self.unifiedMounts, membership: "0::\(Self.scope)\n", root: root, pid: 4242, euid: 1000)
         #expect(LimitEnforcement.detect(probe) == .cgroupV2(parent: dir, controllers: [.memory, .pids]))
         let written = try String(contentsOfFile: dir + "/cgroup.subtree_control", encoding: .utf8)
         #expect(written == "+memory +pids")
         #expect(LimitEnforcement.detect(probe).summary.contains("not enforced: cpu"))
+    }
+
+    @Test func rootOnV2UsesAChildOfTheRootCgroupNotItsSessionScope() throws {
+        try file("/sys/fs/cgroup/cgroup.subtree_control", "cpuset cpu io memory pids\n")
+        try file("/sys/fs/cgroup/stockade/cgroup.subtree_control", "")
+        let probe = CgroupProbe(mounts: Self.unifiedMounts, membership: "0::/user.slice/user-0.slice/session-1.scope\n",
+                                root: root, pid: 4242, euid: 0)
+        #expect(LimitEnforcement.detect(probe) == .cgroupV2(parent: root + "/sys/fs/cgroup/stockade", controllers: [.memory, .pids, .cpu]))
+        let written = try String(contentsOfFile: root + "/sys/fs/cgroup/stockade/cgroup.subtree_control", encoding: .utf8)
+        #expect(written == "+memory +pids +cpu")
     }
 
     @Test func aHybridHostWithAnEmptyUnifiedTreeFallsToV1BeneathTheInvokersOwnCgroups() throws {

@@ -1,5 +1,6 @@
 import Foundation
 import StockadeTestSupport
+import Synchronization
 import Testing
 
 /// Memory, pids, cpu and tmpfs limits of real sandboxes, as each invoker can have them.
@@ -106,6 +107,19 @@ import Testing
         }
         let control = exec(["--pids", "1000"], spawn, as: invoker)
         #expect(control.stdout.contains("held-all"), "200 processes fit under 1000: \(control)")
+    }
+
+    /// RLIMIT_NPROC counts in each sandbox's own user namespace: two sandboxes of the same
+    /// host uid, each under the limit, together above it, both hold their processes.
+    @Test(arguments: Invoker.all)
+    func eachSandboxCountsItsOwnProcesses(_ invoker: Invoker) {
+        let hold = "i=0; while [ $i -lt 15 ]; do sleep 5 & i=$((i+1)); done; sleep 1; echo held"
+        let outcomes = Mutex<[Outcome]>([])
+        DispatchQueue.concurrentPerform(iterations: 2) { _ in
+            let r = exec(["--pids", "20"], hold, as: invoker)
+            outcomes.withLock { $0.append(r) }
+        }
+        for r in outcomes.withLock({ $0 }) { #expect(r.lines == ["held"], "\(r)") }
     }
 
     @Test(arguments: Invoker.all)
@@ -236,12 +250,43 @@ import Testing
         #expect(flag.lines == ["Seccomp:\t2"], "the flag wins: \(flag)")
     }
 
+    /// Every documented key is accepted; disk and the audit caps are read for the disk budget and the audit.
+    @Test func theDocumentedExampleIsAValidConfig() {
+        let system = config("""
+            [limits]
+            memory = "4G"
+            pids = 4096
+            cpus = 2.0
+            disk = "20G"
+            [maximum]
+            memory = "8GiB"
+            pids = 8192
+            cpus = 2
+            disk = "50G"
+            [profiles]
+            exec = "default"
+            run = "default"
+            detect = "strict"
+            build = "default"
+            [audit]
+            max-bytes = "100M"
+            max-rate = 1000
+            [network]
+            allow-host = true
+            """)
+        let r = exec([], "true", as: .suiteUser, system: system)
+        #expect(r.status == 0, "\(r)")
+    }
+
     @Test(arguments: [
         ("[limits]\npids = \n", ":2:"),
         ("# limits\n[limits]\npids = \"many\"\n", ":3: limits.pids: must be a positive integer"),
         ("[limits]\nmemory = \"lots\"\n", ":2: limits.memory: must be a size"),
         ("[limits]\nswap = 1\n", ":2: limits.swap: unknown key"),
         ("[limit]\npids = 1\n", ":1: limit: unknown table"),
+        ("[limits]\ndisk = -1\n", ":2: limits.disk: must be a size"),
+        ("[audit]\nmax-rate = 0\n", ":2: audit.max-rate: must be a positive number"),
+        ("[network]\nallow-host = \"yes\"\n", ":2: network.allow-host: must be true or false"),
     ])
     func aBrokenConfigIsOneLineWithFileAndLineAndExit78(_ text: String, _ expected: String) {
         let system = config(text)
