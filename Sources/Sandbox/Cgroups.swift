@@ -1,3 +1,4 @@
+import CrashSafety
 import Glibc
 import Synchronization
 
@@ -229,7 +230,10 @@ public struct CgroupRemoval: Sendable, Equatable {
         var left = directories
         for _ in 0..<200 {
             left = left.filter { rmdir($0) != 0 && errno != ENOENT }
-            if left.isEmpty { return true }
+            if left.isEmpty {
+                for directory in directories { CleanupJournal.record(.forget, directory) }
+                return true
+            }
             usleep(1000)
         }
         return false
@@ -314,7 +318,10 @@ struct SandboxCgroup {
             }
         }
         let cgroup = SandboxCgroup(version: version, directories: directories, limits: limits)
-        for directory in Set(directories.values) where mkdir(directory, 0o755) != 0 {
+        for directory in Set(directories.values) {
+            // Journalled first: a janitor removes it if this supervisor is killed before it does.
+            CleanupJournal.record(.cgroup, directory)
+            guard mkdir(directory, 0o755) != 0 else { continue }
             let code = Errno.current
             cgroup.removal.remove()
             throw SandboxError(.system, "cannot create the cgroup \(directory)", errno: code)

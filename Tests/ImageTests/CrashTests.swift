@@ -137,12 +137,18 @@ import Testing
     }
 
     /// Cgroups left of the run whose supervisor was `pid`: sandboxes get theirs under
-    /// /sys/fs/cgroup/<controller>/stockade, named `<supervisor pid>.<its start time>.<child pid>`.
+    /// `stockade` in the invoker's own cgroup of each controller (which the suite shares),
+    /// named `<supervisor pid>.<its start time>.<n>`.
     static func cgroups(ofSupervisor pid: pid_t) -> [String] {
         let fm = FileManager.default
         var found: [String] = []
-        for controller in (try? fm.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? [] {
-            let parent = "/sys/fs/cgroup/\(controller)/stockade"
+        let own = (try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)) ?? ""
+        for line in own.split(separator: "\n") {
+            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard fields.count == 3 else { continue }
+            let controller = fields[1].split(separator: ",").first.map(String.init) ?? "unified"
+            let mount = controller.isEmpty || controller == "unified" ? "/sys/fs/cgroup/unified" : "/sys/fs/cgroup/\(controller)"
+            let parent = mount + (fields[2] == "/" ? "" : String(fields[2])) + "/stockade"
             guard let enumerator = fm.enumerator(atPath: parent) else { continue }
             while let entry = enumerator.nextObject() as? String {
                 if entry.split(separator: "/").last?.hasPrefix("\(pid).") == true { found.append(parent + "/" + entry) }
