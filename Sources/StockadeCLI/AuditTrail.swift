@@ -10,10 +10,13 @@ struct AuditCapOptions: ParsableArguments {
     @Option(help: ArgumentHelp("With --audit: the most events written per second (default 10000); events beyond it are counted, not written.", valueName: "n"))
     var auditMaxRate: UInt64?
 
-    func validate() throws { _ = try limits() }
+    func validate() throws { _ = try limits(Configuration()) }
 
-    func limits() throws -> AuditLog.Limits {
+    /// The flags, else the configuration's `[audit]`, else the standard caps.
+    func limits(_ configuration: Configuration) throws -> AuditLog.Limits {
         var limits = AuditLog.Limits.standard
+        if let bytes = configuration.auditMaxBytes { limits.maxBytes = max(bytes, 2 * AuditLog.Limits.reserved) }
+        if let rate = configuration.auditMaxRate { limits.maxEventsPerSecond = rate }
         if let auditMaxBytes {
             limits.maxBytes = try SandboxOptions.byteSize(auditMaxBytes)
             guard limits.maxBytes >= 2 * AuditLog.Limits.reserved else {
@@ -30,13 +33,13 @@ struct AuditCapOptions: ParsableArguments {
 
 /// The audit log file and the summary on stderr.
 enum AuditTrail {
-    static func open(_ path: String, caps: AuditCapOptions) throws -> AuditLog {
+    static func open(_ path: String, caps: AuditCapOptions, configuration: Configuration) throws -> AuditLog {
         let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             complain("cannot open the audit log \(path): \(String(cString: strerror(errno)))")
             throw Failure(code: ExitCode.missingPath)
         }
-        return AuditLog(fd: fd, limits: try caps.limits())
+        return AuditLog(fd: fd, limits: try caps.limits(configuration))
     }
 
     /// Eight hex digits, different for every sandbox of a run.

@@ -31,7 +31,7 @@ struct Exec: ParsableCommand {
         if let path = sandbox.audit {
             plan.syscallFilter = .audited(try ProfileSelection.auditFilters(
                 named: sandbox.profileName(configuration), handoff: Sandbox.handoffDescriptor(plan.limits)))
-            log = try AuditTrail.open(path, caps: auditCaps)
+            log = try AuditTrail.open(path, caps: auditCaps, configuration: configuration)
             observer = AuditObserver(sandbox: AuditTrail.newSandboxID(), sink: log)
         }
         let outcome: SandboxOutcome

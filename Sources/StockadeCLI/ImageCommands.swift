@@ -149,7 +149,7 @@ struct Run: ParsableCommand {
             let rootfs = try LifecycleRun.makeScratch()
             defer { try? StackUserFiles.removeTree(rootfs, for: user) }
             let mapping = try IdentityMapping.forCurrentProcess(user)
-            var extractor = LayerExtractor(budget: try disk.account(writingTo: [rootfs]))
+            var extractor = LayerExtractor(budget: try disk.account(writingTo: [rootfs], configuration: configuration))
             if geteuid() == 0 {
                 // Files keep their owners as the sandbox's user namespace sees them.
                 extractor.owners = { uid, gid in
@@ -215,7 +215,8 @@ struct Rebase: ParsableCommand {
         try reportingErrors {
             try SHA256.checkAvailable()
             let reference = try ImageReference(image)
-            let (layout, app) = try reference.open(budget: try disk.account(writingTo: [reference.directory]))
+            let (layout, app) = try reference.open(budget: try disk.account(writingTo: [reference.directory],
+                                                                                   configuration: try Configuration.load()))
             let run = try ImageReference(runImage).runImage()
             let progress = ConsoleProgress(console: Console(fd: STDOUT_FILENO))
             let rebased = try Rebaser.rebase(app, in: layout, tag: reference.tag, onto: run, progress: progress)
@@ -263,7 +264,8 @@ struct Export: ParsableCommand {
             }
             let output = try ImageReference(image.output!)
             let layout = try ImageLayout.openOrCreate(output.directory,
-                                                      budget: try disk.account(writingTo: [output.directory]))
+                                                      budget: try disk.account(writingTo: [output.directory],
+                                                                                      configuration: try Configuration.load()))
             let previous = try ImageReference.previous(explicit: image.previousImage, output: output, layout: layout)
             let progress = ConsoleProgress(console: Console(fd: STDOUT_FILENO))
             var exporter = Exporter(

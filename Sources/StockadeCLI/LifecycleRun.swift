@@ -41,7 +41,7 @@ struct LifecycleRun {
             try CleanupJournal.startJanitor(for: user)
             var audit: SandboxExecutor.Audit?
             if let path = options.audit {
-                let log = try AuditTrail.open(path, caps: options.auditCaps)
+                let log = try AuditTrail.open(path, caps: options.auditCaps, configuration: configuration)
                 auditLog = log
                 let handoff = Sandbox.handoffDescriptor(ResourceLimits())
                 audit = SandboxExecutor.Audit(detect: try ProfileSelection.auditFilters(named: detectProfile, handoff: handoff),
@@ -65,7 +65,8 @@ struct LifecycleRun {
             let work = try Self.makeScratch()
             scratch = work
             let disk = try options.disk.account(writingTo: [work, image?.output.map { try ImageReference($0).directory },
-                                                            image?.cacheDir].compactMap { $0 })
+                                                            image?.cacheDir].compactMap { $0 },
+                                            configuration: configuration)
             let images = try openImages(budget: disk)
             let platform = try options.platform.map { try Self.directory($0, what: "platform directory") }
                 ?? (try makePlatform(in: work, project: project))

@@ -177,11 +177,24 @@ struct DiskOption: ParsableArguments {
         if let size, try SandboxOptions.byteSize(size) == 0 { throw ValidationError("--disk must be more than 0.") }
     }
 
-    /// The account for a run writing beneath `directories` (the default budget looks at their free space).
-    func account(writingTo directories: [String]) throws -> DiskAccount {
-        if let size { return DiskAccount(DiskBudget(limit: try SandboxOptions.byteSize(size))) }
+    /// The account for a run writing beneath `directories`: the flag, else the configured
+    /// default, else the standard budget (which looks at their free space), never above the
+    /// configured maximum (a flag or configured default beyond it is refused, exit 64).
+    func account(writingTo directories: [String], configuration: Configuration) throws -> DiskAccount {
+        let asked = try size.map(SandboxOptions.byteSize) ?? configuration.defaults.disk
+        let maximum = configuration.maximum.disk
+        if let asked {
+            if let maximum, asked > maximum {
+                let what = size.map { "--disk \($0)" } ?? "the configured disk \(ByteCount.describe(asked))"
+                let (system, user) = Configuration.paths()
+                complain("\(what) is above the maximum \(ByteCount.describe(maximum)) set in \(configuration.maximumSource["disk"] ?? user ?? system)")
+                throw Failure(code: ExitCode.usage)
+            }
+            return DiskAccount(DiskBudget(limit: asked))
+        }
         let budgets = directories.map { DiskBudget.standard(for: Self.existingAncestor(of: $0)) }
-        return DiskAccount(budgets.min { $0.limit < $1.limit } ?? DiskBudget(limit: 20 << 30))
+        let standard = budgets.min { $0.limit < $1.limit } ?? DiskBudget(limit: 20 << 30)
+        return DiskAccount(maximum.map { DiskBudget(limit: min($0, standard.limit)) } ?? standard)
     }
 
     /// `path`, or its nearest parent that exists (an output not yet made).
