@@ -89,7 +89,7 @@ struct BuildpackTOMLTests {
         ("api = \"0.7\"", .schema, ""),
         ("api = \"0.7\"\n[buildpack]\nid = 7\nversion = \"1\"", .schema, "buildpack.id"),
         ("api = \"0.7\"\n[buildpack]\nid = \"app\"\nversion = \"1\"", .invalidValue, "buildpack.id"),
-        ("api = \"0.7\"\n[buildpack]\nid = \"a_b\"\nversion = \"1\"", .invalidValue, "buildpack.id"),
+        ("api = \"0.7\"\n[buildpack]\nid = \"a b\"\nversion = \"1\"", .invalidValue, "buildpack.id"),
         ("api = \"0.7\"\n[buildpack]\nid = \"a\"\nversion = \"../1\"", .invalidValue, "buildpack.version"),
         ("api = \"0.7\"\n[buildpack]\nid = \"a\"\nversion = \"1\"\nclear-env = \"yes\"", .schema, "buildpack.clear-env"),
         ("api = \"0.7\"\n[buildpack]\nid = \"a\"\nversion = \"1\"\n[[order]]\n[[order.group]]\nid = \"b\"",
