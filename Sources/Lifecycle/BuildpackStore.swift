@@ -31,14 +31,21 @@ public struct BuildpackStore: Sendable {
 
     /// Adds the buildpack in `directory` (its `buildpack.toml`).
     public mutating func add(directory: String) throws(LifecycleError) {
-        let root = try Self.canonical(directory, what: "buildpack directory")
-        let descriptor: BuildpackTOML
+        let (root, descriptor) = try Self.read(directory)
+        try insert(descriptor, from: root)
+    }
+
+    private static func read(_ directory: String) throws(LifecycleError) -> (String, BuildpackTOML) {
+        let root = try canonical(directory, what: "buildpack directory")
         do {
             let dir = try ConfinedDirectory(path: root)
-            descriptor = try BuildpackTOML.read(from: dir, at: BuildpackTOML.defaultFileName)
+            return (root, try BuildpackTOML.read(from: dir, at: BuildpackTOML.defaultFileName))
         } catch {
             throw LifecycleError.from(error, phaseCode: LifecycleError.Code.invalidArguments)
         }
+    }
+
+    private mutating func insert(_ descriptor: BuildpackTOML, from root: String) throws(LifecycleError) {
         let info = descriptor.info
         if let existing = entries.first(where: { $0.descriptor.info.id == info.id && $0.descriptor.info.version == info.version }) {
             guard existing.directory == root else {
@@ -99,7 +106,13 @@ public struct BuildpackStore: Sendable {
             }
             let directory = root + "/" + name + "/" + version
             guard access(directory + "/" + BuildpackTOML.defaultFileName, F_OK) == 0 else { continue }
-            try add(directory: directory)
+            let (root, descriptor) = try Self.read(directory)
+            // `a/b` and `a_b` share `<dir>/a_b/`: what is there must be what the order asked for.
+            guard descriptor.info.id == element.id else {
+                throw LifecycleError("\(root) holds buildpack \(descriptor.info.id), not \(element.id): the two IDs share "
+                                     + "the directory name \(name)", exitCode: LifecycleError.Code.invalidArguments)
+            }
+            try insert(descriptor, from: root)
             return
         }
     }

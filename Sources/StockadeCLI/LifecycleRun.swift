@@ -258,7 +258,8 @@ struct LifecycleRun {
         }
         var projectStore = store
         var inlineCount = 0
-        let wrapped = try project.order(wrapping: order ?? []) { (buildpack) throws(SpecError) -> GroupElement in
+        let wrapped: [OrderGroup]
+        do { wrapped = try project.order(wrapping: order ?? []) { (buildpack) throws(SpecError) -> GroupElement in
             switch buildpack {
             case .registry(let id, let version):
                 return GroupElement(id: id, version: version ?? "")
@@ -287,6 +288,8 @@ struct LifecycleRun {
                 }
                 return projectStore.entries.first { $0.directory == directory }!.element
             }
+        } } catch {
+            throw LifecycleError.from(error, phaseCode: LifecycleError.Code.invalidArguments)
         }
         store = projectStore
         if wrapped.isEmpty || wrapped.allSatisfy(\.group.isEmpty) { throw Self.noOrder }
