@@ -252,10 +252,11 @@ struct LifecycleRun {
                 order = builder.order
             }
         }
-        guard let project else {
+        guard var project else {
             guard let order else { throw Self.noOrder }
             return order
         }
+        if !options.buildpacks.isEmpty { project.group = [] }  // the flags replace it; pre and post still apply
         var projectStore = store
         var inlineCount = 0
         let wrapped: [OrderGroup]

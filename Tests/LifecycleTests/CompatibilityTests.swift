@@ -185,6 +185,17 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: app + "/pre-was-here"), "the user's app is never written")
     }
 
+    @Test func buildpackFlagsReplaceTheProjectGroup() throws {
+        let bp = fx.makeDirectory("bp")
+        try buildpack(at: bp, id: "test/flagged")
+        let app = fx.makeDirectory("app")
+        try write("[[build.buildpacks]]\nid = \"test/not-available\"\nversion = \"1\"\n", to: app + "/project.toml")
+        let r = fx.stockade(["build", "--buildpack", bp, "--path", app], as: .suiteUser)
+        #expect(r.status == 0 && r.stdout.contains("[test/flagged] built in /workspace"), "\(r)")
+        let alone = fx.stockade(["build", "--path", app], as: .suiteUser)
+        #expect(alone.status != 0 && alone.stderr.contains("test/not-available@1 is not available"), "\(alone)")
+    }
+
     @Test func anInlineBuildpackWithAnUnsupportedAPIFailsWith12() throws {
         let app = fx.makeDirectory("app")
         try write("[[build.buildpacks]]\nid = \"test/old\"\n[build.buildpacks.script]\napi = \"0.2\"\ninline = \"true\"\n",
