@@ -30,9 +30,10 @@ public struct BuildpackStore: Sendable {
     }
 
     /// Adds the buildpack in `directory` (its `buildpack.toml`).
-    public mutating func add(directory: String) throws(LifecycleError) {
+    @discardableResult
+    public mutating func add(directory: String) throws(LifecycleError) -> Entry {
         let (root, descriptor) = try Self.read(directory)
-        try insert(descriptor, from: root)
+        return try insert(descriptor, from: root)
     }
 
     private static func read(_ directory: String) throws(LifecycleError) -> (String, BuildpackTOML) {
@@ -45,14 +46,15 @@ public struct BuildpackStore: Sendable {
         }
     }
 
-    private mutating func insert(_ descriptor: BuildpackTOML, from root: String) throws(LifecycleError) {
+    @discardableResult
+    private mutating func insert(_ descriptor: BuildpackTOML, from root: String) throws(LifecycleError) -> Entry {
         let info = descriptor.info
         if let existing = entries.first(where: { $0.descriptor.info.id == info.id && $0.descriptor.info.version == info.version }) {
             guard existing.directory == root else {
                 throw LifecycleError("buildpack \(info.id)@\(info.version) is given twice: \(existing.directory) and \(root)",
                                      exitCode: LifecycleError.Code.invalidArguments)
             }
-            return
+            return existing
         }
         // Both would get the same <layers>/<escaped id> and /cnb/buildpacks/<escaped id>.
         if let other = entries.first(where: { BuildpackID.escapedCollision($0.descriptor.info.id, info.id) }) {
@@ -60,7 +62,9 @@ public struct BuildpackStore: Sendable {
                                  + "share the directory name \(BuildpackID.escape(info.id)); rename one",
                                  exitCode: LifecycleError.Code.invalidArguments)
         }
-        entries.append(Entry(directory: root, descriptor: descriptor))
+        let entry = Entry(directory: root, descriptor: descriptor)
+        entries.append(entry)
+        return entry
     }
 
     /// Makes a builder layout's buildpacks available: `<dir>/<escaped id>/<version>/`, read by `resolve(order:)`.

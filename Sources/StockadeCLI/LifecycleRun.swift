@@ -259,8 +259,7 @@ struct LifecycleRun {
         if !options.buildpacks.isEmpty { project.group = [] }  // the flags replace it; pre and post still apply
         var projectStore = store
         var inlineCount = 0
-        let wrapped: [OrderGroup]
-        do { wrapped = try project.order(wrapping: order ?? []) { (buildpack) throws(SpecError) -> GroupElement in
+        func resolve(_ buildpack: ProjectTOML.Buildpack) throws(SpecError) -> GroupElement {
             switch buildpack {
             case .registry(let id, let version):
                 return GroupElement(id: id, version: version ?? "")
@@ -271,25 +270,24 @@ struct LifecycleRun {
                 }
                 let path = uri.hasPrefix("file://") ? String(uri.dropFirst(7)) : uri
                 do throws(LifecycleError) {
-                    try projectStore.add(directory: path.hasPrefix("/") ? path : app + "/" + path)
+                    return try projectStore.add(directory: path.hasPrefix("/") ? path : app + "/" + path).element
                 } catch {
                     throw SpecError(.notFound, error.message, file: ProjectTOML.defaultFileName)
                 }
-                return projectStore.entries.last!.element
             case .inline(let id, let api, let shell, let script):
                 inlineCount += 1
-                let directory: String
                 do throws(LifecycleError) {
-                    directory = try InlineBuildpack(id: id, api: api, shell: shell, script: script)
+                    let directory = try InlineBuildpack(id: id, api: api, shell: shell, script: script)
                         .write(in: scratch, name: "inline-\(inlineCount)")
-                    try projectStore.add(directory: directory)
+                    return try projectStore.add(directory: directory).element
                 } catch {
                     throw SpecError(error.exitCode == LifecycleError.Code.unsupportedBuildpackAPI ? .unsupportedBuildpackAPI : .invalidValue,
                                     "inline buildpack \(id): \(error.message)", file: ProjectTOML.defaultFileName)
                 }
-                return projectStore.entries.first { $0.directory == directory }!.element
             }
-        } } catch {
+        }
+        let wrapped: [OrderGroup]
+        do { wrapped = try project.order(wrapping: order ?? [], resolving: resolve) } catch {
             throw LifecycleError.from(error, phaseCode: LifecycleError.Code.invalidArguments)
         }
         store = projectStore

@@ -29,7 +29,7 @@
 /// value = "-Xmx1g"
 /// ```
 ///
-/// Schema 0.1 (no `[_]` table): `[project]`, `[build] include/exclude`, `[[build.buildpacks]] id/version | uri`,
+/// Schema 0.1 (no `[_]` table): `[project]`, `[build] include/exclude`, `[[build.buildpacks]] id/version | uri | script`,
 /// `[[build.env]]`, `[metadata]`.
 public struct ProjectTOML: TOMLDecodable, Equatable {
     public static let defaultFileName = "project.toml"
