@@ -3,8 +3,10 @@ public enum BuildpackID {
     /// IDs that would collide with directories the platform owns in `<layers>`.
     public static let reserved: Set<String> = ["app", "config", "generated", "sbom"]
 
-    /// Checks an ID: ASCII letters, digits, `.`, `/` and `-` only; not empty, not `.` or `..` (which would
-    /// name a directory outside `<layers>` or `<buildpacks>`), and not a reserved ID.
+    /// Checks an ID: ASCII letters, digits, `.`, `/`, `-` and `_` only; not empty, not `.` or `..` (which would
+    /// name a directory outside `<layers>` or `<buildpacks>`), and not a reserved ID. The spec forbids `_`, but
+    /// the reference lifecycle and pack accept it (their own fixtures use it), so it is accepted here and
+    /// `specViolation` says what to warn about.
     public static func validate(_ id: String, file: String? = nil, keyPath: String? = nil,
                                 buildpack: String? = nil) throws(SpecError)
     {
@@ -13,16 +15,27 @@ public enum BuildpackID {
                       file: file, keyPath: keyPath, buildpack: buildpack)
         }
         if id.isEmpty { throw invalid("it is empty") }
-        for b in id.utf8 where !(isASCIILetterOrDigit(b) || b == 0x2E || b == 0x2F || b == 0x2D) {
-            throw invalid("only letters, digits, \".\", \"/\" and \"-\" are allowed")
+        for b in id.utf8 where !(isASCIILetterOrDigit(b) || b == 0x2E || b == 0x2F || b == 0x2D || b == 0x5F) {
+            throw invalid("only letters, digits, \".\", \"/\", \"-\" and \"_\" are allowed")
         }
         if escape(id) == "." || escape(id) == ".." { throw invalid("it would name a parent or the same directory") }
         if reserved.contains(id) { throw invalid("it is reserved") }
     }
 
-    /// The directory name for an ID: every `/` becomes `_`. Valid IDs contain no `_`, so this is one-to-one.
+    /// What a valid ID does that the spec says it MUST NOT, for a warning; `nil` when it keeps to the spec.
+    public static func specViolation(_ id: String) -> String? {
+        id.contains("_") ? "buildpack ID \(quoted(id)) contains \"_\", which the spec forbids (it is accepted as the reference lifecycle does)" : nil
+    }
+
+    /// The directory name for an ID: every `/` becomes `_`. Because IDs may contain `_`, two IDs can share a
+    /// directory name (`a/b` and `a_b`); `escapedCollision` finds such pairs, which cannot be used together.
     public static func escape(_ id: String) -> String {
         String(id.map { $0 == "/" ? "_" : $0 })
+    }
+
+    /// Whether two different IDs would share a directory under `<layers>` or `<buildpacks>`.
+    public static func escapedCollision(_ a: String, _ b: String) -> Bool {
+        a != b && escape(a) == escape(b)
     }
 
     /// Whether two IDs are the same ignoring ASCII case (the spec forbids such pairs in one builder).

@@ -68,9 +68,6 @@ struct LifecycleOptions: ParsableArguments {
     @OptionGroup var disk: DiskOption
 
     func validate() throws {
-        if buildpacks.isEmpty && builder == nil && order == nil && buildpacksDir == nil {
-            throw ValidationError("Give buildpacks: --buildpack DIR, --builder FILE, or --buildpacks-dir DIR with --order FILE.")
-        }
         if order != nil && buildpacksDir == nil && builder == nil {
             throw ValidationError("--order needs --buildpacks-dir (or --builder) to find the buildpacks it names.")
         }

@@ -60,10 +60,12 @@ struct LifecycleRun {
             if let dir = options.buildpacksDir { try store.add(buildpacksDirectory: dir) }
             let builder = try options.builder.map { (path) throws -> BuilderTOML in try Self.loadBuilder(path, into: &store) }
             let project = try Self.read(ProjectTOML.self, in: app, name: ProjectTOML.defaultFileName)
-            let order = try self.order(store: &store, builder: builder, project: project, app: app)
-
             let work = try Self.makeScratch()
             scratch = work
+            let order = try self.order(store: &store, builder: builder, project: project, app: app, scratch: work)
+            try store.resolve(order: order)
+            for warning in store.warnings { complain(warning, level: "warning") }
+
             let disk = try options.disk.account(writingTo: [work, image?.output.map { try ImageReference($0).directory },
                                                             image?.cacheDir].compactMap { $0 },
                                             configuration: configuration)
@@ -119,40 +121,35 @@ struct LifecycleRun {
                 configured.disk = disk
                 configured.restored = restored
                 let builder = configured
-                do {
-                    let built = try runBlocking { await builder.build(group: detected.group.group, plan: detected.group.plan) }
-                    runs += built.runs
-                    progress.line("===> PROCESSES")
-                    for process in built.metadata.processes.sorted(by: { $0.type < $1.type }) {
-                        let isDefault = process.type == built.metadata.buildpackDefaultProcessType
-                        let command = (process.command + process.args).joined(separator: " ")
-                        progress.line("  \(process.type)\(isDefault ? " (default)" : ""): \(command)")
-                    }
-                    if kept { progress.line("config/metadata.toml written to \(layers)/config") }
-                    if images.output != nil || images.cache != nil {
-                        try sandbox.makeReadable(layers)
-                        try sandbox.makeReadable(appForBuildpacks)
-                    }
-                    if let output = images.output {
-                        progress.line("===> EXPORTING")
-                        var exporter = Exporter(
-                            layersDirectory: layers, appDirectory: appForBuildpacks, group: detected.group.group.group,
-                            user: EntryOwner(uid: user.uid, gid: user.gid), launcher: try Self.launcherPath(),
-                            runImage: images.run, previous: images.previous, restored: restored,
-                            projectMetadata: Exporter.projectMetadata(version: project?.version, sourceURL: project?.sourceURL),
-                            progress: progress)
-                        if let created = try Self.sourceDateEpoch() { exporter.created = created }
-                        let exported = try exporter.export(to: output.layout, tag: output.tag)
-                        progress.line("Image \(output.layout.path):\(output.tag) \(exported.manifest.digest)")
-                    }
-                    if let cache = images.cache {
-                        try cache.save(layersDirectory: layers, group: detected.group.group.group,
-                                       user: EntryOwner(uid: user.uid, gid: user.gid), restored: restored,
-                                       progress: progress)
-                    }
-                } catch let error as LifecycleError {
-                    runs += error.runs
-                    throw error
+                let built = try runBlocking { await builder.build(group: detected.group.group, plan: detected.group.plan) }
+                runs += built.runs
+                progress.line("===> PROCESSES")
+                for process in built.metadata.processes.sorted(by: { $0.type < $1.type }) {
+                    let isDefault = process.type == built.metadata.buildpackDefaultProcessType
+                    let command = (process.command + process.args).joined(separator: " ")
+                    progress.line("  \(process.type)\(isDefault ? " (default)" : ""): \(command)")
+                }
+                if kept { progress.line("config/metadata.toml written to \(layers)/config") }
+                if images.output != nil || images.cache != nil {
+                    try sandbox.makeReadable(layers)
+                    try sandbox.makeReadable(appForBuildpacks)
+                }
+                if let output = images.output {
+                    progress.line("===> EXPORTING")
+                    var exporter = Exporter(
+                        layersDirectory: layers, appDirectory: appForBuildpacks, group: detected.group.group.group,
+                        user: EntryOwner(uid: user.uid, gid: user.gid), launcher: try Self.launcherPath(),
+                        runImage: images.run, previous: images.previous, restored: restored,
+                        projectMetadata: Exporter.projectMetadata(version: project?.version, sourceURL: project?.sourceURL),
+                        progress: progress)
+                    if let created = try Self.sourceDateEpoch() { exporter.created = created }
+                    let exported = try exporter.export(to: output.layout, tag: output.tag)
+                    progress.line("Image \(output.layout.path):\(output.tag) \(exported.manifest.digest)")
+                }
+                if let cache = images.cache {
+                    try cache.save(layersDirectory: layers, group: detected.group.group.group,
+                                   user: EntryOwner(uid: user.uid, gid: user.gid), restored: restored,
+                                   progress: progress)
                 }
             }
             keep = options.keepLayers || options.layers != nil
@@ -258,8 +255,11 @@ struct LifecycleRun {
         return path
     }
 
-    /// Explicit --buildpack flags, else the project's group, else --order, else the builder's.
-    private func order(store: inout BuildpackStore, builder: BuilderTOML?, project: ProjectTOML?, app: String) throws -> [OrderGroup] {
+    /// Explicit --buildpack flags, else the project's group, else --order, else the builder's; then the
+    /// project's pre and post buildpacks around every group.
+    private func order(store: inout BuildpackStore, builder: BuilderTOML?, project: ProjectTOML?, app: String,
+                       scratch: String) throws -> [OrderGroup] {
+        var order: [OrderGroup]?
         if !options.buildpacks.isEmpty {
             var group: [GroupElement] = []
             for directory in options.buildpacks {
@@ -267,40 +267,61 @@ struct LifecycleRun {
                 guard let entry = store.entries.first(where: { $0.directory == path }) else { continue }
                 group.append(entry.element)
             }
-            return [OrderGroup(group)]
+            order = [OrderGroup(group)]
+        } else if project?.group.isEmpty != false {
+            if let path = options.order {
+                let file = try Self.splitPath(path)
+                order = try Self.read(OrderTOML.self, in: file.directory, name: file.name, required: true)!.order
+            } else if let builder {
+                order = builder.order
+            }
         }
-        if let project, !project.group.isEmpty {
-            var projectStore = store
-            let resolved = try project.order { (buildpack) throws(SpecError) -> GroupElement in
-                switch buildpack {
-                case .registry(let id, let version):
-                    return GroupElement(id: id, version: version ?? "")
-                case .uri(let uri, _):
-                    guard !uri.contains("://") || uri.hasPrefix("file://") else {
-                        throw SpecError(.invalidValue, "buildpack uri \(uri) is not supported: only local directories",
-                                        file: ProjectTOML.defaultFileName)
-                    }
-                    let path = uri.hasPrefix("file://") ? String(uri.dropFirst(7)) : uri
-                    do throws(LifecycleError) {
-                        try projectStore.add(directory: path.hasPrefix("/") ? path : app + "/" + path)
-                    } catch {
-                        throw SpecError(.notFound, error.message, file: ProjectTOML.defaultFileName)
-                    }
-                    return projectStore.entries.last!.element
-                case .inline(let id, _, _, _):
-                    throw SpecError(.invalidValue, "inline buildpack \(id) is not supported yet", file: ProjectTOML.defaultFileName)
+        guard var project else {
+            guard let order else { throw Self.noOrder }
+            return order
+        }
+        if !options.buildpacks.isEmpty { project.group = [] }  // the flags replace it; pre and post still apply
+        var projectStore = store
+        var inlineCount = 0
+        func resolve(_ buildpack: ProjectTOML.Buildpack) throws(SpecError) -> GroupElement {
+            switch buildpack {
+            case .registry(let id, let version):
+                return GroupElement(id: id, version: version ?? "")
+            case .uri(let uri, _):
+                guard !uri.contains("://") || uri.hasPrefix("file://") else {
+                    throw SpecError(.invalidValue, "buildpack uri \(uri) is not supported: only local directories",
+                                    file: ProjectTOML.defaultFileName)
+                }
+                let path = uri.hasPrefix("file://") ? String(uri.dropFirst(7)) : uri
+                do throws(LifecycleError) {
+                    return try projectStore.add(directory: path.hasPrefix("/") ? path : app + "/" + path).element
+                } catch {
+                    throw SpecError(.notFound, error.message, file: ProjectTOML.defaultFileName)
+                }
+            case .inline(let id, let api, let shell, let script):
+                inlineCount += 1
+                do throws(LifecycleError) {
+                    let directory = try InlineBuildpack(id: id, api: api, shell: shell, script: script)
+                        .write(in: scratch, name: "inline-\(inlineCount)")
+                    return try projectStore.add(directory: directory).element
+                } catch {
+                    throw SpecError(error.exitCode == LifecycleError.Code.unsupportedBuildpackAPI ? .unsupportedBuildpackAPI : .invalidValue,
+                                    "inline buildpack \(id): \(error.message)", file: ProjectTOML.defaultFileName)
                 }
             }
-            store = projectStore
-            if let resolved { return resolved.order }
         }
-        if let path = options.order {
-            let file = try Self.splitPath(path)
-            return try Self.read(OrderTOML.self, in: file.directory, name: file.name, required: true)!.order
+        let wrapped: [OrderGroup]
+        do { wrapped = try project.order(wrapping: order ?? [], resolving: resolve) } catch {
+            throw LifecycleError.from(error, phaseCode: LifecycleError.Code.invalidArguments)
         }
-        if let builder { return builder.order }
-        throw LifecycleError("no order: give --order, a builder, or --buildpack", exitCode: LifecycleError.Code.invalidArguments)
+        store = projectStore
+        if wrapped.isEmpty || wrapped.allSatisfy(\.group.isEmpty) { throw Self.noOrder }
+        return wrapped
     }
+
+    static let noOrder = LifecycleError(
+        "no buildpacks: give --buildpack, --builder, --buildpacks-dir with --order, or list them in project.toml",
+        exitCode: ExitCode.usage)
 
     private static func loadBuilder(_ path: String, into store: inout BuildpackStore) throws -> BuilderTOML {
         let file = try splitPath(path)

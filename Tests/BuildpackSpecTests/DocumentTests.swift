@@ -89,7 +89,7 @@ struct BuildpackTOMLTests {
         ("api = \"0.7\"", .schema, ""),
         ("api = \"0.7\"\n[buildpack]\nid = 7\nversion = \"1\"", .schema, "buildpack.id"),
         ("api = \"0.7\"\n[buildpack]\nid = \"app\"\nversion = \"1\"", .invalidValue, "buildpack.id"),
-        ("api = \"0.7\"\n[buildpack]\nid = \"a_b\"\nversion = \"1\"", .invalidValue, "buildpack.id"),
+        ("api = \"0.7\"\n[buildpack]\nid = \"a b\"\nversion = \"1\"", .invalidValue, "buildpack.id"),
         ("api = \"0.7\"\n[buildpack]\nid = \"a\"\nversion = \"../1\"", .invalidValue, "buildpack.version"),
         ("api = \"0.7\"\n[buildpack]\nid = \"a\"\nversion = \"1\"\nclear-env = \"yes\"", .schema, "buildpack.clear-env"),
         ("api = \"0.7\"\n[buildpack]\nid = \"a\"\nversion = \"1\"\n[[order]]\n[[order.group]]\nid = \"b\"",
@@ -488,18 +488,78 @@ struct PlatformDocumentTests {
                                   .inline(id: "example/hello", api: "0.12", shell: "/bin/sh", script: "echo hello")])
         #expect(project.post == [.registry(id: "example/post", version: nil)])
         #expect(project.buildEnv == [.init(name: "JAVA_OPTS", value: "-Xmx1g")])
-        // Rendered as one all-required group for <layers>/order.toml.
-        let order = try project.order { (buildpack: ProjectTOML.Buildpack) throws(SpecError) -> GroupElement in
-            switch buildpack {
-            case .registry(let id, let version): return GroupElement(id: id, version: version ?? "latest", optional: true)
-            case .uri: return GroupElement(id: "example/pre", version: "0.0.1")
-            case .inline(let id, _, _, _): return GroupElement(id: id, version: "0.0.0")
-            }
+        // The project's group replaces the builder's order; pre and post wrap it; every element is required.
+        let builderOrder = [OrderGroup([GroupElement(id: "builder/only", version: "1")])]
+        let order = try project.order(wrapping: builderOrder, resolving: Self.resolveForTest)
+        #expect(order.map { $0.group.map(\.description) } ==
+            [["example/pre@0.0.1", "example/node@1.2.3", "example/hello@0.0.0", "example/post@latest"]])
+        #expect(order[0].group.allSatisfy { !$0.optional })
+    }
+
+    static func resolveForTest(_ buildpack: ProjectTOML.Buildpack) throws(SpecError) -> GroupElement {
+        switch buildpack {
+        case .registry(let id, let version): return GroupElement(id: id, version: version ?? "latest", optional: true)
+        case .uri: return GroupElement(id: "example/pre", version: "0.0.1")
+        case .inline(let id, _, _, _): return GroupElement(id: id, version: "0.0.0")
         }
-        #expect(order?.order.count == 1)
-        #expect(order?.order[0].group.map(\.description) ==
-            ["example/pre@0.0.1", "example/node@1.2.3", "example/hello@0.0.0", "example/post@latest"])
-        #expect(order?.order[0].group.allSatisfy { !$0.optional } == true)
+    }
+
+    @Test func preAndPostWrapEveryGroupOfTheOrderWhenTheProjectHasNoGroup() throws {
+        let project = try ProjectTOML(parsing: """
+            [_]
+            schema-version = "0.2"
+            [[io.buildpacks.pre.group]]
+            id = "first"
+            version = "1"
+            [[io.buildpacks.post.group]]
+            id = "last"
+            version = "1"
+            """)
+        let order = try project.order(wrapping: [
+            OrderGroup([GroupElement(id: "a", version: "1"), GroupElement(id: "b", version: "1", optional: true)]),
+            OrderGroup([GroupElement(id: "c", version: "1")]),
+        ], resolving: Self.resolveForTest)
+        #expect(order.map { $0.group.map(\.description) } == [["first@1", "a@1", "b@1", "last@1"], ["first@1", "c@1", "last@1"]])
+        // The builder's optional stays optional; what the project adds is required.
+        #expect(order[0].group.map(\.optional) == [false, false, true, false])
+        // Without pre, post or group, the order is the builder's, untouched.
+        let plain = try ProjectTOML(parsing: "[_]\nschema-version = \"0.2\"")
+        #expect(try plain.order(wrapping: [OrderGroup([GroupElement(id: "a", version: "1", optional: true)])],
+                                resolving: Self.resolveForTest) == [OrderGroup([GroupElement(id: "a", version: "1", optional: true)])])
+    }
+
+    @Test func schema01InlineBuildpackAndEnvironment() throws {
+        let project = try ProjectTOML(parsing: """
+            [project]
+            id = "app"
+            [[build.env]]
+            name = "GREETING"
+            value = "hi"
+            [[build.buildpacks]]
+            id = "me/inline_one"
+            [build.buildpacks.script]
+            api = "0.10"
+            shell = "/bin/bash"
+            inline = "echo one"
+            """)
+        #expect(project.schemaVersion == APIVersion(0, 1))
+        #expect(project.group == [.inline(id: "me/inline_one", api: "0.10", shell: "/bin/bash", script: "echo one")])
+        #expect(project.buildEnv == [.init(name: "GREETING", value: "hi")])
+    }
+
+    /// The shell becomes a `#!` line and the script a file: both are bounded and checked.
+    @Test(arguments: [
+        ("shell = \"sh\"", "shell"), ("shell = \"/bin/sh -e\"", "shell"), ("shell = \"/bin/sh\\n/x\"", "shell"),
+        ("shell = \"\"", "shell"), ("shell = \"/\(String(repeating: "a", count: 300))\"", "shell"),
+        ("inline = \"\(String(repeating: "x", count: ProjectTOML.inlineScriptLimit + 1))\"", "inline"),
+    ])
+    func hostileInlineScripts(line: String, key: String) {
+        var script = "api = \"0.10\"\n" + line + "\n"
+        if !line.hasPrefix("inline") { script += "inline = \"true\"\n" }
+        let text = "[_]\nschema-version = \"0.2\"\n[[io.buildpacks.group]]\nid = \"x\"\n[io.buildpacks.group.script]\n" + script
+        let error = specError { () throws(SpecError) in try ProjectTOML(parsing: text) }
+        #expect(error?.keyPath == "io.buildpacks.group[0].script." + key, "\(String(describing: error))")
+        #expect(error?.kind == .invalidValue)
     }
 
     @Test func projectTOMLSchema01() throws {

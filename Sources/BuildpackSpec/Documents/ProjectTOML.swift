@@ -29,7 +29,7 @@
 /// value = "-Xmx1g"
 /// ```
 ///
-/// Schema 0.1 (no `[_]` table): `[project]`, `[build] include/exclude`, `[[build.buildpacks]] id/version | uri`,
+/// Schema 0.1 (no `[_]` table): `[project]`, `[build] include/exclude`, `[[build.buildpacks]] id/version | uri | script`,
 /// `[[build.env]]`, `[metadata]`.
 public struct ProjectTOML: TOMLDecodable, Equatable {
     public static let defaultFileName = "project.toml"
@@ -53,7 +53,7 @@ public struct ProjectTOML: TOMLDecodable, Equatable {
     public var exclude: [String]
     /// `[[io.buildpacks.group]]` (0.2) or `[[build.buildpacks]]` (0.1).
     public var group: [Buildpack]
-    /// `[[io.buildpacks.pre.group]]`: added to the front of every group.
+    /// `[[io.buildpacks.pre.group]]`: added to the front of every group of the order.
     public var pre: [Buildpack]
     /// `[[io.buildpacks.post.group]]`: added to the end of every group.
     public var post: [Buildpack]
@@ -164,9 +164,13 @@ public struct ProjectTOML: TOMLDecodable, Equatable {
             }
             if let script {
                 guard let id else { throw entry.error("id", "an inline buildpack needs an id") }
-                out.append(.inline(id: id, api: try script.string("api"),
-                                   shell: try script.optionalString("shell") ?? "/bin/sh",
-                                   script: try script.string("inline")))
+                let shell = try script.optionalString("shell") ?? "/bin/sh"
+                try validateShell(shell, script)
+                let inline = try script.string("inline")
+                if inline.utf8.count > inlineScriptLimit {
+                    throw script.error("inline", "an inline script may hold at most \(inlineScriptLimit) bytes", kind: .invalidValue)
+                }
+                out.append(.inline(id: id, api: try script.string("api"), shell: shell, script: inline))
             } else if let uri {
                 out.append(.uri(uri, id: id))
             } else if let id {
@@ -178,17 +182,38 @@ public struct ProjectTOML: TOMLDecodable, Equatable {
         return out
     }
 
-    /// The project's buildpacks as `<layers>/order.toml`: one group, every element required, `pre` + `group`
-    /// + `post`. The platform resolves each buildpack (a URI or an inline script) to an element.
-    public func order(resolving resolve: (Buildpack) throws(SpecError) -> GroupElement) throws(SpecError) -> OrderTOML? {
-        let all = pre + group + post
-        if group.isEmpty { return nil }
-        var elements: [GroupElement] = []
-        for buildpack in all {
-            var element = try resolve(buildpack)
-            element.optional = false
-            elements.append(element)
+    /// The most bytes an inline script may hold: it becomes a file of the run's scratch space.
+    public static let inlineScriptLimit = 256 << 10
+
+    /// The shell becomes the `#!` line of the inline buildpack's `bin/build`: an absolute path the kernel can
+    /// read there (no whitespace or control characters, within its 255-byte line limit).
+    private static func validateShell(_ shell: String, _ script: TableReader) throws(SpecError) {
+        let usable = shell.hasPrefix("/") && shell.utf8.count < 200
+            && shell.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
+        if !usable {
+            throw script.error("shell", "\(quoted(shell)) is not usable as a shell: give an absolute path without spaces",
+                               kind: .invalidValue)
         }
-        return OrderTOML(order: [OrderGroup(elements)])
+    }
+
+    /// The order the project asks for: its group (when it has one, every element required) instead of `order`,
+    /// then `pre` put before and `post` after every group. The platform resolves each buildpack (an ID, a
+    /// URI or an inline script) to an element.
+    public func order(wrapping order: [OrderGroup],
+                      resolving resolve: (Buildpack) throws(SpecError) -> GroupElement) throws(SpecError) -> [OrderGroup] {
+        func required(_ buildpacks: [Buildpack]) throws(SpecError) -> [GroupElement] {
+            var elements: [GroupElement] = []
+            for buildpack in buildpacks {
+                var element = try resolve(buildpack)
+                element.optional = false
+                elements.append(element)
+            }
+            return elements
+        }
+        let groups = group.isEmpty ? order : [OrderGroup(try required(group))]
+        if pre.isEmpty && post.isEmpty { return groups }
+        let before = try required(pre)
+        let after = try required(post)
+        return groups.map { OrderGroup(before + $0.group + after) }
     }
 }

@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "script app says: ${GREETING:-nothing}"
