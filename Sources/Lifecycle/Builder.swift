@@ -172,7 +172,7 @@ public struct Builder: Sendable {
                 let scan = try BuildpackLayers.scan(layers, buildpack: buildpack, api: descriptor.api)
                 try Self.check(scan, buildpack: buildpack, in: layers, reusable: context.reusableLaunchLayers, escaped: escaped)
                 try Self.collectSBOMs(scan, from: layers, into: layersRoot, escaped: escaped, descriptor: descriptor,
-                                      buildpack: buildpack)
+                                      buildpack: buildpack, disk: disk)
                 try scan.renameIgnoredLayers(in: layers)
                 let launch = try LaunchTOML.readIfPresent(from: layers, at: LaunchTOML.defaultFileName,
                                                           buildpack: buildpack, buildpackAPI: descriptor.api)
@@ -217,11 +217,18 @@ public struct Builder: Sendable {
     /// Copies the buildpack's SBOM files to `<layers>/sbom/{launch,build,cache}/<id>/` (§5.4), where
     /// export takes the launch ones from; the buildpack cannot write there.
     static func collectSBOMs(_ scan: BuildpackLayers, from layers: ConfinedDirectory, into root: ConfinedDirectory,
-                             escaped: String, descriptor: BuildpackTOML, buildpack: String) throws(SpecError) {
+                             escaped: String, descriptor: BuildpackTOML, buildpack: String,
+                             disk: DiskAccount? = nil) throws(SpecError) {
         let files = try SBOMFile.find(in: try layers.entries(), layers: scan, escapedID: escaped,
                                       sbomFormats: descriptor.info.sbomFormats, directory: layers, buildpack: buildpack)
         for file in files {
             let bytes = try layers.readFile(file.fileName, limit: sbomLimit)
+            do {
+                try disk?.charge(DiskAccount.blocks(UInt64(bytes.count)) * UInt64(file.destinations.count),
+                                 for: "its SBOM's copies")
+            } catch {
+                throw SpecError(.rule, "\(error)", file: layers.displayPath(file.fileName), buildpack: buildpack)
+            }
             for destination in file.destinations {
                 let path = "sbom/" + destination
                 try root.createDirectory(String(path[..<path.lastIndex(of: "/")!]))

@@ -130,6 +130,22 @@ import Testing
         #expect(Self.allocated(layers) < 1 << 20)
     }
 
+    /// The copies Stockade makes of a buildpack's SBOM are charged too.
+    @Test func sbomCopiesBeyondTheBudgetAreRefused() throws {
+        let buildpack = Images.buildpack("sbom", sbomFormats: ["application/vnd.cyclonedx+json"], build: """
+            mkdir -p "$CNB_LAYERS_DIR/data"
+            printf '[types]\\nlaunch = true\\n' > "$CNB_LAYERS_DIR/data.toml"
+            { printf '{"pad":"'; head -c 10485760 /dev/zero | tr '\\0' a; printf '"}'; } > "$CNB_LAYERS_DIR/data.sbom.cdx.json"
+            """)
+        let (built, _, layers) = build(buildpack, disk: "16M", as: .suiteUser)
+        #expect(built.status == 51, "\(built)")
+        #expect(built.stderr.contains("data.sbom.cdx.json"), "\(built)")
+        #expect(built.stderr.contains("its SBOM's copies needs "), "\(built)")
+        #expect(Self.allocated(layers) < 16 << 20)
+        let (fits, _, _) = build(buildpack, disk: "64M", as: .suiteUser)
+        #expect(fits.status == 0, "\(fits)")
+    }
+
     /// bin/detect writes only its plan, which is refused beyond 10 MiB anyway: the file-size limit
     /// stops it one byte past that, not at 64 MiB.
     @Test(arguments: Invoker.all)
