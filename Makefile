@@ -15,12 +15,14 @@ BUILD_PACKAGES := libseccomp-dev libcap-dev libarchive-dev zlib1g-dev libzstd1 l
 # Tools nobody here wrote read what stockade exports: skopeo, umoci, runc.
 # busybox-static makes the run image (example and tests), from Debian, at that moment.
 IMAGE_PACKAGES := skopeo umoci runc busybox-static
+# The tests craft hostile images with python3 and count syscalls with strace.
+TEST_PACKAGES := python3 strace
 BENCH_PACKAGES := bubblewrap hyperfine strace openssl time
 
-.PHONY: deps bench-deps build test example bench profiles fuzz-short fuzz clean
+.PHONY: deps bench-deps build test mutate example bench profiles fuzz-short fuzz clean
 
 deps:
-	@bash scripts/install-packages.sh $(BUILD_PACKAGES) $(IMAGE_PACKAGES)
+	@bash scripts/install-packages.sh $(BUILD_PACKAGES) $(IMAGE_PACKAGES) $(TEST_PACKAGES)
 
 bench-deps: deps
 	@bash scripts/install-packages.sh $(BENCH_PACKAGES)
@@ -34,6 +36,11 @@ build: deps
 test: deps
 	$(SWIFT) build --product stockade-launcher
 	$(SWIFT) test
+
+# Breaks each security claim on purpose (scripts/mutations.txt) and checks that its tests
+# fail; MUTATIONS="id ..." picks some, MUTATE_SHARD=K/N a rotation's share.
+mutate: deps
+	@bash scripts/mutate.sh $(if $(MUTATE_SHARD),--shard $(MUTATE_SHARD)) $(MUTATIONS)
 
 example: build
 	@bash examples/run-example.sh $(RELEASE)

@@ -235,20 +235,26 @@ import Testing
     /// at a cost linear in the entries. The bound is on work, not time: strace counts the
     /// syscalls of the whole run, and the control is the same entries grouped by directory, an
     /// order that any cache of the last directory serves. Each alternation may cost a few calls
-    /// more; before the fix it cost one per component, 2,000.
+    /// more; before the fix it cost one per component. (The count uses a shallower tree, 500
+    /// deep, so that a regression, traced, still ends in a minute.)
     @Test func deepPathsAlternatingBetweenDirectoriesExtract() throws {
-        let deep = Array(repeating: "a", count: 2000).joined(separator: "/")
-        let alternating = (0..<200).map { [deep + ($0 % 2 == 1 ? "/b" : "/c") + "/f\($0)", "file", "\($0)"] }
+        func entries(depth: Int, count: Int) -> [[String]] {
+            let deep = Array(repeating: "a", count: depth).joined(separator: "/")
+            return (0..<count).map { [deep + ($0 % 2 == 1 ? "/b" : "/c") + "/f\($0)", "file", "\($0)"] }
+        }
+        let alternating = entries(depth: 500, count: 100)
         let grouped = alternating.filter { $0[0].contains("/b/") } + alternating.filter { $0[0].contains("/c/") }
-        let command = "cd /\(deep) && set -- b/* && echo $# && set -- c/* && echo $# && cat b/f199 c/f0"
-        let alternatingLayout = try Images.craftedLayout(alternating, command: command)
-        let ran = run(alternatingLayout)
+        let control = try Self.syscalls(of: ["run", try Images.craftedLayout(grouped, command: "true") + ":latest"])
+        let measured = try Self.syscalls(of: ["run", try Images.craftedLayout(alternating, command: "true") + ":latest"])
+        // Required: past a regression, the 2000-deep run below would take minutes.
+        try #require(measured <= control + 20 * alternating.count,
+                     "alternating: \(measured) syscalls, grouped: \(control); quadratic would be \(500 * alternating.count) more")
+
+        let deep = Array(repeating: "a", count: 2000).joined(separator: "/")
+        let ran = run(try Images.craftedLayout(entries(depth: 2000, count: 200),
+                                               command: "cd /\(deep) && set -- b/* && echo $# && set -- c/* && echo $# && cat b/f199 c/f0"))
         #expect(ran.status == 0, "\(ran)")
         #expect(ran.lines == ["100", "100", "1990"], "\(ran)")
-        let control = try Self.syscalls(of: ["run", try Images.craftedLayout(grouped, command: command) + ":latest"])
-        let measured = try Self.syscalls(of: ["run", alternatingLayout + ":latest"])
-        #expect(measured <= control + 20 * alternating.count,
-                "alternating: \(measured) syscalls, grouped: \(control); quadratic would be \(2000 * alternating.count) more")
     }
 
     /// The number of syscalls `stockade ARGS` and every process it starts make, by `strace -f -c`.

@@ -77,7 +77,8 @@ import Testing
         let links = ["bin", "lib", "lib32", "lib64", "libx32", "sbin"].filter { (try? fm.attributesOfItem(atPath: "/" + $0)) != nil }
         #expect(Set(sections[0]) == Set(["dev", "etc", "home", "probe", "proc", "tmp", "usr"] + links), "\(sections[0])")
         #expect(sections[1] == ["cnb"], "the host's /home holds \(markers.name)")
-        // The host's /etc gives only what programs need to run, resolve names and check certificates.
+        // The host's /etc gives only what programs need to run, resolve names and check certificates
+        // (spelled out here, not read from FilesystemLayout, so that a change there shows).
         let allowed = ["alternatives", "ca-certificates", "gai.conf", "host.conf", "hosts", "ld.so.cache", "ld.so.conf",
                        "ld.so.conf.d", "localtime", "nsswitch.conf", "os-release", "protocols", "resolv.conf", "services", "ssl"]
         let present = allowed.filter { fm.fileExists(atPath: "/etc/" + $0) }
@@ -88,7 +89,8 @@ import Testing
         #expect(sections[3].isEmpty, "host markers visible inside: \(sections[3])")
     }
 
-    /// `/proc/<mask>` and a file beneath it to write to, or nil when the mask is itself a file.
+    /// Each mask and the file to write through it; nil: the mask itself when it is a file, else
+    /// the first regular file beneath it.
     static let procMasks: [(mask: String, file: String?)] = [
         ("/proc/sys", "/proc/sys/kernel/hostname"), ("/proc/sysrq-trigger", nil), ("/proc/irq", "/proc/irq/default_smp_affinity"),
         ("/proc/bus", nil), ("/proc/fs", nil),
