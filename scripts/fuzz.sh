@@ -34,7 +34,12 @@ FLAGS=(-swift-version 6 -O -sanitize=fuzzer,address -parse-as-library -I "$OUT/m
        -I Sources/CSeccomp -I Sources/CArchive -I Sources/CLinux)
 
 # The ld.gold that swiftc picks warns about every ASan symbol; those lines are noise.
-quiet() { "$@" 2> >(grep -v -e 'warning: Cannot export local symbol' -e '^$' >&2); }
+quiet() {
+    local status=0
+    "$@" 2> "$OUT/compiler.log" || status=$?
+    grep -v -e 'warning: Cannot export local symbol' -e '^$' "$OUT/compiler.log" >&2 || true
+    return $status
+}
 
 build_module() {
     local name=$1 object="$OUT/modules/$1.o"
