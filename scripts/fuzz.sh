@@ -4,7 +4,7 @@
 #   scripts/fuzz.sh TARGET run FILE...         build, then run the target once over FILEs (a crash's input)
 # Targets are compiled with swiftc directly from the modules' sources, instrumented for
 # libFuzzer and AddressSanitizer, into .build-fuzz/: the normal `swift build` is untouched.
-# Seeds come from Fuzz/corpus/<target>/; what the fuzzer finds goes to .build-fuzz/corpus/<target>/
+# Seeds come from Fuzz/corpus/<target>/, tokens from Fuzz/<target>/dict; what the fuzzer finds goes to .build-fuzz/corpus/<target>/
 # and a crashing input to .build-fuzz/artifacts/<target>/. Exit status: non-zero on a finding.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +34,12 @@ FLAGS=(-swift-version 6 -O -sanitize=fuzzer,address -parse-as-library -I "$OUT/m
        -I Sources/CSeccomp -I Sources/CArchive -I Sources/CLinux)
 
 # The ld.gold that swiftc picks warns about every ASan symbol; those lines are noise.
-quiet() { "$@" 2> >(grep -v -e 'warning: Cannot export local symbol' -e '^$' >&2); }
+quiet() {
+    local status=0
+    "$@" 2> "$OUT/compiler.log" || status=$?
+    grep -v -e 'warning: Cannot export local symbol' -e '^$' "$OUT/compiler.log" >&2 || true
+    return $status
+}
 
 build_module() {
     local name=$1 object="$OUT/modules/$1.o"
@@ -64,10 +69,12 @@ build_target() {
 fuzz_target() {
     local target=$1 seconds=$2
     mkdir -p "$OUT/corpus/$target" "$OUT/artifacts/$target"
+    local dictionary=()
+    [[ -f Fuzz/$target/dict ]] && dictionary=(-dict="Fuzz/$target/dict")
     echo "fuzz.sh: fuzzing $target for ${seconds}s" >&2
     # -timeout: an input taking 10 s is a hang; -rss_limit_mb: a leak or an unbounded read.
     if ! "$OUT/$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
-        -print_final_stats=1 -artifact_prefix="$OUT/artifacts/$target/" \
+        -print_final_stats=1 -artifact_prefix="$OUT/artifacts/$target/" "${dictionary[@]}" \
         "$OUT/corpus/$target" "Fuzz/corpus/$target" 2> "$OUT/$target.log"; then
         tail -n 40 "$OUT/$target.log" >&2
         echo "fuzz.sh: $target FAILED; input in $OUT/artifacts/$target/" >&2
