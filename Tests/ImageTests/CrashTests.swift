@@ -69,9 +69,9 @@ import Testing
         }
 
         /// `stockade build` of round `round` as `invoker`, with TMPDIR the scene's own.
-        func build(round: String, env: [String] = [], as invoker: Invoker, environment: [String: String] = [:],
-                   killWhen line: String? = nil) throws -> Finished {
-            try CrashTests.run(arguments(round: round, env: env), as: invoker,
+        func build(round: String, env: [String] = [], options: [String] = [], as invoker: Invoker,
+                   environment: [String: String] = [:], killWhen line: String? = nil) throws -> Finished {
+            try CrashTests.run(arguments(round: round, env: env) + options, as: invoker,
                                environment: environment.merging(["TMPDIR": tmp]) { $1 }, killWhen: line)
         }
 
@@ -299,7 +299,9 @@ import Testing
         try #require(filler > 0)
         try #require(Fixture.run(["fallocate", "-l", String(filler), base + "/filler"]).status == 0)
 
-        let full = try scene.build(round: "b", env: disk.env, as: .suiteUser)
+        // A disk budget larger than the disk: the default (half the free space) would stop the
+        // build before the disk fills, and the guarantees must hold when the disk fills first.
+        let full = try scene.build(round: "b", env: disk.env, options: ["--disk", "1G"], as: .suiteUser)
         #expect(full.status != 0, "\(full)")
         // One line; detection's error goes on with the groups it tried, indented.
         let lines = full.stderr.split(separator: "\n")
