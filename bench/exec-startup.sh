@@ -3,6 +3,7 @@
 # bubblewrap with the same isolation and against a plain /bin/true, side by
 # side in one hyperfine run, as root and as an unprivileged user.
 # Prints the medians and the ratio stockade/bubblewrap. Not a test.
+# BASELINE=path/to/an/older/stockade adds it to the same run (before/after).
 set -euo pipefail
 stockade=$(realpath "${1:-.build/release/stockade}")
 runs=${RUNS:-300}
@@ -10,6 +11,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 chmod 755 "$work"
 cp "$stockade" "$work/stockade"
+if [ -n "${BASELINE:-}" ]; then cp "$(realpath "$BASELINE")" "$work/baseline"; fi
 # The same default profile for both: stockade compiles it, bwrap loads the BPF.
 "$work/stockade" profile compile default --output "$work/default.bpf"
 chmod 644 "$work/default.bpf"
@@ -34,14 +36,21 @@ bench() { # label, prefix
     hyperfine --style basic --warmup 30 --runs "$runs" --export-json "$work/$label.json" \
         -n plain "$prefix /bin/true" \
         -n bubblewrap "$prefix $bwrap_cmd" \
-        -n stockade "$prefix $stockade_cmd" >/dev/null
+        -n stockade "$prefix $stockade_cmd" \
+        ${BASELINE:+-n baseline "$prefix $work/baseline exec -- /bin/true"} >/dev/null
     python3 - "$work/$label.json" "$label" <<'PY'
 import json, sys
 results = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
 med = {k: v["median"] * 1000 for k, v in results.items()}
-print(f"{sys.argv[2]}: plain {med['plain']:.2f} ms, bubblewrap {med['bubblewrap']:.2f} ms, "
-      f"stockade {med['stockade']:.2f} ms; stockade/bubblewrap = {med['stockade'] / med['bubblewrap']:.2f}, "
-      f"stockade/plain = {med['stockade'] / med['plain']:.1f}")
+# Under load hyperfine's shell correction can leave a median of 0 for /bin/true.
+ratio = lambda a, b: f"{med[a] / med[b]:.2f}" if med[b] > 0 else "n/a"
+line = (f"{sys.argv[2]}: plain {med['plain']:.2f} ms, bubblewrap {med['bubblewrap']:.2f} ms, "
+        f"stockade {med['stockade']:.2f} ms; stockade/bubblewrap = {ratio('stockade', 'bubblewrap')}, "
+        f"stockade/plain = {ratio('stockade', 'plain')}")
+if "baseline" in med:
+    line += (f"; baseline {med['baseline']:.2f} ms, baseline/bubblewrap = {ratio('baseline', 'bubblewrap')}, "
+             f"stockade/baseline = {ratio('stockade', 'baseline')}")
+print(line)
 PY
 }
 
