@@ -248,7 +248,7 @@ struct EnvironmentTests {
         #expect(env["PATH"] == "\(root)/b/bin:\(root)/a/bin:/usr/bin")
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(5)))
     func hostileLayerEnvDirectories() throws {
         let tmp = TemporaryDirectory()
         tmp.write("secret", "s3cr3t")

@@ -81,7 +81,7 @@ import Testing
         }
     }
 
-    @Test(.timeLimit(.minutes(1)), arguments: BadMetadata.allCases)
+    @Test(.timeLimit(.minutes(5)), arguments: BadMetadata.allCases)
     func badMetadataIsOneClearError(_ bad: BadMetadata) throws {
         let image = try LaunchImage(metadata: "")
         try image.write("metadata.toml", buildpack() + process("web", ["/bin/echo", "ran"]), under: image.app)

@@ -76,7 +76,7 @@ import Testing
         #expect(Set(trues.compactMap { $0["pid"] as? Int }).count == 50, "each from its own process")
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(5)))
     func anUnwritableLogFailsTheRunButNeverTheCommandsAnswers() {
         // /dev/full takes the open but fails every write with ENOSPC.
         let r = fx.exec(["--audit", "/dev/full"], ["/bin/sh", "-c", "/bin/echo still answered; exit 3"], as: .suiteUser)
@@ -85,7 +85,7 @@ import Testing
         #expect(r.stderr.contains("audit events could not be written to /dev/full"), "\(r.stderr)")
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(5)))
     func killingTheSandboxMidBurstNeitherHangsNorCrashes() {
         let log = logPath()
         let r = fx.exec(["--audit", log, "--timeout", "1"], ["/bin/sh", "-c", "while :; do /bin/true; done"], as: .suiteUser)
