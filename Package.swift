@@ -62,7 +62,7 @@ let package = Package(
                           linkerSettings: [.unsafeFlags(["-static-executable", "-Xlinker", "--strip-all"])]),
         .testTarget(name: "SeccompTests", dependencies: ["Seccomp", "JSON"]),
         .testTarget(name: "BuildpackSpecTests", dependencies: ["BuildpackSpec"]),
-        .testTarget(name: "TerminalTextTests", dependencies: ["TerminalText"]),
+        .testTarget(name: "TerminalTextTests", dependencies: ["TerminalText", "StockadeTestSupport"]),
         // Real sandboxes for the tests: the stockade binary, a static probe, unprivileged users.
         .target(name: "StockadeTestSupport", path: "Tests/Support"),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "Seccomp", "StockadeTestSupport", "stockade"]),

@@ -7,28 +7,15 @@ import Testing
 @Suite struct HostileBuildpackTests {
     let fx = Fixture.shared
 
-    /// A buildpack in a fresh directory whose detect always passes.
-    func buildpack(id: String, build: String, api: String = "0.10") throws -> String {
-        let dir = fx.makeDirectory("bp-" + id.replacingOccurrences(of: "/", with: "-"))
-        try FileManager.default.createDirectory(atPath: dir + "/bin", withIntermediateDirectories: true)
-        try "api = \"\(api)\"\n[buildpack]\nid = \"\(id)\"\nversion = \"0.0.1\"\n"
-            .write(toFile: dir + "/buildpack.toml", atomically: true, encoding: .utf8)
-        try "#!/bin/sh\nexit 0\n".write(toFile: dir + "/bin/detect", atomically: true, encoding: .utf8)
-        try ("#!/bin/sh\n" + build + "\n").write(toFile: dir + "/bin/build", atomically: true, encoding: .utf8)
-        for path in [dir + "/bin", dir + "/bin/detect", dir + "/bin/build"] { chmod(path, 0o755) }
-        chmod(dir + "/buildpack.toml", 0o644)
-        return dir
-    }
-
     func layersPath() -> String { fx.makeDirectory("work", mode: 0o777) + "/layers" }
 
     @Test(arguments: Invoker.all)
     func aBuildpackCannotWriteOutsideItsLayersAndTheWorkspace(_ invoker: Invoker) throws {
         try invoker.requireAvailable()
-        let first = try buildpack(id: "test/first", build: """
+        let first = try fx.scriptBuildpack(id: "test/first", build: """
             mkdir -p "$CNB_LAYERS_DIR/tools/bin" && printf '[types]\\nbuild = true\\n' > "$CNB_LAYERS_DIR/tools.toml"
             """)
-        let intruder = try buildpack(id: "test/intruder", build: """
+        let intruder = try fx.scriptBuildpack(id: "test/intruder", build: """
             try() { if (echo pwned > "$1") 2>/dev/null; then echo "WROTE $1"; else echo "DENIED $1"; fi; }
             {
               try /layers/test_first/pwned
@@ -81,9 +68,9 @@ import Testing
         (#"printf '[[processes]]\ntype = "web"\ncommand = ["x"]\ndefault = true\n[[processes]]\ntype = "w2"\ncommand = ["y"]\ndefault = true\n' > "$CNB_LAYERS_DIR/launch.toml""#, "default"),
     ]
 
-    @Test(.timeLimit(.minutes(1)), arguments: hostileOutputs)
+    @Test(.timeLimit(.minutes(5)), arguments: hostileOutputs)
     func hostileOutputIsThatBuildpacksError(_ script: String, _ expected: String) throws {
-        let hostile = try buildpack(id: "test/hostile", build: "set -e\n" + script)
+        let hostile = try fx.scriptBuildpack(id: "test/hostile", build: "set -e\n" + script)
         let r = fx.stockade(["build", "--buildpack", hostile, "--path", fx.makeDirectory("app"), "--layers", layersPath()],
                             as: .suiteUser)
         #expect(r.status == 51, "\(r)")
@@ -94,7 +81,7 @@ import Testing
     }
 
     @Test func aFailingBuildStopsThePhaseWith51() throws {
-        let failing = try buildpack(id: "test/failing", build: "echo about to fail; exit 3")
+        let failing = try fx.scriptBuildpack(id: "test/failing", build: "echo about to fail; exit 3")
         let r = fx.stockade(["build", "--buildpack", failing, "--path", fx.makeDirectory("app")], as: .suiteUser)
         #expect(r.status == 51, "\(r)")
         #expect(r.stdout.contains("[test/failing] about to fail"))
@@ -102,15 +89,15 @@ import Testing
     }
 
     @Test func anUnsupportedBuildpackAPIExits12() throws {
-        let old = try buildpack(id: "test/old", build: "exit 0", api: "0.6")
+        let old = try fx.scriptBuildpack(id: "test/old", build: "exit 0", api: "0.6")
         let r = fx.stockade(["detect", "--buildpack", old, "--path", fx.makeDirectory("app")], as: .suiteUser)
         #expect(r.status == 12, "\(r)")
         #expect(r.stderr.contains("0.6"))
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(5)))
     func aHangingDetectIsReportedAsATimeout() throws {
-        let dir = try buildpack(id: "test/sleepy", build: "exit 0")
+        let dir = try fx.scriptBuildpack(id: "test/sleepy", build: "exit 0")
         try "#!/bin/sh\nsleep 600\n".write(toFile: dir + "/bin/detect", atomically: true, encoding: .utf8)
         chmod(dir + "/bin/detect", 0o755)
         let r = fx.stockade(["detect", "--buildpack", dir, "--path", fx.makeDirectory("app"), "--timeout", "1"], as: .suiteUser)
@@ -125,7 +112,7 @@ import Testing
     func aBuildpackSeesNothingOfTheSupervisor(_ invoker: Invoker) throws {
         let marker = "supervisor-marker-7d2b"
         let read = "cat /proc/1/cmdline /proc/[0-9]*/cmdline /proc/1/environ /proc/1/maps /proc/1/auxv 2>/dev/null | tr '\\0' ' '"
-        let bp = try buildpack(id: "test/peek", build: """
+        let bp = try fx.scriptBuildpack(id: "test/peek", build: """
             echo "pid 1: $(\(read))"
             echo "cmdline of pid 1: $(wc -c < /proc/1/cmdline) bytes"
             """)

@@ -6,26 +6,13 @@ import Testing
 @Suite struct ResourceLimitBuildTests {
     let fx = Fixture.shared
 
-    /// A buildpack whose bin/detect and bin/build run the given scripts.
-    func buildpack(id: String, detect: String = "exit 0", build: String) throws -> String {
-        let dir = fx.makeDirectory("bp-" + id.replacingOccurrences(of: "/", with: "-"))
-        try FileManager.default.createDirectory(atPath: dir + "/bin", withIntermediateDirectories: true)
-        try "api = \"0.10\"\n[buildpack]\nid = \"\(id)\"\nversion = \"0.0.1\"\n"
-            .write(toFile: dir + "/buildpack.toml", atomically: true, encoding: .utf8)
-        try ("#!/bin/sh\n" + detect + "\n").write(toFile: dir + "/bin/detect", atomically: true, encoding: .utf8)
-        try ("#!/bin/sh\n" + build + "\n").write(toFile: dir + "/bin/build", atomically: true, encoding: .utf8)
-        for path in [dir + "/bin", dir + "/bin/detect", dir + "/bin/build"] { chmod(path, 0o755) }
-        chmod(dir + "/buildpack.toml", 0o644)
-        return dir
-    }
-
     static let hog = "dd if=/dev/zero of=/dev/null bs=512M count=1"
 
     /// Root holds the build in a memory cgroup and names the limit (exit 53); the unprivileged
     /// invokers have RLIMIT_AS only: the allocation fails all the same, as an ordinary build failure (51).
     @Test(arguments: Invoker.all)
     func aBuildpackAllocatingTooMuchIsStoppedAndNamed(_ invoker: Invoker) throws {
-        let hog = try buildpack(id: "test/hog", build: Self.hog)
+        let hog = try fx.scriptBuildpack(id: "test/hog", build: Self.hog)
         let r = fx.stockade(["build", "--memory", "128M", "--buildpack", hog, "--path", fx.makeDirectory("app")], as: invoker)
         let errorLine = r.stderr.split(separator: "\n").first { $0.hasPrefix("stockade: error: ") }.map(String.init) ?? ""
         #expect(errorLine.contains("test/hog@0.0.1"), "\(r)")
@@ -41,7 +28,7 @@ import Testing
 
     @Test func aDetectStoppedByALimitNamesIt() throws {
         guard fx.isRoot else { return }
-        let hog = try buildpack(id: "test/hungry-detect", detect: Self.hog, build: "exit 0")
+        let hog = try fx.scriptBuildpack(id: "test/hungry-detect", detect: Self.hog, build: "exit 0")
         let r = fx.stockade(["detect", "--memory", "128M", "--buildpack", hog, "--path", fx.makeDirectory("app")], as: .suiteUser)
         #expect(r.status == 21, "\(r)")
         #expect((r.stdout + r.stderr).contains("memory limit 128 MiB reached"), "\(r)")

@@ -7,40 +7,9 @@ import Testing
 @Suite struct TerminalSafetyTests {
     let fx = Fixture.shared
 
-    func buildpack(id: String, detect: String, build: String) throws -> String {
-        let dir = fx.makeDirectory("bp-" + id.replacingOccurrences(of: "/", with: "-"))
-        try FileManager.default.createDirectory(atPath: dir + "/bin", withIntermediateDirectories: true)
-        try "api = \"0.10\"\n[buildpack]\nid = \"\(id)\"\nversion = \"0.0.1\"\n"
-            .write(toFile: dir + "/buildpack.toml", atomically: true, encoding: .utf8)
-        try ("#!/bin/sh\n" + detect + "\n").write(toFile: dir + "/bin/detect", atomically: true, encoding: .utf8)
-        try ("#!/bin/sh\n" + build + "\n").write(toFile: dir + "/bin/build", atomically: true, encoding: .utf8)
-        for path in [dir + "/bin", dir + "/bin/detect", dir + "/bin/build"] { chmod(path, 0o755) }
-        chmod(dir + "/buildpack.toml", 0o644)
-        return dir
-    }
-
-    /// Each ESC followed by `[`, parameters and `m`; no other control but tab and newline.
-    static func onlyTextAndColour(_ text: String) -> Bool {
-        let scalars = Array(text.unicodeScalars)
-        var index = 0
-        while index < scalars.count {
-            let value = scalars[index].value
-            if value == 0x1B {
-                guard index + 1 < scalars.count, scalars[index + 1] == "[" else { return false }
-                index += 2
-                while index < scalars.count, "0123456789;:".unicodeScalars.contains(scalars[index]) { index += 1 }
-                guard index < scalars.count, scalars[index] == "m" else { return false }
-            } else if (value < 0x20 && value != 0x09 && value != 0x0A) || (0x7F...0x9F).contains(value) {
-                return false
-            }
-            index += 1
-        }
-        return true
-    }
-
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(5)))
     func buildOutputPassesColourAndNothingElseOfTheEscapeGrammar() throws {
-        let noisy = try buildpack(id: "test/noisy", detect: "exit 0", build: #"""
+        let noisy = try fx.scriptBuildpack(id: "test/noisy", detect: "exit 0", build: #"""
             printf 'plain \033]52;c;cHduZWQ=\007osc52\n'
             printf 'title \033]0;owned\033\\t\n'
             printf 'dcs \033P1$r0m\033\\d apc \033_Ga=T\033\\a pm \033^p\033\\p sos \033Xs\033\\s\n'
@@ -57,7 +26,7 @@ import Testing
         let r = fx.stockade(["build", "--buildpack", noisy, "--path", fx.makeDirectory("app")], as: .suiteUser)
         #expect(r.status == 0, "\(r.status) \(r.stderr)")
         #expect(!r.stdout.isEmpty, "stdout is valid UTF-8")
-        #expect(Self.onlyTextAndColour(r.stdout) && Self.onlyTextAndColour(r.stderr))
+        #expect(isTextAndColourOnly(r.stdout) && isTextAndColourOnly(r.stderr))
         let shown = r.lines.filter { $0.hasPrefix("[test/noisy] ") }.map { String($0.dropFirst("[test/noisy] ".count)) }
         let a = String(repeating: "a", count: 65536)
         let marker = " [stockade: line split at 65536 bytes]"
@@ -77,9 +46,9 @@ import Testing
         ], "\(shown.map { $0.prefix(100) })")
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(5)))
     func detectsLastLineIsShownAsPlainText() throws {
-        let noisy = try buildpack(id: "test/noisy-detect", detect: #"""
+        let noisy = try fx.scriptBuildpack(id: "test/noisy-detect", detect: #"""
             printf 'why: \033]52;c;cHduZWQ=\007\033[31mred\033[0m\033[2J\r\n'; exit 3
             """#, build: "exit 0")
         let r = fx.stockade(["detect", "--buildpack", noisy, "--path", fx.makeDirectory("app")], as: .suiteUser)
@@ -89,12 +58,12 @@ import Testing
     }
 
     /// Stockade's own lines quote names a buildpack chose: a layer file name, a process type.
-    @Test(.timeLimit(.minutes(1)), arguments: [
+    @Test(.timeLimit(.minutes(5)), arguments: [
         #"printf '[types]\nlaunch = 1\n' > "$CNB_LAYERS_DIR/$(printf 'named\033]0;owned\007\033[2J')".toml"#,
         #"printf '[[processes]]\ntype = "named\\u001b]52;c;eA==\\u0007"\ncommand = ["x"]\n' > "$CNB_LAYERS_DIR/launch.toml""#,
     ])
     func stockadesOwnMessagesQuoteNamesAsPlainText(_ script: String) throws {
-        let hostile = try buildpack(id: "test/named", detect: "exit 0", build: "set -e\n" + script)
+        let hostile = try fx.scriptBuildpack(id: "test/named", detect: "exit 0", build: "set -e\n" + script)
         let r = fx.stockade(["build", "--buildpack", hostile, "--path", fx.makeDirectory("app")], as: .suiteUser)
         #expect(r.status == 51, "\(r)")
         #expect(r.stderr.contains("named"), "\(r)")

@@ -1,3 +1,4 @@
+import StockadeTestSupport
 import Testing
 import TerminalText
 
@@ -186,22 +187,9 @@ import TerminalText
 
     static func isSafe(_ output: [UInt8]) -> Bool {
         guard let text = String(validating: output, as: UTF8.self) else { return false }
-        let scalars = Array(text.unicodeScalars)
-        var index = 0
-        while index < scalars.count {
-            let value = scalars[index].value
-            if value == 0x1B {
-                guard index + 1 < scalars.count, scalars[index + 1] == "[" else { return false }
-                index += 2
-                while index < scalars.count, "0123456789;:".unicodeScalars.contains(scalars[index]) { index += 1 }
-                guard index < scalars.count, scalars[index] == "m" else { return false }
-            } else if (value < 0x20 && value != 0x09 && value != 0x0A) || (0x7F...0x9F).contains(value) {
-                return false
-            }
-            index += 1
-        }
-        return true
+        return isTextAndColourOnly(text)
     }
+
 }
 
 @Suite struct PrefixedLinesTests {
