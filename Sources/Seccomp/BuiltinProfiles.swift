@@ -240,7 +240,7 @@ enum BuiltinProfiles {
       ]
     },
     {
-      "comment": "Out-of-band data (MSG_OOB): a rarely used path of AF_UNIX sockets with a history of use-after-frees (CVE-2025-38236); EOPNOTSUPP is what a kernel without it answers.",
+      "comment": "Out-of-band data (MSG_OOB) in sendto, recvfrom, sendmmsg and recvmmsg: a rarely used path of AF_UNIX sockets with a history of use-after-frees (CVE-2025-38236); EOPNOTSUPP is what a kernel without it answers.",
       "names": ["sendto", "recvfrom", "sendmmsg", "recvmmsg"],
       "action": "SCMP_ACT_ERRNO",
       "errnoRet": 95,
@@ -257,7 +257,7 @@ enum BuiltinProfiles {
       ]
     },
     {
-      "comment": "Out-of-band data (MSG_OOB): a rarely used path of AF_UNIX sockets with a history of use-after-frees (CVE-2025-38236); EOPNOTSUPP is what a kernel without it answers.",
+      "comment": "Out-of-band data (MSG_OOB) in sendmsg and recvmsg: a rarely used path of AF_UNIX sockets with a history of use-after-frees (CVE-2025-38236); EOPNOTSUPP is what a kernel without it answers.",
       "names": ["sendmsg", "recvmsg"],
       "action": "SCMP_ACT_ERRNO",
       "errnoRet": 95,
@@ -467,7 +467,7 @@ enum BuiltinProfiles {
       ]
     },
     {
-      "comment": "Out-of-band data (MSG_OOB): a rarely used path of AF_UNIX sockets with a history of use-after-frees (CVE-2025-38236); EOPNOTSUPP is what a kernel without it answers.",
+      "comment": "Out-of-band data (MSG_OOB) in sendto and recvfrom: a rarely used path of AF_UNIX sockets with a history of use-after-frees (CVE-2025-38236); EOPNOTSUPP is what a kernel without it answers.",
       "names": ["sendto", "recvfrom"],
       "action": "SCMP_ACT_ERRNO",
       "errnoRet": 95,
@@ -484,7 +484,7 @@ enum BuiltinProfiles {
       ]
     },
     {
-      "comment": "Out-of-band data (MSG_OOB): a rarely used path of AF_UNIX sockets with a history of use-after-frees (CVE-2025-38236); EOPNOTSUPP is what a kernel without it answers.",
+      "comment": "Out-of-band data (MSG_OOB) in sendmsg and recvmsg: a rarely used path of AF_UNIX sockets with a history of use-after-frees (CVE-2025-38236); EOPNOTSUPP is what a kernel without it answers.",
       "names": ["sendmsg", "recvmsg"],
       "action": "SCMP_ACT_ERRNO",
       "errnoRet": 95,
