@@ -18,7 +18,7 @@ modules() {
         toml) echo BuildpackSpec ;;
         json) echo JSON ;;
         seccomp) echo JSON Seccomp ;;
-        oci-documents|oci-layer) echo JSON OCI ;;
+        oci-documents|oci-layer) echo JSON CrashSafety OCI ;;
         terminal) echo TerminalText ;;
         *) echo "fuzz.sh: no target $1 (targets: ${ALL[*]})" >&2; exit 2 ;;
     esac
