@@ -11,6 +11,7 @@ public enum StackUserFiles {
     /// tree becomes writable by all (its private parent keeps others out).
     /// Symlinks inside are never followed.
     public static func makeWritable(_ path: String, for user: StackUser) throws(SandboxError) {
+        UserNamespaces.probe()
         let mapping = try IdentityMapping.forCurrentProcess(user)
         if geteuid() == 0, let uid = mapping.hostUID(user.uid), let gid = mapping.hostGID(user.gid) {
             try walk(path) { parent, name, st in
@@ -73,6 +74,7 @@ public enum StackUserFiles {
     /// the stack user adds read permission for all to its own files, from inside a sandbox
     /// where only `path` is visible (find follows no link; chmod is never given one).
     public static func makeReadable(_ path: String, for user: StackUser) throws(SandboxError) {
+        UserNamespaces.probe()
         let mapping = try IdentityMapping.forCurrentProcess(user)
         guard geteuid() != 0, mapping.setupIdentity != nil else { return }
         let plan = SandboxPlan(command: ["/usr/bin/find", "/tree", "-uid", String(user.uid), "!", "-type", "l",
