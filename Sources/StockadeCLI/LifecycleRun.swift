@@ -52,7 +52,8 @@ struct LifecycleRun {
             let sandbox = SandboxExecutor(user: user, rootfs: options.rootfs,
                                           detectFilter: try ProfileSelection.filter(named: detectProfile),
                                           buildFilter: try ProfileSelection.filter(named: buildProfile),
-                                          limits: limits, enforcement: enforcement, console: console, audit: audit)
+                                          limits: limits, enforcement: enforcement, console: console, audit: audit,
+                                          requireNamespaces: options.namespaces.required(configuration))
             executor = sandbox
             let app = try Self.directory(options.path, what: "app directory")
             var store = BuildpackStore()
