@@ -29,6 +29,17 @@ public enum StackUserFiles {
         }
     }
 
+    /// Lets the stack user pass through `path`, a private directory of the invoker, to what
+    /// it is handed beneath. Needed only where sandboxes run without namespaces as a host id
+    /// of their own: their views are then host paths, reached by name rather than mounted.
+    /// Search only, and for the stack group only.
+    public static func makeReachable(_ path: String, for user: StackUser) throws(SandboxError) {
+        guard case .unavailable = UserNamespaces.probe(), UserNamespaces.privileged else { return }
+        guard chown(path, uid_t.max, user.gid) == 0, chmod(path, 0o710) == 0 else {
+            throw SandboxError(.system, "cannot let the stack user reach \(path)", errno: Errno.current)
+        }
+    }
+
     /// Visits `path` and everything beneath it without following symlinks;
     /// `visit` returns the name of the call that failed, or nil.
     private static func walk(_ path: String, _ visit: (Int32, String, stat) -> String?) throws(SandboxError) {

@@ -63,6 +63,11 @@ struct LifecycleRun {
             let project = try Self.read(ProjectTOML.self, in: app, name: ProjectTOML.defaultFileName)
             let work = try Self.makeScratch()
             scratch = work
+            do {
+                try StackUserFiles.makeReachable(work, for: user)
+            } catch {
+                throw LifecycleError("\(error)", exitCode: ExitCode.system)
+            }
             let order = try self.order(store: &store, builder: builder, project: project, app: app, scratch: work)
             try store.resolve(order: order)
             for warning in store.warnings { complain(warning, level: "warning") }
