@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -22,8 +23,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <stddef.h>
 
 #include <linux/audit.h>
 #include <linux/capability.h>
@@ -594,6 +593,8 @@ static void arm_parent_death(const struct stk_spawn_plan *plan) {
 #define STK_AUDIT_ARCH AUDIT_ARCH_X86_64
 #elif defined(__aarch64__)
 #define STK_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#else
+#error "the fallback's session filter needs this architecture's AUDIT_ARCH"
 #endif
 
 /// The fallback's kill is of a process group: nothing may leave it

@@ -129,6 +129,33 @@ import Testing
     }
 
     @Test(arguments: Invoker.all)
+    func cannotReachAbstractSocketsOrTCPOutside(_ invoker: Invoker) throws {
+        try invoker.requireAvailable()
+        // The listener is up before either connects: python runs both.
+        let r = outerScript([], """
+            /probe landlock-abi
+            /probe loopback
+            /stockade exec --ro-bind /probe:/probe -- /probe loopback | sed 's/^/inner /'
+            python3 -c '
+            import socket, subprocess
+            s = socket.socket(socket.AF_UNIX)
+            s.bind("\\0stockade-fallback")
+            s.listen(4)
+            subprocess.run(["/probe", "abstract-connect:stockade-fallback"])
+            subprocess.run(["/stockade", "exec", "--ro-bind", "/probe:/probe", "--", "/probe", "abstract-connect:stockade-fallback"])
+            '
+            """, as: invoker)
+        #expect(r.status == 0, "\(r)")
+        #expect(r.lines.contains("loopback: ok"), "the control: TCP on loopback outside: \(r)")
+        let abi = Int(r.lines.first { $0.hasPrefix("abi=") }?.dropFirst(4) ?? "0") ?? 0
+        if abi >= 4 { #expect(r.lines.contains("inner loopback: EACCES"), "--network none refuses TCP: \(r)") }
+        let connects = r.lines.filter { $0.hasPrefix("abstract-connect:") }
+        #expect(connects.first == "abstract-connect:stockade-fallback: ok", "the control: \(r)")
+        guard abi >= 6 else { try skip("Landlock ABI \(abi) < 6 has no abstract-socket scoping") }
+        #expect(connects.count == 2 && connects[1] == "abstract-connect:stockade-fallback: EPERM", "\(r)")
+    }
+
+    @Test(arguments: Invoker.all)
     func whatTheCommandLeftRunningIsKilled(_ invoker: Invoker) throws {
         try invoker.requireAvailable()
         // The pipe to cat stays open for as long as the background shell lives: it ends only
