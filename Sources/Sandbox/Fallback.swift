@@ -14,10 +14,18 @@ public enum UserNamespaces {
         case unavailable(errno: Int32)
     }
 
-    private static let known = Mutex<State>(.unknown)
-    private static let warned = Mutex<Bool>(false)
+    /// 0 unknown, -1 available, else the errno of the refusal: read on every sandbox's
+    /// start, so an atomic rather than a lock.
+    private static let known = Atomic<Int32>(0)
+    private static let warned = Atomic<Bool>(false)
 
-    public static var state: State { known.withLock { $0 } }
+    public static var state: State {
+        switch known.load(ordering: .acquiring) {
+        case 0: .unknown
+        case -1: .available
+        case let code: .unavailable(errno: code)
+        }
+    }
 
     /// The answer, by a clone whose child exits at once when it is not known yet.
     @discardableResult
@@ -29,7 +37,11 @@ public enum UserNamespaces {
 
     @discardableResult
     static func record(_ state: State) -> State {
-        known.withLock { $0 = state }
+        switch state {
+        case .unknown: break
+        case .available: known.store(-1, ordering: .releasing)
+        case .unavailable(let code): known.store(max(code, 1), ordering: .releasing)
+        }
         return state
     }
 
@@ -53,7 +65,7 @@ public enum UserNamespaces {
 
     /// The one line, once per process, that says what the fallback loses.
     static func warnOnce(_ code: Int32) {
-        guard warned.withLock({ let first = !$0; $0 = true; return first }) else { return }
+        guard !warned.exchange(true, ordering: .acquiringAndReleasing) else { return }
         let abi = stk_landlock_abi()
         var lost = ["private mounts", "a private pid space (the command sees and is seen in the host's /proc)",
                     "a private network (only TCP is refused under --network none)", "a private ipc and hostname"]
