@@ -133,7 +133,13 @@ struct FallbackLayout {
                 throw SandboxError(.system, "cannot make \(path)", errno: Errno.current)
             }
             if let owner, chown(path, owner.uid, owner.gid) != 0 {
-                throw SandboxError(.system, "cannot hand \(path) to the stack user", errno: Errno.current)
+                let code = Errno.current
+                if code == EINVAL {
+                    throw SandboxError(.identityMapping,
+                        "stack user \(owner.uid):\(owner.gid) has no id in this process's user namespace, and without a user namespace of its own the sandbox runs as exactly that id; choose a mapped --user",
+                        errno: code)
+                }
+                throw SandboxError(.system, "cannot hand \(path) to the stack user", errno: code)
             }
             return path
         }
