@@ -580,11 +580,15 @@ static void restrict_writes(const struct stk_spawn_plan *plan) {
     close(ruleset);
 }
 
+/// Without a pid namespace nothing ends the command's processes with pid 1,
+/// so there pid 1 catches its parent's death and kills its whole group.
+#define STK_PARENT_GONE (_NSIG - 1)
+
 /// PR_SET_PDEATHSIG is cleared by every change of euid, egid, fsuid or fsgid,
 /// so it is armed again after each; a parent that died in between has
 /// closed its end of the socket.
 static void arm_parent_death(const struct stk_spawn_plan *plan) {
-    CHECK(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), STK_STAGE_PARENT_DEATH_SIGNAL, -1);
+    CHECK(prctl(PR_SET_PDEATHSIG, plan->namespaced ? SIGKILL : STK_PARENT_GONE, 0, 0, 0), STK_STAGE_PARENT_DEATH_SIGNAL, -1);
     struct pollfd parent = {plan->sync_fd, POLLIN, 0};
     if (poll(&parent, 1, 0) > 0 && (parent.revents & (POLLHUP | POLLERR))) _exit(STK_EXIT_SETUP_FAILED);
 }
@@ -724,6 +728,7 @@ static _Noreturn void serve_as_init(const struct stk_spawn_plan *plan, pid_t com
     const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
     for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) sigaddset(&waited, forwarded[i]);
     sigaddset(&waited, SIGCHLD);
+    if (!plan->namespaced) sigaddset(&waited, STK_PARENT_GONE);
     for (;;) {
         int status;
         pid_t pid;
@@ -735,7 +740,8 @@ static _Noreturn void serve_as_init(const struct stk_spawn_plan *plan, pid_t com
         }
         siginfo_t info;
         int sig = (int)syscall(SYS_rt_sigtimedwait, &waited, &info, NULL, _NSIG / 8);
-        if (sig > 0 && sig != SIGCHLD) (void)syscall(SYS_kill, command, sig);
+        if (sig == STK_PARENT_GONE) (void)syscall(SYS_kill, 0, SIGKILL);
+        else if (sig > 0 && sig != SIGCHLD) (void)syscall(SYS_kill, command, sig);
     }
 }
 

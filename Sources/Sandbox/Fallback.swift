@@ -1,5 +1,6 @@
 import CCap
 import CSandbox
+import CrashSafety
 import Glibc
 import Synchronization
 
@@ -189,19 +190,22 @@ struct FallbackLayout {
         }
     }
 
-    /// 0711: the stack user reaches its own directories beneath, lists nothing.
+    /// Journaled, so a killed run's janitor removes it; 0711 for another owner: the stack
+    /// user reaches its own directories beneath and lists nothing.
     private static func makeScratch(owner: (uid: UInt32, gid: UInt32)?) throws(SandboxError) -> String {
-        var template = Array("\(Supervisor.stagingDirectory())/stockade-fallback-XXXXXX".utf8CString)
-        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw SandboxError(.system, "cannot make a private directory for the sandbox", errno: Errno.current)
+        let path: String
+        do {
+            path = try CleanupJournal.makeTemporaryDirectory(in: Supervisor.stagingDirectory())
+        } catch {
+            throw SandboxError(.system, "cannot make a private directory for the sandbox: \(error)")
         }
-        let path = String(cString: made)
         if owner != nil { chmod(path, 0o711) }
         return path
     }
 
     static func removeScratch(_ path: String) {
         if let pid = try? Spawn.start(["/bin/rm", "-rf", "--", path], quiet: true) { _ = try? Spawn.wait(pid, "/bin/rm") }
+        if access(path, F_OK) != 0 { CleanupJournal.record(.forget, path) }
     }
 }
 
