@@ -525,10 +525,12 @@ static void landlock_allow(int ruleset, int fd, uint64_t access) {
     (void)syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &rule, 0);
 }
 
-/// Each of `paths` that exists, with `access` (its file rights only for a file).
+/// Each of `paths` that exists, with `access` (its file rights only for a
+/// file). No symlink is followed: in the fallback these are host paths,
+/// canonical when planned, and a link put in since must grant nothing.
 static void landlock_allow_paths(int ruleset, const char *const *paths, size_t count, uint64_t access, uint64_t file_access) {
     for (size_t i = 0; i < count; i++) {
-        int fd = open(paths[i], O_PATH | O_CLOEXEC);
+        int fd = open_how(AT_FDCWD, paths[i], O_PATH | O_CLOEXEC, 0, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
         if (fd < 0) continue;
         struct stat st;
         if (fstat(fd, &st) == 0) landlock_allow(ruleset, fd, S_ISDIR(st.st_mode) ? access : file_access);

@@ -31,7 +31,8 @@ public enum UserNamespaces {
     /// The answer, by a clone whose child exits at once when it is not known yet.
     @discardableResult
     public static func probe() -> State {
-        if case let state = self.state, state != .unknown { return state }
+        let known = state
+        if known != .unknown { return known }
         let code = stk_probe_user_namespace()
         return record(code == 0 ? .available : (refusals.contains(code) ? .unavailable(errno: code) : .available))
     }
@@ -100,7 +101,7 @@ struct FallbackLayout {
     /// The private directory standing in for every tmpfs, removed afterwards.
     var scratch: String
 
-    /// Host paths the namespaced layout binds read-only for a command to run.
+    /// The device nodes the namespaced layout binds, writable as there.
     static let deviceNodes = FilesystemLayout.deviceNodes.map { "/dev/" + $0 }
 
     /// - Parameter owner: the host ids that run the command, when they differ from the invoker's.
@@ -115,7 +116,6 @@ struct FallbackLayout {
                 "the kernel refused to create a user namespace, and without one stack user 0 would be the host's root",
                 errno: UserNamespaces.stateErrno)
         }
-        // Validated as the namespaced layout validates them.
         var translations: [(inside: String, host: String)] = []
         var readable = ["/usr", "/proc"] + FilesystemLayout.systemLinks.map { "/" + $0 }
         var writable: [String] = []
@@ -148,6 +148,7 @@ struct FallbackLayout {
             let tmp = try privateDirectory()
             translations.append(("/tmp", tmp))
             translations.append((plan.user.home, try privateDirectory()))
+            // Destinations and sources are checked as the namespaced layout checks them.
             for request in plan.mounts {
                 switch request {
                 case .bind(let source, let destination, let readOnly):
@@ -180,7 +181,7 @@ struct FallbackLayout {
             }
             environment.removeAll { $0.hasPrefix("TMPDIR=") }
             environment.append("TMPDIR=" + tmp)
-            return FallbackLayout(command: [translate(plan.command[0])] + plan.command.dropFirst().map(translate),
+            return FallbackLayout(command: plan.command.map(translate),
                                   environment: environment, workingDirectory: translate(plan.workingDirectory),
                                   searchPath: translateList(Supervisor.searchPath(plan.environment)),
                                   readable: readable, writable: writable, scratch: scratch)
