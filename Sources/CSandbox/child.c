@@ -1,4 +1,4 @@
-// Everything here runs in the child of clone3(): a copy of a possibly
+// Everything here runs in the child of clone3() (or clone()): a copy of a possibly
 // multithreaded Swift process. Only raw syscalls and AS-safe libc functions
 // (memcpy, strlen, ...) are used; no malloc, no stdio, no glibc wrappers that
 // keep process-wide state (setuid() and friends broadcast to threads that do
@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -23,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <linux/audit.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/landlock.h>
@@ -38,6 +40,10 @@
 // Newer than Debian 12's kernel headers (6.1).
 #ifndef LANDLOCK_ACCESS_FS_TRUNCATE
 #define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14)
+#endif
+#ifndef LANDLOCK_ACCESS_NET_BIND_TCP
+#define LANDLOCK_ACCESS_NET_BIND_TCP (1ULL << 0)
+#define LANDLOCK_ACCESS_NET_CONNECT_TCP (1ULL << 1)
 #endif
 #ifndef LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET
 #define LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0)
@@ -270,82 +276,90 @@ static void write_all(const struct stk_spawn_plan *plan, int fd, const char *dat
     }
 }
 
+/// Opens the directory `path` will be made in (created as needed) and
+/// leaves its last component in `*name`.
+static int open_parent(const struct stk_spawn_plan *plan, int rootfd, const struct stk_mount *m,
+                       char *parent, size_t cap, const char **name, int stage, int index) {
+    *name = split_parent(m->dest, parent, cap);
+    if (!*name) fail_at(plan, stage, index);
+    CHECK(make_dirs(rootfd, parent), STK_STAGE_MOUNTPOINT, index);
+    int dir = open_how(rootfd, parent, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, IN_ROOT);
+    if (dir < 0) fail_at(plan, stage, index);
+    return dir;
+}
+
+/// A fresh filesystem (tmpfs, proc or devpts) on a directory made for it.
+static void mount_new_filesystem(const struct stk_spawn_plan *plan, int rootfd, const struct stk_mount *m, int index) {
+    CHECK(make_dirs(rootfd, m->dest), STK_STAGE_MOUNTPOINT, index);
+    int target = open_in_root(rootfd, m->dest, O_PATH | O_DIRECTORY);
+    if (target < 0) fail_at(plan, STK_STAGE_MOUNTPOINT, index);
+    if (m->kind == STK_MOUNT_TMPFS) {
+        CHECK(mount_tmpfs(target, m), STK_STAGE_TMPFS, index);
+    } else {
+        int proc = m->kind == STK_MOUNT_PROC;
+        const char *devpts[] = {"newinstance", NULL, "ptmxmode", "0666", "mode", "0620", NULL};
+        int stage = proc ? STK_STAGE_PROC : STK_STAGE_DEVPTS;
+        int mnt = proc ? new_filesystem("proc", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC)
+                       : new_filesystem("devpts", devpts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
+        if (mnt < 0) fail_at(plan, stage, index);
+        CHECK(attach(mnt, target), stage, index);
+        close(mnt);
+    }
+    close(target);
+}
+
+static void make_symlink(const struct stk_spawn_plan *plan, int rootfd, const struct stk_mount *m, int index) {
+    char parent[PATH_MAX];
+    const char *name;
+    int dir = open_parent(plan, rootfd, m, parent, sizeof parent, &name, STK_STAGE_SYMLINK, index);
+    CHECK(symlinkat(m->data, dir, name), STK_STAGE_SYMLINK, index);
+    close(dir);
+}
+
+static void make_file(const struct stk_spawn_plan *plan, int rootfd, const struct stk_mount *m, int index) {
+    char parent[PATH_MAX];
+    const char *name;
+    int dir = open_parent(plan, rootfd, m, parent, sizeof parent, &name, STK_STAGE_FILE, index);
+    int f = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (f < 0) fail_at(plan, STK_STAGE_FILE, index);
+    write_all(plan, f, m->data, m->data_len, index);
+    if (m->uid != (uint32_t)-1) CHECK(fchown(f, m->uid, m->gid), STK_STAGE_FILE, index);
+    CHECK(fchmod(f, m->mode ? m->mode : 0644), STK_STAGE_FILE, index);
+    close(f);
+    close(dir);
+}
+
+static void make_directory(const struct stk_spawn_plan *plan, int rootfd, const struct stk_mount *m, int index) {
+    CHECK(make_dirs(rootfd, m->dest), STK_STAGE_DIR, index);
+    int d = open_in_root(rootfd, m->dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    if (d < 0) fail_at(plan, STK_STAGE_DIR, index);
+    if (m->uid != (uint32_t)-1) CHECK(fchown(d, m->uid, m->gid), STK_STAGE_DIR, index);
+    CHECK(fchmod(d, m->mode ? m->mode : 0755), STK_STAGE_DIR, index);
+    close(d);
+}
+
+static void remount_read_only(const struct stk_spawn_plan *plan, int rootfd, const struct stk_mount *m, int index) {
+    int target = open_in_root(rootfd, m->dest, O_PATH);
+    if (target < 0) fail_at(plan, STK_STAGE_REMOUNT, index);
+    CHECK(set_attributes(target, MOUNT_ATTR_RDONLY, (m->flags & STK_MOUNT_RECURSIVE) != 0), STK_STAGE_REMOUNT, index);
+    close(target);
+}
+
 static void run_mount(const struct stk_spawn_plan *plan, int rootfd, size_t i) {
     const struct stk_mount *m = &plan->mounts[i];
     int index = (int)i;
-    char parent[PATH_MAX];
     switch (m->kind) {
     case STK_MOUNT_BIND:
         if (plan->scratch_fds[i] >= 0) do_bind(plan, rootfd, m, plan->scratch_fds[i], index);
         break;
     case STK_MOUNT_TMPFS:
     case STK_MOUNT_PROC:
-    case STK_MOUNT_DEVPTS: {
-        CHECK(make_dirs(rootfd, m->dest), STK_STAGE_MOUNTPOINT, index);
-        int target = open_in_root(rootfd, m->dest, O_PATH | O_DIRECTORY);
-        if (target < 0) fail_at(plan, STK_STAGE_MOUNTPOINT, index);
-        if (m->kind == STK_MOUNT_TMPFS) {
-            CHECK(mount_tmpfs(target, m), STK_STAGE_TMPFS, index);
-        } else if (m->kind == STK_MOUNT_PROC) {
-            int mnt = new_filesystem("proc", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
-            if (mnt < 0) fail_at(plan, STK_STAGE_PROC, index);
-            CHECK(attach(mnt, target), STK_STAGE_PROC, index);
-            close(mnt);
-        } else {
-            const char *options[] = {"newinstance", NULL, "ptmxmode", "0666", "mode", "0620", NULL};
-            int mnt = new_filesystem("devpts", options, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
-            if (mnt < 0) fail_at(plan, STK_STAGE_DEVPTS, index);
-            CHECK(attach(mnt, target), STK_STAGE_DEVPTS, index);
-            close(mnt);
-        }
-        close(target);
-        break;
-    }
-    case STK_MOUNT_SYMLINK: {
-        const char *name = split_parent(m->dest, parent, sizeof parent);
-        if (!name) fail_at(plan, STK_STAGE_SYMLINK, index);
-        CHECK(make_dirs(rootfd, parent), STK_STAGE_MOUNTPOINT, index);
-        int dir = open_how(rootfd, parent, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, IN_ROOT);
-        if (dir < 0) fail_at(plan, STK_STAGE_SYMLINK, index);
-        CHECK(symlinkat(m->data, dir, name), STK_STAGE_SYMLINK, index);
-        close(dir);
-        break;
-    }
-    case STK_MOUNT_FILE: {
-        const char *name = split_parent(m->dest, parent, sizeof parent);
-        if (!name) fail_at(plan, STK_STAGE_FILE, index);
-        CHECK(make_dirs(rootfd, parent), STK_STAGE_MOUNTPOINT, index);
-        int dir = open_how(rootfd, parent, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, IN_ROOT);
-        if (dir < 0) fail_at(plan, STK_STAGE_FILE, index);
-        int f = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (f < 0) fail_at(plan, STK_STAGE_FILE, index);
-        write_all(plan, f, m->data, m->data_len, index);
-        if (m->uid != (uint32_t)-1) CHECK(fchown(f, m->uid, m->gid), STK_STAGE_FILE, index);
-        CHECK(fchmod(f, m->mode ? m->mode : 0644), STK_STAGE_FILE, index);
-        close(f);
-        close(dir);
-        break;
-    }
-    case STK_MOUNT_DIR: {
-        CHECK(make_dirs(rootfd, m->dest), STK_STAGE_DIR, index);
-        int d = open_in_root(rootfd, m->dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-        if (d < 0) fail_at(plan, STK_STAGE_DIR, index);
-        if (m->uid != (uint32_t)-1) CHECK(fchown(d, m->uid, m->gid), STK_STAGE_DIR, index);
-        CHECK(fchmod(d, m->mode ? m->mode : 0755), STK_STAGE_DIR, index);
-        close(d);
-        break;
-    }
-    case STK_MOUNT_REMOUNT_RO: {
-        int target = open_in_root(rootfd, m->dest, O_PATH);
-        if (target < 0) fail_at(plan, STK_STAGE_REMOUNT, index);
-        CHECK(set_attributes(target, MOUNT_ATTR_RDONLY, (m->flags & STK_MOUNT_RECURSIVE) != 0),
-              STK_STAGE_REMOUNT, index);
-        close(target);
-        break;
-    }
-    case STK_MOUNT_MASK_RO:
-        do_mask(plan, rootfd, m, index);
-        break;
+    case STK_MOUNT_DEVPTS: mount_new_filesystem(plan, rootfd, m, index); break;
+    case STK_MOUNT_SYMLINK: make_symlink(plan, rootfd, m, index); break;
+    case STK_MOUNT_FILE: make_file(plan, rootfd, m, index); break;
+    case STK_MOUNT_DIR: make_directory(plan, rootfd, m, index); break;
+    case STK_MOUNT_REMOUNT_RO: remount_read_only(plan, rootfd, m, index); break;
+    case STK_MOUNT_MASK_RO: do_mask(plan, rootfd, m, index); break;
     default:
         errno = EINVAL;
         fail_at(plan, STK_STAGE_MOUNTPOINT, index);
@@ -419,20 +433,24 @@ static void bring_loopback_up(const struct stk_spawn_plan *plan) {
 
 /// Becomes the stack user with no capabilities that could ever come back:
 /// empty bounding set, locked securebits, no supplementary groups.
+/// Without privilege (the fallback as an unprivileged invoker) the command
+/// stays the invoker, who has no capabilities to drop but ambient ones.
 static void drop_to_stack_user(const struct stk_spawn_plan *plan) {
-    for (int cap = 0; cap <= plan->cap_last_cap; cap++) {
-        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
-            fail_at(plan, STK_STAGE_BOUNDING_SET, cap);
+    if (plan->switch_identity) {
+        for (int cap = 0; cap <= plan->cap_last_cap; cap++) {
+            if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+                fail_at(plan, STK_STAGE_BOUNDING_SET, cap);
+        }
+        CHECK(prctl(PR_SET_SECUREBITS,
+                    SECBIT_NOROOT | SECBIT_NOROOT_LOCKED |
+                    SECBIT_NO_SETUID_FIXUP | SECBIT_NO_SETUID_FIXUP_LOCKED |
+                    SECBIT_KEEP_CAPS_LOCKED |
+                    SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED, 0, 0, 0),
+              STK_STAGE_SECUREBITS, -1);
+        if (plan->clear_groups) CHECK(syscall(SYS_setgroups, 0, NULL), STK_STAGE_SETGROUPS, -1);
+        CHECK(syscall(SYS_setresgid, plan->gid, plan->gid, plan->gid), STK_STAGE_SETGID, -1);
+        CHECK(syscall(SYS_setresuid, plan->uid, plan->uid, plan->uid), STK_STAGE_SETUID, -1);
     }
-    CHECK(prctl(PR_SET_SECUREBITS,
-                SECBIT_NOROOT | SECBIT_NOROOT_LOCKED |
-                SECBIT_NO_SETUID_FIXUP | SECBIT_NO_SETUID_FIXUP_LOCKED |
-                SECBIT_KEEP_CAPS_LOCKED |
-                SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED, 0, 0, 0),
-          STK_STAGE_SECUREBITS, -1);
-    if (plan->clear_groups) CHECK(syscall(SYS_setgroups, 0, NULL), STK_STAGE_SETGROUPS, -1);
-    CHECK(syscall(SYS_setresgid, plan->gid, plan->gid, plan->gid), STK_STAGE_SETGID, -1);
-    CHECK(syscall(SYS_setresuid, plan->uid, plan->uid, plan->uid), STK_STAGE_SETUID, -1);
     CHECK(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), STK_STAGE_CAPABILITIES, -1);
     struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct data[2];
@@ -507,8 +525,23 @@ static void landlock_allow(int ruleset, int fd, uint64_t access) {
     (void)syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &rule, 0);
 }
 
-/// A second wall behind the mount layout: writes only beneath the writable
-/// mounts, no abstract unix sockets or signals that leave the sandbox.
+/// Each of `paths` that exists, with `access` (its file rights only for a
+/// file). No symlink is followed: in the fallback these are host paths,
+/// canonical when planned, and a link put in since must grant nothing.
+static void landlock_allow_paths(int ruleset, const char *const *paths, size_t count, uint64_t access, uint64_t file_access) {
+    for (size_t i = 0; i < count; i++) {
+        int fd = open_how(AT_FDCWD, paths[i], O_PATH | O_CLOEXEC, 0, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+        if (fd < 0) continue;
+        struct stat st;
+        if (fstat(fd, &st) == 0) landlock_allow(ruleset, fd, S_ISDIR(st.st_mode) ? access : file_access);
+        close(fd);
+    }
+}
+
+/// A second wall behind the mount layout, the only one in the fallback:
+/// writes only beneath the writable paths (there reads too, and nowhere
+/// else, when the plan lists readable paths), no abstract unix sockets or
+/// signals that leave the sandbox.
 static void restrict_writes(const struct stk_spawn_plan *plan) {
     long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
     if (abi < 1) return; // not offered by this kernel: the mount layout stands alone
@@ -518,40 +551,71 @@ static void restrict_writes(const struct stk_spawn_plan *plan) {
         LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG |
         LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_BLOCK |
         LANDLOCK_ACCESS_FS_MAKE_SYM | (abi >= 2 ? LANDLOCK_ACCESS_FS_REFER : 0);
-    struct stk_landlock_ruleset_attr attr = {write, 0, 0};
+    uint64_t file_read = 0, read = 0;
+    if (plan->readable_paths) {
+        file_read = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_EXECUTE;
+        read = file_read | LANDLOCK_ACCESS_FS_READ_DIR;
+    }
+    struct stk_landlock_ruleset_attr attr = {write | read, 0, 0};
     size_t size = sizeof(uint64_t);
+    if (abi >= 4) {
+        // No rule allows a port, so handling TCP refuses all of it.
+        if (plan->deny_tcp) attr.handled_access_net = LANDLOCK_ACCESS_NET_BIND_TCP | LANDLOCK_ACCESS_NET_CONNECT_TCP;
+        size = 2 * sizeof(uint64_t);
+    }
     if (abi >= 6) {
         attr.scoped = LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | LANDLOCK_SCOPE_SIGNAL;
         size = sizeof attr;
     }
     int ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, size, 0);
     if (ruleset < 0) fail_at(plan, STK_STAGE_LANDLOCK, -1);
-    for (size_t i = 0; i < plan->writable_count; i++) {
-        int fd = open(plan->writable_paths[i], O_PATH | O_CLOEXEC);
-        if (fd < 0) continue;
-        struct stat st;
-        if (fstat(fd, &st) == 0) landlock_allow(ruleset, fd, S_ISDIR(st.st_mode) ? write : file_write);
-        close(fd);
-    }
-    // A terminal or file the user handed in as stdio stays writable through
+    landlock_allow_paths(ruleset, plan->writable_paths, plan->writable_count, write | read, file_write | file_read);
+    landlock_allow_paths(ruleset, plan->readable_paths, plan->readable_count, read, file_read);
+    // A terminal or file the user handed in as stdio stays usable through
     // /dev/stdout and /proc/self/fd, which resolve outside the new root.
     for (int fd = 0; fd < 3; fd++) {
         struct stat st;
         if (fstat(fd, &st) == 0 && (S_ISCHR(st.st_mode) || S_ISREG(st.st_mode)))
-            landlock_allow(ruleset, fd, file_write);
+            landlock_allow(ruleset, fd, file_write | (file_read & LANDLOCK_ACCESS_FS_READ_FILE));
     }
     CHECK(syscall(SYS_landlock_restrict_self, ruleset, 0), STK_STAGE_LANDLOCK, -1);
     close(ruleset);
 }
 
+/// Without a pid namespace nothing ends the command's processes with pid 1,
+/// so there pid 1 catches its parent's death and kills its whole group.
+#define STK_PARENT_GONE (_NSIG - 1)
+
 /// PR_SET_PDEATHSIG is cleared by every change of euid, egid, fsuid or fsgid,
 /// so it is armed again after each; a parent that died in between has
 /// closed its end of the socket.
 static void arm_parent_death(const struct stk_spawn_plan *plan) {
-    CHECK(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), STK_STAGE_PARENT_DEATH_SIGNAL, -1);
+    CHECK(prctl(PR_SET_PDEATHSIG, plan->namespaced ? SIGKILL : STK_PARENT_GONE, 0, 0, 0), STK_STAGE_PARENT_DEATH_SIGNAL, -1);
     struct pollfd parent = {plan->sync_fd, POLLIN, 0};
     if (poll(&parent, 1, 0) > 0 && (parent.revents & (POLLHUP | POLLERR))) _exit(STK_EXIT_SETUP_FAILED);
 }
+
+#if defined(__x86_64__)
+#define STK_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define STK_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#else
+#error "the fallback's session filter needs this architecture's AUDIT_ARCH"
+#endif
+
+/// The fallback's kill is of a process group: nothing may leave it
+/// (setsid, setpgid: EPERM). Other architectures and x32 are refused.
+static const struct sock_filter keep_session[] = {
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, STK_AUDIT_ARCH, 1, 0),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+    BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 3, 0),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_setsid, 2, 0),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_setpgid, 1, 0),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+};
 
 // ---------------------------------------------------------------- the command
 
@@ -609,7 +673,8 @@ static _Noreturn void become_command(const struct stk_spawn_plan *plan) {
     for (int fd = 0; fd < 3; fd++) {
         if (source[fd] >= 0 && source[fd] != fd) CHECK(dup2(source[fd], fd), STK_STAGE_STDIO, fd);
     }
-    CHECK(setsid(), STK_STAGE_SESSION, -1);
+    // In the fallback pid 1 leads the session, so the command stays in its group.
+    if (plan->namespaced) CHECK(setsid(), STK_STAGE_SESSION, -1);
     for (size_t i = 0; i < plan->rlimit_count; i++) {
         struct rlimit64 limit = {plan->rlimits[i].soft, plan->rlimits[i].hard};
         CHECK(syscall(SYS_prlimit64, 0, plan->rlimits[i].resource, &limit, NULL), STK_STAGE_RLIMIT, (int)i);
@@ -635,6 +700,10 @@ static _Noreturn void become_command(const struct stk_spawn_plan *plan) {
     // The baseline goes first and the profile last: on equal actions the
     // newest filter decides, so the profile's own errno wins; the profile
     // compiler forces clone3 → ENOSYS so libc falls back to an inspectable clone.
+    if (!plan->namespaced) {
+        struct stk_bpf session = {keep_session, sizeof keep_session / sizeof keep_session[0], 0};
+        CHECK(install_filter(&session), STK_STAGE_SESSION_FILTER, -1);
+    }
     if (plan->baseline.count) CHECK(install_filter(&plan->baseline), STK_STAGE_SECCOMP_BASELINE, -1);
     if (plan->profile.count && plan->audit_listener) install_audited_profile(plan, path);
     else if (plan->profile.count) CHECK(install_filter(&plan->profile), STK_STAGE_SECCOMP_PROFILE, -1);
@@ -661,6 +730,7 @@ static _Noreturn void serve_as_init(const struct stk_spawn_plan *plan, pid_t com
     const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
     for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) sigaddset(&waited, forwarded[i]);
     sigaddset(&waited, SIGCHLD);
+    if (!plan->namespaced) sigaddset(&waited, STK_PARENT_GONE);
     for (;;) {
         int status;
         pid_t pid;
@@ -672,7 +742,8 @@ static _Noreturn void serve_as_init(const struct stk_spawn_plan *plan, pid_t com
         }
         siginfo_t info;
         int sig = (int)syscall(SYS_rt_sigtimedwait, &waited, &info, NULL, _NSIG / 8);
-        if (sig > 0 && sig != SIGCHLD) (void)syscall(SYS_kill, command, sig);
+        if (sig == STK_PARENT_GONE) (void)syscall(SYS_kill, 0, SIGKILL);
+        else if (sig > 0 && sig != SIGCHLD) (void)syscall(SYS_kill, command, sig);
     }
 }
 
@@ -710,6 +781,26 @@ static void hide_supervisor(const struct stk_spawn_plan *plan) {
 
 // ---------------------------------------------------------------- entry
 
+/// The new root in the new namespaces, up to the switch to the stack user.
+static void enter_namespaces(const struct stk_spawn_plan *plan) {
+    // Bind sources are opened with the invoker's own credentials, before the
+    // switch to the setup identity: they may sit in a directory only the
+    // invoker can enter (a private 0700 work directory).
+    CHECK(syscall(SYS_mount, "none", "/", NULL, MS_REC | MS_PRIVATE, NULL), STK_STAGE_MOUNT_PRIVATE, -1);
+    open_sources(plan);
+
+    if (plan->setup_gid >= 0) CHECK(syscall(SYS_setresgid, plan->setup_gid, plan->setup_gid, plan->setup_gid), STK_STAGE_SETUP_IDENTITY, -1);
+    if (plan->setup_uid >= 0) CHECK(syscall(SYS_setresuid, plan->setup_uid, plan->setup_uid, plan->setup_uid), STK_STAGE_SETUP_IDENTITY, -1);
+    arm_parent_death(plan);
+    // The maps are written, so nothing outside needs /proc/<pid> any more;
+    // closing it keeps other processes of the same host user out during setup.
+    CHECK(prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), STK_STAGE_NOT_DUMPABLE, -1);
+
+    build_root(plan);
+    if (plan->hostname) CHECK(sethostname(plan->hostname, strlen(plan->hostname)), STK_STAGE_HOSTNAME, -1);
+    if (plan->loopback_up) bring_loopback_up(plan);
+}
+
 _Noreturn void stk_child_main(const struct stk_spawn_plan *plan, int parent_fd);
 
 _Noreturn void stk_child_main(const struct stk_spawn_plan *plan, int parent_fd) {
@@ -728,22 +819,15 @@ _Noreturn void stk_child_main(const struct stk_spawn_plan *plan, int parent_fd) 
     }
     hide_supervisor(plan);
 
-    // Bind sources are opened with the invoker's own credentials, before the
-    // switch to the setup identity: they may sit in a directory only the
-    // invoker can enter (a private 0700 work directory).
-    CHECK(syscall(SYS_mount, "none", "/", NULL, MS_REC | MS_PRIVATE, NULL), STK_STAGE_MOUNT_PRIVATE, -1);
-    open_sources(plan);
-
-    if (plan->setup_gid >= 0) CHECK(syscall(SYS_setresgid, plan->setup_gid, plan->setup_gid, plan->setup_gid), STK_STAGE_SETUP_IDENTITY, -1);
-    if (plan->setup_uid >= 0) CHECK(syscall(SYS_setresuid, plan->setup_uid, plan->setup_uid, plan->setup_uid), STK_STAGE_SETUP_IDENTITY, -1);
-    arm_parent_death(plan);
-    // The maps are written, so nothing outside needs /proc/<pid> any more;
-    // closing it keeps other processes of the same host user out during setup.
-    CHECK(prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), STK_STAGE_NOT_DUMPABLE, -1);
-
-    build_root(plan);
-    if (plan->hostname) CHECK(sethostname(plan->hostname, strlen(plan->hostname)), STK_STAGE_HOSTNAME, -1);
-    if (plan->loopback_up) bring_loopback_up(plan);
+    if (plan->namespaced) {
+        enter_namespaces(plan);
+    } else {
+        // A session and group of its own, which the supervisor kills whole at
+        // the end; orphans of the command come back to this process.
+        CHECK(setsid(), STK_STAGE_SESSION, -1);
+        CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), STK_STAGE_SUBREAPER, -1);
+        CHECK(prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), STK_STAGE_NOT_DUMPABLE, -1);
+    }
     drop_to_stack_user(plan);
     arm_parent_death(plan);
 

@@ -1,5 +1,5 @@
 // The parent's side of the clone: the only Swift-facing entry points that
-// need C, because Swift cannot make a fork-like clone3 or variadic syscalls.
+// need C, because Swift cannot make a fork-like clone or variadic syscalls.
 #define _GNU_SOURCE
 #include "stockade_sandbox.h"
 
@@ -18,6 +18,12 @@
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+#ifndef CLONE_NEWUSER
+#define CLONE_NEWUSER 0x10000000
+#endif
 #ifndef CLONE_CLEAR_SIGHAND
 #define CLONE_CLEAR_SIGHAND 0x100000000ULL
 #endif
@@ -30,21 +36,66 @@ struct stk_clone_args {
     uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
 };
 
+/// clone3 where it exists; else clone(2) with the same flags but
+/// CLONE_CLEAR_SIGHAND, which only clone3 takes: that child resets every
+/// handler itself before anything else (signals stay blocked until then).
+static long clone_process(uint64_t flags, int *pidfd, int *legacy) {
+    struct stk_clone_args args;
+    memset(&args, 0, sizeof args);
+    args.flags = flags | (pidfd ? CLONE_PIDFD : 0) | CLONE_CLEAR_SIGHAND;
+    args.pidfd = (uint64_t)(uintptr_t)pidfd;
+    args.exit_signal = SIGCHLD;
+    *legacy = 0;
+    long pid = syscall(SYS_clone3, &args, sizeof args);
+    if (pid >= 0 || errno != ENOSYS) return pid;
+    *legacy = 1;
+    // x86_64 and arm64 order: flags, stack, parent_tid (where CLONE_PIDFD
+    // stores the pidfd), child_tid, tls. A null stack forks the caller's.
+    return syscall(SYS_clone, (unsigned long)(flags | (pidfd ? CLONE_PIDFD : 0) | SIGCHLD), NULL, pidfd, NULL, 0UL);
+}
+
+static void reset_handlers(void) {
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++) (void)sigaction(sig, &dfl, NULL);
+}
+
 pid_t stk_spawn(const struct stk_spawn_plan *plan, int parent_fd, int *pidfd) {
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    struct stk_clone_args args;
-    memset(&args, 0, sizeof args);
-    args.flags = plan->clone_flags | CLONE_PIDFD | CLONE_CLEAR_SIGHAND;
-    args.pidfd = (uint64_t)(uintptr_t)pidfd;
-    args.exit_signal = SIGCHLD;
-    long pid = syscall(SYS_clone3, &args, sizeof args);
-    if (pid == 0) stk_child_main(plan, parent_fd);
+    int legacy;
+    long pid = clone_process(plan->clone_flags, pidfd, &legacy);
+    if (pid == 0) {
+        if (legacy) reset_handlers();
+        stk_child_main(plan, parent_fd);
+    }
     int err = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     errno = err;
     return pid < 0 ? -1 : (pid_t)pid;
+}
+
+int stk_probe_user_namespace(void) {
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int legacy;
+    long pid = clone_process(CLONE_NEWUSER, NULL, &legacy);
+    if (pid == 0) _exit(0);
+    int err = pid < 0 ? errno : 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (pid > 0) {
+        int status;
+        while (waitpid((pid_t)pid, &status, 0) < 0 && errno == EINTR) {}
+    }
+    return err;
+}
+
+int stk_landlock_abi(void) {
+    long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, 1U /* LANDLOCK_CREATE_RULESET_VERSION */);
+    return abi < 0 ? 0 : (int)abi;
 }
 
 int stk_wait_pidfd(int pidfd, int *status, struct stk_rusage *usage) {

@@ -77,7 +77,8 @@ public struct BuildSession {
         var (store, builder) = try inputs.sources.load()
         project = try HostInputs.document(ProjectTOML.self, in: app, name: ProjectTOML.defaultFileName)
         scratch = try HostInputs.makeScratch()
-        do {
+        do throws(LifecycleError) {
+            do { try executor.makeReachable(scratch) } catch { throw LifecycleError(error.message, exitCode: error.exitCode) }
             order = try inputs.sources.order(store: &store, builder: builder, project: project, app: app, scratch: scratch)
             try store.resolve(order: order)
         } catch {

@@ -161,12 +161,16 @@ public protocol BuildpackExecutor: Sendable {
     func makeReadable(_ hostPath: String) throws(ExecutionError)
     /// Removes a tree the lifecycle made and the buildpack processes wrote into.
     func remove(_ hostPath: String) throws(ExecutionError)
+    /// Lets the buildpack processes pass through `hostPath`, the run's private scratch
+    /// directory, to what they are handed beneath it (needed where they reach it by name).
+    func makeReachable(_ hostPath: String) throws(ExecutionError)
 }
 
 extension BuildpackExecutor {
     /// Default: nothing to do (an executor whose processes run as the caller).
     public func makeWritable(_ hostPath: String) throws(ExecutionError) {}
     public func makeReadable(_ hostPath: String) throws(ExecutionError) {}
+    public func makeReachable(_ hostPath: String) throws(ExecutionError) {}
     /// Default: the caller owns everything beneath `hostPath`; links are removed, never followed.
     public func remove(_ hostPath: String) throws(ExecutionError) {
         Restorer.removeTree(hostPath)

@@ -101,6 +101,7 @@ public struct IdentityMapping: Sendable, Equatable {
     /// The mapping for the current process, reading /etc/subuid and /etc/subgid
     /// once per user and process (a lifecycle starts hundreds of sandboxes).
     public static func forCurrentProcess(_ user: StackUser) throws(SandboxError) -> IdentityMapping {
+        if case .unavailable = UserNamespaces.state { return withoutNamespaces(user) }
         let key = "\(geteuid()):\(user.uid):\(user.gid)"
         if let known = memo.withLock({ $0[key] }) { return known }
         let mapping = try uncached(user)
@@ -109,6 +110,15 @@ public struct IdentityMapping: Sendable, Equatable {
     }
 
     private static let memo = Mutex<[String: IdentityMapping]>([:])
+
+    /// No user namespace: the stack ids are the host's own when the invoker may switch to
+    /// them, else the command runs as the invoker. Nothing is ever written.
+    static func withoutNamespaces(_ user: StackUser) -> IdentityMapping {
+        let privileged = UserNamespaces.privileged
+        return IdentityMapping(uids: [Range(inside: user.uid, outside: privileged ? user.uid : geteuid(), count: 1)],
+                               gids: [Range(inside: user.gid, outside: privileged ? user.gid : getegid(), count: 1)],
+                               method: .direct, denySetgroups: false, setupIdentity: nil)
+    }
 
     private static func uncached(_ user: StackUser) throws(SandboxError) -> IdentityMapping {
         let euid = geteuid()

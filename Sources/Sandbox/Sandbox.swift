@@ -25,15 +25,50 @@ public enum Sandbox {
         guard let program = plan.command.first, !program.isEmpty else {
             throw SandboxError(.invalidPlan, "no command to run")
         }
-        let layout = try FilesystemLayout.plan(plan)
-        let mapping = try IdentityMapping.forCurrentProcess(plan.user)
         if case .audited = plan.syscallFilter, audit == nil {
             throw SandboxError(.invalidPlan, "an audited plan needs an audit observer")
         }
-        let supervisor = try Supervisor(plan: plan, layout: layout, mapping: mapping, stdio: stdio,
-                                        forwardSignals: forwardSignals, audit: audit, watch: watch)
+        if case .unavailable(let code) = UserNamespaces.state {
+            return try runWithoutNamespaces(plan, refusal: code, stdio: stdio, forwardSignals: forwardSignals,
+                                            audit: audit, watch: watch)
+        }
+        let layout = try FilesystemLayout.plan(plan)
+        let mapping = try IdentityMapping.forCurrentProcess(plan.user)
+        do {
+            let supervisor = try Supervisor(plan: plan, layout: layout, mapping: mapping, stdio: stdio,
+                                            forwardSignals: forwardSignals, audit: audit, watch: watch)
+            defer { supervisor.close() }
+            return try supervisor.run(program: program)
+        } catch where error.kind == .userNamespacesUnavailable && error.errno != nil {
+            UserNamespaces.record(.unavailable(errno: error.errno!))
+            return try runWithoutNamespaces(plan, refusal: error.errno!, stdio: stdio, forwardSignals: forwardSignals,
+                                            audit: audit, watch: watch)
+        }
+    }
+
+    /// The fallback, unless the plan requires namespaces: then the refusal, and the
+    /// stdio descriptors handed in are closed as a sandbox would have.
+    private static func runWithoutNamespaces(_ plan: SandboxPlan, refusal: Int32, stdio: [Int32]?, forwardSignals: Bool,
+                                             audit: AuditObserver?, watch: Watch?) throws(SandboxError) -> SandboxOutcome {
+        let owner: (uid: UInt32, gid: UInt32)? = UserNamespaces.privileged ? (plan.user.uid, plan.user.gid) : nil
+        let fallback: FallbackLayout
+        do throws(SandboxError) {
+            guard !plan.requireNamespaces else {
+                throw SandboxError(.userNamespacesUnavailable,
+                    "namespaces are required (--require-namespaces) and the kernel refused to create a user namespace; enable them with `sysctl -w user.max_user_namespaces=15000` (and `kernel.unprivileged_userns_clone=1` where that sysctl exists), or run where the seccomp profile allows them", errno: refusal)
+            }
+            fallback = try FallbackLayout.plan(plan, owner: owner)
+        } catch {
+            for fd in Set(stdio ?? []) where fd >= 0 { _ = Glibc.close(fd) }
+            throw error
+        }
+        defer { FallbackLayout.removeScratch(fallback.scratch) }
+        UserNamespaces.warnOnce(refusal)
+        let supervisor = try Supervisor(plan: plan, layout: FilesystemLayout(), mapping: IdentityMapping.withoutNamespaces(plan.user),
+                                        stdio: stdio, forwardSignals: forwardSignals, audit: audit, watch: watch,
+                                        fallback: fallback)
         defer { supervisor.close() }
-        return try supervisor.run(program: program)
+        return try supervisor.run(program: plan.command[0])
     }
 
     /// Runs `plan` on a thread of its own, so its blocking waits never hold a
@@ -107,6 +142,8 @@ final class Supervisor {
     let stdio: [Int32]?
     let audit: AuditObserver?
     let watch: Watch?
+    /// Set: the sandbox without namespaces.
+    let fallback: FallbackLayout?
     private var server: NotificationServer?
     private var socket: (parent: Int32, child: Int32) = (-1, -1)
     private var signalFD: Int32 = -1
@@ -115,7 +152,9 @@ final class Supervisor {
     private var stdioReleased = false
 
     init(plan: SandboxPlan, layout: FilesystemLayout, mapping: IdentityMapping, stdio: [Int32]?,
-         forwardSignals: Bool, audit: AuditObserver?, watch: Watch? = nil) throws(SandboxError) {
+         forwardSignals: Bool, audit: AuditObserver?, watch: Watch? = nil,
+         fallback: FallbackLayout? = nil) throws(SandboxError) {
+        self.fallback = fallback
         self.plan = plan
         self.audit = audit
         self.watch = watch
@@ -163,7 +202,14 @@ final class Supervisor {
         let joins = try cgroup?.openJoinFiles() ?? []
         defer { for fd in joins { _ = Glibc.close(fd) } }
         var pidfd: Int32 = -1
-        let pid = try spawn(pidfd: &pidfd, cgroupJoins: joins)
+        let pid: pid_t
+        do {
+            pid = try spawn(pidfd: &pidfd, cgroupJoins: joins)
+        } catch {
+            // The caller falls back and hands the descriptors to that sandbox.
+            if error.kind == .userNamespacesUnavailable { stdioReleased = true }
+            throw error
+        }
         // A janitor cleaning up after a killed supervisor first waits for this sandbox to die.
         CleanupJournal.sandboxStarted(pid)
         defer {
@@ -175,7 +221,7 @@ final class Supervisor {
         releaseStdio()
 
         do {
-            try mapping.apply(to: pid)
+            if fallback == nil { try mapping.apply(to: pid) }
         } catch {
             _ = stk_pidfd_send_signal(pidfd, SIGKILL)
             var status: Int32 = 0
@@ -188,7 +234,7 @@ final class Supervisor {
             throw SandboxError(.system, "cannot start the sandbox", errno: Errno.current)
         }
 
-        let (status, usage, reports, timedOut) = try supervise(pidfd: pidfd, deadline: plan.timeoutSeconds.map {
+        let (status, usage, reports, timedOut) = try supervise(pid: pid, pidfd: pidfd, deadline: plan.timeoutSeconds.map {
             started + Int64($0 * 1_000_000)
         })
         let wall = monotonicMicroseconds() - started
@@ -223,10 +269,72 @@ final class Supervisor {
         let arena = CArena()
         defer { arena.release() }
         var cplan = stk_spawn_plan()
+        if let fallback {
+            prepareWithoutNamespaces(&cplan, fallback, arena)
+        } else {
+            prepareNamespaces(&cplan, arena)
+        }
+        cplan.cap_last_cap = Int32(cap_max_bits()) - 1
+        let limits = Self.rlimits(plan.limits, enforcement: plan.enforcement)
+        let climits = arena.array(of: stk_rlimit.self, count: max(limits.count, 1))
+        for (i, limit) in limits.enumerated() { climits[i] = limit }
+        cplan.rlimits = UnsafePointer(climits)
+        cplan.rlimit_count = limits.count
+        cplan.umask = 0o022
+        try prepareFilters(&cplan, arena)
+        // Fail closed: without it pid 1 would show this process's arguments to the command.
+        guard Self.memoryLayout.arg_start != 0 else {
+            throw SandboxError(.system, "cannot read where this process's arguments lie from /proc/self/stat")
+        }
+        cplan.supervisor_memory = Self.memoryLayout
+        let joins = arena.array(of: Int32.self, count: cgroupJoins.count)
+        for (i, fd) in cgroupJoins.enumerated() { joins[i] = fd }
+        cplan.cgroup_fds = UnsafePointer(joins)
+        cplan.cgroup_count = cgroupJoins.count
+        let stdio = self.stdio ?? [-1, -1, -1]
+        cplan.stdio = (stdio[0], stdio[1], stdio[2])
+        cplan.sync_fd = socket.child
+
+        let pid = stk_spawn(&cplan, socket.parent, &pidfd)
+        guard pid > 0 else {
+            let code = Errno.current
+            if fallback == nil && UserNamespaces.refusals.contains(code) {
+                throw SandboxError(.userNamespacesUnavailable, UserNamespaces.refused, errno: code)
+            }
+            throw SandboxError(.system, "clone", errno: code)
+        }
+        return pid
+    }
+
+    /// The fallback: no namespaces, no mounts; host paths, Landlock over reads and writes.
+    private func prepareWithoutNamespaces(_ cplan: inout stk_spawn_plan, _ fallback: FallbackLayout, _ arena: CArena) {
+        cplan.namespaced = 0
+        cplan.setup_uid = -1
+        cplan.setup_gid = -1
+        cplan.switch_identity = UserNamespaces.privileged ? 1 : 0
+        cplan.uid = plan.user.uid
+        cplan.gid = plan.user.gid
+        cplan.clear_groups = 1
+        cplan.scratch_fds = arena.array(of: Int32.self, count: 1)
+        cplan.workdir = arena.string(fallback.workingDirectory)
+        cplan.writable_paths = arena.strings(fallback.writable)
+        cplan.writable_count = fallback.writable.count
+        cplan.readable_paths = arena.strings(fallback.readable)
+        cplan.readable_count = fallback.readable.count
+        cplan.landlock = 1
+        cplan.deny_tcp = plan.network == .none ? 1 : 0
+        cplan.argv = arena.strings(fallback.command)
+        cplan.envp = arena.strings(fallback.environment)
+        cplan.search_path = arena.string(fallback.searchPath)
+    }
+
+    private func prepareNamespaces(_ cplan: inout stk_spawn_plan, _ arena: CArena) {
         var flags: UInt64 = 0
         for ns in [STK_NEWUSER, STK_NEWNS, STK_NEWPID, STK_NEWIPC, STK_NEWUTS, STK_NEWCGROUP] { flags |= UInt64(ns.rawValue) }
         if plan.network == .none { flags |= UInt64(STK_NEWNET.rawValue) }
         cplan.clone_flags = flags
+        cplan.namespaced = 1
+        cplan.switch_identity = 1
         cplan.loopback_up = plan.network == .none ? 1 : 0
         cplan.hostname = arena.string(plan.hostname)
         cplan.setup_uid = mapping.setupIdentity.map { Int64($0.uid) } ?? -1
@@ -249,14 +357,9 @@ final class Supervisor {
         cplan.argv = arena.strings(plan.command)
         cplan.envp = arena.strings(plan.environment)
         cplan.search_path = arena.string(Self.searchPath(plan.environment))
-        let limits = Self.rlimits(plan.limits, enforcement: plan.enforcement)
-        let climits = arena.array(of: stk_rlimit.self, count: max(limits.count, 1))
-        for (i, limit) in limits.enumerated() { climits[i] = limit }
-        cplan.rlimits = UnsafePointer(climits)
-        cplan.rlimit_count = limits.count
-        cplan.umask = 0o022
-        cplan.cap_last_cap = Int32(cap_max_bits()) - 1
+    }
 
+    private func prepareFilters(_ cplan: inout stk_spawn_plan, _ arena: CArena) throws(SandboxError) {
         do {
             let cache = FilterCache.forCurrentUser()
             switch plan.syscallFilter {
@@ -285,30 +388,6 @@ final class Supervisor {
         } catch {
             throw SandboxError(.system, "cannot compile the built-in seccomp filters: \(error)")
         }
-        // Fail closed: without it pid 1 would show this process's arguments to the command.
-        guard Self.memoryLayout.arg_start != 0 else {
-            throw SandboxError(.system, "cannot read where this process's arguments lie from /proc/self/stat")
-        }
-        cplan.supervisor_memory = Self.memoryLayout
-        let joins = arena.array(of: Int32.self, count: cgroupJoins.count)
-        for (i, fd) in cgroupJoins.enumerated() { joins[i] = fd }
-        cplan.cgroup_fds = UnsafePointer(joins)
-        cplan.cgroup_count = cgroupJoins.count
-        let stdio = self.stdio ?? [-1, -1, -1]
-        cplan.stdio = (stdio[0], stdio[1], stdio[2])
-        cplan.sync_fd = socket.child
-
-        let pid = stk_spawn(&cplan, socket.parent, &pidfd)
-        guard pid > 0 else {
-            let code = Errno.current
-            if code == EPERM || code == ENOSPC || code == EUSERS || code == EACCES {
-                throw SandboxError(.userNamespacesUnavailable,
-                    "user namespaces are not available to this user: the kernel refused to create one; enable them with `sysctl -w user.max_user_namespaces=15000` (and `kernel.unprivileged_userns_clone=1` where that sysctl exists)",
-                    errno: code)
-            }
-            throw SandboxError(.system, "clone3", errno: code)
-        }
-        return pid
     }
 
     /// This process's code, data, stack, argument and environment bounds, which pid 1 (its
@@ -373,7 +452,7 @@ final class Supervisor {
 
     // MARK: - waiting
 
-    private func supervise(pidfd: Int32, deadline: Int64?) throws(SandboxError)
+    private func supervise(pid: pid_t, pidfd: Int32, deadline: Int64?) throws(SandboxError)
         -> (Int32, stk_rusage, [stk_report], Bool) {
         var reports: [stk_report] = []
         var timedOut = false
@@ -413,6 +492,8 @@ final class Supervisor {
             if fds[1].revents != 0 { socketOpen = drainReports(into: &reports, pidfd: pidfd) }
             if fds[2].revents != 0 { forwardPendingSignals(to: pidfd) }
             if fds[0].revents != 0 {
+                // pid 1 is a zombie until reaped, so its group id names no one else yet.
+                if fallback != nil { _ = kill(-pid, SIGKILL) }
                 var status: Int32 = 0
                 var usage = stk_rusage()
                 guard stk_wait_pidfd(pidfd, &status, &usage) == 0 else {
@@ -533,6 +614,8 @@ final class Supervisor {
         STK_STAGE_SECCOMP_PROFILE.rawValue: "loading the seccomp profile",
         STK_STAGE_SECCOMP_BASELINE.rawValue: "loading the seccomp hardening baseline",
         STK_STAGE_AUDIT_LISTENER.rawValue: "handing the seccomp listener to the supervisor",
+        STK_STAGE_SUBREAPER.rawValue: "becoming the subreaper of the command's processes",
+        STK_STAGE_SESSION_FILTER.rawValue: "loading the filter that keeps the command in its process group",
     ]
 }
 

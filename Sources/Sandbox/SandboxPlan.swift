@@ -23,13 +23,18 @@ public struct SandboxPlan: Sendable, Equatable {
     public var landlock: Bool
     /// How `limits.memory`, `pids` and `cpus` are held; decided once per command (`LimitEnforcement.detect`).
     public var enforcement: LimitEnforcement
+    /// Refuse (`userNamespacesUnavailable`) rather than fall back to a sandbox
+    /// without namespaces when the kernel will not create a user namespace.
+    public var requireNamespaces: Bool
 
     public init(command: [String], environment: [String] = [], user: StackUser = StackUser(),
                 network: NetworkMode = .none, hostname: String = "stockade", rootfs: String? = nil,
                 mounts: [MountRequest] = [], workingDirectory: String = "/",
                 limits: ResourceLimits = ResourceLimits(), syscallFilter: SyscallFilter,
                 timeoutSeconds: Double? = nil, landlock: Bool = true,
-                enforcement: LimitEnforcement = .rlimits(reason: "no cgroup asked for")) {
+                enforcement: LimitEnforcement = .rlimits(reason: "no cgroup asked for"),
+                requireNamespaces: Bool = false) {
+        self.requireNamespaces = requireNamespaces
         self.command = command
         self.environment = environment
         self.user = user

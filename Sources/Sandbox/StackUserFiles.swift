@@ -11,6 +11,7 @@ public enum StackUserFiles {
     /// tree becomes writable by all (its private parent keeps others out).
     /// Symlinks inside are never followed.
     public static func makeWritable(_ path: String, for user: StackUser) throws(SandboxError) {
+        UserNamespaces.probe()
         let mapping = try IdentityMapping.forCurrentProcess(user)
         if geteuid() == 0, let uid = mapping.hostUID(user.uid), let gid = mapping.hostGID(user.gid) {
             try walk(path) { parent, name, st in
@@ -25,6 +26,17 @@ public enum StackUserFiles {
                 let mode = st.st_mode & 0o7777 | 0o666 | (executable ? 0o111 : 0)
                 return fchmodat(parent, name, mode, 0) == 0 ? nil : "chmod"
             }
+        }
+    }
+
+    /// Lets the stack user pass through `path`, a private directory of the invoker, to what
+    /// it is handed beneath. Needed only where sandboxes run without namespaces as a host id
+    /// of their own: their views are then host paths, reached by name rather than mounted.
+    /// Search only, and for the stack group only.
+    public static func makeReachable(_ path: String, for user: StackUser) throws(SandboxError) {
+        guard case .unavailable = UserNamespaces.probe(), UserNamespaces.privileged else { return }
+        guard chown(path, uid_t.max, user.gid) == 0, chmod(path, 0o710) == 0 else {
+            throw SandboxError(.system, "cannot let the stack user reach \(path)", errno: Errno.current)
         }
     }
 
@@ -73,6 +85,7 @@ public enum StackUserFiles {
     /// the stack user adds read permission for all to its own files, from inside a sandbox
     /// where only `path` is visible (find follows no link; chmod is never given one).
     public static func makeReadable(_ path: String, for user: StackUser) throws(SandboxError) {
+        UserNamespaces.probe()
         let mapping = try IdentityMapping.forCurrentProcess(user)
         guard geteuid() != 0, mapping.setupIdentity != nil else { return }
         let plan = SandboxPlan(command: ["/usr/bin/find", "/tree", "-uid", String(user.uid), "!", "-type", "l",

@@ -20,6 +20,8 @@ public struct SandboxExecutor: BuildpackExecutor {
     public var console: Console
     /// With a syscall audit: the filters per phase and where events go.
     public var audit: Audit?
+    /// Refuse rather than fall back to sandboxes without namespaces.
+    public var requireNamespaces: Bool
 
     public struct Audit: Sendable {
         public var detect: AuditFilters
@@ -38,7 +40,8 @@ public struct SandboxExecutor: BuildpackExecutor {
     public init(user: StackUser, rootfs: String?, detectFilter: SyscallFilter, buildFilter: SyscallFilter,
                 limits: ResourceLimits = ResourceLimits(),
                 enforcement: LimitEnforcement = .rlimits(reason: "no cgroup asked for"),
-                console: Console = Console(fd: STDOUT_FILENO), audit: Audit? = nil) {
+                console: Console = Console(fd: STDOUT_FILENO), audit: Audit? = nil, requireNamespaces: Bool = false) {
+        self.requireNamespaces = requireNamespaces
         self.enforcement = enforcement
         self.audit = audit
         self.user = user
@@ -57,7 +60,8 @@ public struct SandboxExecutor: BuildpackExecutor {
                            network: invocation.network ? .host : .none, hostname: "stockade", rootfs: rootfs,
                            mounts: mounts, workingDirectory: invocation.workingDirectory, limits: limits,
                            syscallFilter: invocation.phase == .detect ? detectFilter : buildFilter,
-                           timeoutSeconds: invocation.timeoutSeconds, enforcement: enforcement)
+                           timeoutSeconds: invocation.timeoutSeconds, enforcement: enforcement,
+                           requireNamespaces: requireNamespaces)
     }
 
     public func run(_ invocation: Invocation) async -> Result<InvocationResult, ExecutionError> {
@@ -237,6 +241,15 @@ extension SandboxExecutor {
             try StackUserFiles.makeReadable(hostPath, for: user)
         } catch {
             throw ExecutionError("cannot read what the stack user wrote in \(hostPath): \(error)", exitCode: 71)
+        }
+    }
+
+    /// Lets the stack user pass through the run's scratch directory where it reaches it by host path.
+    public func makeReachable(_ hostPath: String) throws(ExecutionError) {
+        do {
+            try StackUserFiles.makeReachable(hostPath, for: user)
+        } catch {
+            throw ExecutionError("\(error)", exitCode: 71)
         }
     }
 

@@ -25,6 +25,8 @@ struct Configuration: Equatable {
     var auditMaxRate: UInt64?
     var allowHostNetwork = true
     var networkSource: String?
+    /// Refuse rather than run without namespaces; either file may ask for it.
+    var requireNamespaces = false
 
     static let systemPath = "/etc/stockade/config.toml"
     static let profileCommands: Set<String> = ["exec", "run", "detect", "build"]
@@ -82,8 +84,8 @@ struct Configuration: Equatable {
             let line = Self.line(of: key, in: table, text: text).map { ":\($0)" } ?? ""
             return ConfigError(message: "configuration: \(file)\(line): \(table.map { "\($0)." } ?? "")\(key): \(what)")
         }
-        for key in table.keys where !["limits", "maximum", "profiles", "audit", "network"].contains(key) {
-            throw fail(nil, key, "unknown table (expected limits, maximum, profiles, audit, network)")
+        for key in table.keys where !["limits", "maximum", "profiles", "audit", "network", "sandbox"].contains(key) {
+            throw fail(nil, key, "unknown table (expected limits, maximum, profiles, audit, network, sandbox)")
         }
         func section(_ name: String) throws -> TOMLTable? {
             guard let value = table[name] else { return nil }
@@ -162,6 +164,14 @@ struct Configuration: Equatable {
                     allowHostNetwork = allowed
                     networkSource = file
                 }
+            }
+        }
+        if let section = try section("sandbox") {
+            for (key, value) in section.sortedEntries {
+                guard key == "require-namespaces" else { throw fail("sandbox", key, "unknown key (expected require-namespaces)") }
+                guard let required = value.booleanValue else { throw fail("sandbox", key, "must be true or false") }
+                // Like the network: the user's file may tighten, never loosen.
+                if system || required { requireNamespaces = required }
             }
         }
     }

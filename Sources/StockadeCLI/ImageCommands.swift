@@ -103,6 +103,8 @@ struct Run: ParsableCommand {
 
     @OptionGroup var disk: DiskOption
 
+    @OptionGroup var namespaces: NamespaceOption
+
     @Argument(parsing: .postTerminator, help: "Arguments for the process, after `--`.")
     var arguments: [String] = []
 
@@ -154,7 +156,7 @@ struct Run: ParsableCommand {
                                    workingDirectory: launch.workingDirectory, limits: limits,
                                    syscallFilter: try ProfileSelection.filter(
                                        named: configuration.profile(profile, for: "run", default: "default")),
-                                   enforcement: enforcement)
+                                   enforcement: enforcement, requireNamespaces: namespaces.required(configuration))
             let outcome = try Sandbox.run(plan, forwardSignals: true, audit: nil)
             if let limit = outcome.limitReached { LimitOptions.report(limit, of: "the process") }
             code = outcome.termination.exitCode

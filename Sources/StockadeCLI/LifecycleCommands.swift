@@ -67,6 +67,8 @@ struct LifecycleOptions: ParsableArguments {
 
     @OptionGroup var disk: DiskOption
 
+    @OptionGroup var namespaces: NamespaceOption
+
     func validate() throws {
         if order != nil && buildpacksDir == nil && builder == nil {
             throw ValidationError("--order needs --buildpacks-dir (or --builder) to find the buildpacks it names.")

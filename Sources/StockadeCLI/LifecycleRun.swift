@@ -47,7 +47,8 @@ struct LifecycleRun {
             let sandbox = SandboxExecutor(user: user, rootfs: options.rootfs,
                                           detectFilter: try ProfileSelection.filter(named: detectProfile),
                                           buildFilter: try ProfileSelection.filter(named: buildProfile),
-                                          limits: limits, enforcement: enforcement, console: console, audit: audit)
+                                          limits: limits, enforcement: enforcement, console: console, audit: audit,
+                                          requireNamespaces: options.namespaces.required(configuration))
             let started = try BuildSession(inputs(user: user), executor: sandbox, progress: progress, runs: log)
             session = started
             for warning in started.warnings { complain(warning, level: "warning") }

@@ -47,6 +47,8 @@ struct SandboxOptions: ParsableArguments {
 
     @OptionGroup var limits: LimitOptions
 
+    @OptionGroup var namespaces: NamespaceOption
+
     @Option(help: "RLIMIT_NPROC: processes of the stack user's host id.")
     var maxProcesses: UInt64?
 
@@ -100,7 +102,8 @@ struct SandboxOptions: ParsableArguments {
         return SandboxPlan(command: command, environment: environmentFor(user), user: user,
                            network: network, hostname: hostname, rootfs: rootfs,
                            mounts: mounts, workingDirectory: chdir, limits: limits, syscallFilter: filter,
-                           timeoutSeconds: timeout, enforcement: enforcement)
+                           timeoutSeconds: timeout, enforcement: enforcement,
+                           requireNamespaces: namespaces.required(configuration))
     }
 
     /// stockade's environment (or none), the stack user's HOME, USER and
@@ -165,6 +168,15 @@ extension StackUser {
         }
         return user
     }
+}
+
+/// `--require-namespaces`: where the kernel will not create a user namespace, refuse (exit 69)
+/// instead of running in the fallback without namespaces.
+struct NamespaceOption: ParsableArguments {
+    @Flag(help: "Refuse (exit 69) rather than run without namespaces where the kernel will not create a user namespace.")
+    var requireNamespaces = false
+
+    func required(_ configuration: Configuration) -> Bool { requireNamespaces || configuration.requireNamespaces }
 }
 
 /// `--disk SIZE`: the disk budget of one build, export or run (see `DiskBudget`).

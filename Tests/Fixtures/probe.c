@@ -141,6 +141,14 @@ static long probe(const char *name) {
         return r;
     }
     if (!strcmp(name, "kill-init")) return result(kill(1, 0));
+    if (!strncmp(name, "kill:", 5)) return result(kill((pid_t)atoi(name + 5), 0));
+    if (!strcmp(name, "setsid")) return result(setsid());
+    if (!strcmp(name, "setpgid")) return result(setpgid(0, 0));
+    if (!strcmp(name, "landlock-abi")) {
+        long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, 1UL /* LANDLOCK_CREATE_RULESET_VERSION */);
+        printf("abi=%ld\n", abi < 0 ? 0 : abi);
+        return 0;
+    }
     if (!strcmp(name, "getpid-after")) return result(getpid());
     if (!strcmp(name, "securebits")) { long bits = prctl(PR_GET_SECUREBITS); if (bits < 0) return -errno; printf("securebits=%#lx\n", bits); return 0; }
     // getpid through the i386 entry point: a foreign syscall architecture.

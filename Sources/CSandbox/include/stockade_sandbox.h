@@ -93,6 +93,13 @@ struct stk_memory_layout {
 
 struct stk_spawn_plan {
     uint64_t clone_flags;           ///< CLONE_NEW* namespaces to create
+    /// 0: the fallback without namespaces. Nothing is mounted; pid 1 (the
+    /// sandbox's init, not the namespace's) leads a session of its own that
+    /// the command cannot leave, and the supervisor kills that whole group.
+    int namespaced;
+    /// Change to `uid`/`gid` and drop the bounding set and securebits (needs
+    /// privilege: always in a user namespace, as root without one).
+    int switch_identity;
     int loopback_up;                ///< bring `lo` up in the new network namespace
     const char *hostname;           ///< NULL: leave it
 
@@ -114,6 +121,11 @@ struct stk_spawn_plan {
     const char *const *writable_paths;
     size_t writable_count;
     int landlock;                   ///< 0: off, 1: apply when the kernel offers it
+    /// Landlock: when `readable_paths` is set, reads and execution are handled
+    /// too and allowed only beneath these and the writable paths (the fallback).
+    const char *const *readable_paths;
+    size_t readable_count;
+    int deny_tcp;                   ///< Landlock ABI 4+: no TCP bind or connect at all
 
     const char *const *argv;        ///< NULL-terminated
     const char *const *envp;        ///< NULL-terminated
@@ -156,8 +168,7 @@ struct stk_spawn_plan {
 
 /// Steps of the child's setup, reported with errno when one fails.
 enum stk_stage {
-    STK_STAGE_WAIT_PARENT = 1,
-    STK_STAGE_PARENT_DEATH_SIGNAL,
+    STK_STAGE_PARENT_DEATH_SIGNAL = 1,
     STK_STAGE_SETUP_IDENTITY,
     STK_STAGE_NOT_DUMPABLE,
     STK_STAGE_MOUNT_PRIVATE,
@@ -197,6 +208,8 @@ enum stk_stage {
     STK_STAGE_AUDIT_LISTENER,
     STK_STAGE_EXEC,
     STK_STAGE_CGROUP,
+    STK_STAGE_SUBREAPER,
+    STK_STAGE_SESSION_FILTER,
 };
 
 enum stk_report_kind {
@@ -220,7 +233,16 @@ struct stk_report {
 /// (in the caller's namespace) with a pidfd in `*pidfd`, or -1 with errno.
 /// `parent_fd` is the caller's end of the sync socket, which the child closes.
 /// Every signal is blocked across the clone so no handler runs in the child.
+/// Where clone3 is answered with ENOSYS (container runtimes' default seccomp
+/// profiles, Stockade's own), clone does the same.
 pid_t stk_spawn(const struct stk_spawn_plan *plan, int parent_fd, int *pidfd);
+
+/// Whether this process may create a user namespace: 0, or the errno of a
+/// clone(CLONE_NEWUSER) whose child exits at once.
+int stk_probe_user_namespace(void);
+
+/// The Landlock ABI this kernel offers; 0 without Landlock.
+int stk_landlock_abi(void);
 
 struct stk_rusage {
     int64_t user_usec;
