@@ -47,6 +47,8 @@ public struct Exporter {
     public var projectMetadata: JSONValue
     public var progress: any ProgressReporter
     public var platformAPI = "0.15"
+    /// The platform's choice of default process (`-process-type`), over the buildpacks'.
+    public var defaultProcessType: String?
     /// `SOURCE_DATE_EPOCH`, else the reference lifecycle's constant.
     public var created = "1980-01-01T00:00:01Z"
 
@@ -240,7 +242,10 @@ public struct Exporter {
                                "CNB_DEPRECATION_MODE=quiet", "PATH=/cnb/process:/cnb/lifecycle:\(runPath)"]
         config.user = "\(user.uid):\(user.gid)"
         config.workingDirectory = "/workspace"
-        config.entrypoint = metadataTOML.buildpackDefaultProcessType.map { ["/cnb/process/" + $0] }
+        if let chosen = defaultProcessType, !metadataTOML.processes.contains(where: { $0.type == chosen }) {
+            throw Self.fail("the default process type \(chosen) is not one the buildpacks defined (\(metadataTOML.processes.map(\.type).sorted().joined(separator: ", ")))")
+        }
+        config.entrypoint = (defaultProcessType ?? metadataTOML.buildpackDefaultProcessType).map { ["/cnb/process/" + $0] }
             ?? ["/cnb/lifecycle/launcher"]
         config.command = nil
         config.created = created
