@@ -193,3 +193,4 @@ public struct RunTOML: TOMLDecodable, Equatable {
         self.images = images
     }
 }
+
