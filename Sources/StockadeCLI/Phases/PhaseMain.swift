@@ -265,7 +265,9 @@ struct PhaseSession {
     /// restorer: layer metadata from the previous image and layers from the cache.
     private mutating func restore(analyzed: AnalyzedTOML?, group: GroupTOML) throws {
         let previous = try inputs.bool("skip-layers") ? nil : try previousImage(analyzed)
-        let cache = try cacheLocation().map { LayerCache(path: $0) }?.load(progress: progress)
+        // An empty cache volume is a first build, not a broken cache.
+        let cache = try cacheLocation().flatMap { access($0 + "/index.json", F_OK) == 0 ? LayerCache(path: $0) : nil }?
+            .load(progress: progress)
         guard previous != nil || cache != nil else { return }
         let sandbox = try executor()
         var restorer = Restorer(layersDirectory: inputs.layers, scratchDirectory: try scratch(), group: group.group,
@@ -326,6 +328,7 @@ struct PhaseSession {
         var size: Int64 = 0
         for name in names {
             let target = try LayoutPath(name, in: layout)
+            try Self.makeParents(of: target.path)
             let output = try ImageLayout.openOrCreate(target.path, budget: budget)
             let result = try exporter.export(to: output, tag: target.tag)
             progress.line("Saved \(name) to \(target.path): \(result.manifest.digest)")
@@ -488,6 +491,17 @@ struct PhaseSession {
             try document.write(to: try ConfinedDirectory(path: directory), at: name)
         } catch {
             throw PhaseFailure("cannot write \(path): \(error)", code: phase.failureCode)
+        }
+    }
+
+    /// `mkdir -p` of the directories above `path`.
+    static func makeParents(of path: String) throws {
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/").dropLast() {
+            prefix += "/" + component
+            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+                throw PhaseFailure("cannot create \(prefix): \(String(cString: strerror(errno)))", code: ExitCode.cannotCreate)
+            }
         }
     }
 
