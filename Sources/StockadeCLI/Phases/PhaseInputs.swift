@@ -1,3 +1,4 @@
+import BuildpackSpec
 import Glibc
 import GoFlags
 
@@ -45,30 +46,18 @@ public enum LifecyclePhase: String, CaseIterable, Sendable {
 }
 
 /// `CNB_PLATFORM_API`: checked before anything else, as the reference does.
-struct PlatformAPI: Comparable, CustomStringConvertible {
-    let major: Int
-    let minor: Int
-
-    static let supported = (PlatformAPI(0, 7)...PlatformAPI(0, 15))
+struct PlatformAPI: CustomStringConvertible {
+    let version: APIVersion
     static let exitCode: Int32 = 11
 
-    init(_ major: Int, _ minor: Int) {
-        self.major = major
-        self.minor = minor
-    }
-
-    /// `X.Y` within 0.7-0.15; nil otherwise.
+    /// Within 0.7-0.15; nil otherwise (unset and empty included).
     init?(_ text: String) {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 2, let major = GoFlagSet.parseInt(String(parts[0])), let minor = GoFlagSet.parseInt(String(parts[1])),
-              major >= 0, minor >= 0, !parts[0].hasPrefix("+"), !parts[1].hasPrefix("+") else { return nil }
-        self.init(major, minor)
-        guard Self.supported.contains(self) else { return nil }
+        guard let version = try? APIVersion.platformAPI(text) else { return nil }
+        self.version = version
     }
 
-    static func < (a: PlatformAPI, b: PlatformAPI) -> Bool { (a.major, a.minor) < (b.major, b.minor) }
-    var description: String { "\(major).\(minor)" }
-    func atLeast(_ minor: Int) -> Bool { self >= PlatformAPI(0, minor) }
+    var description: String { version.description }
+    func atLeast(_ minor: UInt64) -> Bool { version >= APIVersion(0, minor) }
 }
 
 /// One flag of a phase: its kind, the `CNB_*` variable behind it, and the Platform APIs that define it.
@@ -76,10 +65,10 @@ struct PhaseFlag {
     let name: String
     let kind: GoFlagSet.Kind
     let variable: String?
-    var since = 7
-    var before = 99
+    var since: UInt64 = 7
+    var before: UInt64 = 99
 
-    init(_ name: String, _ kind: GoFlagSet.Kind = .string, _ variable: String? = nil, since: Int = 7, before: Int = 99) {
+    init(_ name: String, _ kind: GoFlagSet.Kind = .string, _ variable: String? = nil, since: UInt64 = 7, before: UInt64 = 99) {
         self.name = name
         self.kind = kind
         self.variable = variable

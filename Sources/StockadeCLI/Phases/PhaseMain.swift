@@ -119,17 +119,21 @@ struct PhaseSession {
         defer {
             if let scratchDirectory { try? StackUserFiles.removeTree(scratchDirectory, for: user) }
         }
+        if [.detector, .restorer, .builder].contains(phase), !inputs.positional.isEmpty {
+            throw PhaseFailure("failed to parse arguments: received unexpected arguments: \(inputs.positional.joined(separator: " "))",
+                               code: PhaseFailure.invalidArguments)
+        }
         switch phase {
         case .analyzer:
             _ = try analyze()
         case .detector:
             _ = try detect()
         case .restorer:
-            try restore(analyzed: try readIfPresent(AnalyzedTOML.self, at: inputs.analyzed), group: try read(GroupTOML.self, at: inputs.group))
+            try restore(analyzed: try readIfPresent(AnalyzedTOML.self, at: inputs.analyzed), group: try input(GroupTOML.self, at: inputs.group, "group file"))
         case .builder:
-            try build(group: try read(GroupTOML.self, at: inputs.group), plan: try read(PlanTOML.self, at: inputs.plan))
+            try build(group: try input(GroupTOML.self, at: inputs.group, "group file"), plan: try input(PlanTOML.self, at: inputs.plan, "plan file"))
         case .exporter:
-            try export(group: try read(GroupTOML.self, at: inputs.group), analyzed: try readIfPresent(AnalyzedTOML.self, at: inputs.analyzed))
+            try export(group: try input(GroupTOML.self, at: inputs.group, "group file"), analyzed: try readIfPresent(AnalyzedTOML.self, at: inputs.analyzed))
         case .creator:
             let analyzed = try analyze()
             let detected = try detect()
@@ -239,12 +243,7 @@ struct PhaseSession {
     private mutating func detect() throws -> (group: GroupTOML, plan: PlanTOML) {
         var store = BuildpackStore()
         try store.add(buildpacksDirectory: try LifecycleRun.directory(inputs.buildpacks, what: "buildpacks directory"))
-        var order: [OrderGroup]
-        do {
-            order = try read(OrderTOML.self, at: inputs.order).order
-        } catch let failure as PhaseFailure {
-            throw PhaseFailure("failed to read buildpack order file: \(failure.message)", code: 1)
-        }
+        var order = try input(OrderTOML.self, at: inputs.order, "buildpack order file").order
         if inputs.api.atLeast(15), let system = try readIfPresent(SystemTOML.self, at: inputs.systemPath) {
             order = system.applied(to: order)
         }
@@ -279,6 +278,10 @@ struct PhaseSession {
 
     /// builder: the group's bin/build in order, then `<layers>/config/metadata.toml`.
     private mutating func build(group: GroupTOML, plan: PlanTOML) throws {
+        // group.toml names each buildpack's API: one this lifecycle cannot speak is refused before anything runs.
+        for element in group.group {
+            if let api = element.api { _ = try APIVersion.buildpackAPI(api, file: inputs.group, buildpack: element.description) }
+        }
         var store = BuildpackStore()
         try store.add(buildpacksDirectory: try LifecycleRun.directory(inputs.buildpacks, what: "buildpacks directory"))
         try store.resolve(order: [OrderGroup(group.group)])
@@ -467,6 +470,18 @@ struct PhaseSession {
     }
 
     // MARK: - files
+
+    /// An input file another phase or the platform wrote: missing or malformed, the reference's
+    /// `failed to read <what>` and exit 1 (an unsupported Buildpack API keeps its 12).
+    func input<T: TOMLDecodable>(_ type: T.Type, at path: String, _ what: String) throws -> T {
+        do {
+            return try read(type, at: path)
+        } catch let failure as PhaseFailure {
+            throw PhaseFailure("failed to read \(what): \(failure.message)", code: 1)
+        } catch let error as LifecycleError {
+            throw PhaseFailure("failed to read \(what): \(error.message)", code: error.exitCode == LifecycleError.Code.unsupportedBuildpackAPI ? error.exitCode : 1)
+        }
+    }
 
     func read<T: TOMLDecodable>(_ type: T.Type, at path: String) throws -> T {
         guard let document = try readIfPresent(type, at: path) else {
