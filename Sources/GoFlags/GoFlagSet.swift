@@ -16,6 +16,11 @@ public struct GoFlagSet: Sendable {
         /// `-h` or `-help` that no flag defines: Go prints the usage and exits 0.
         public let isHelp: Bool
         public var description: String { message }
+
+        public init(message: String, isHelp: Bool) {
+            self.message = message
+            self.isHelp = isHelp
+        }
     }
 
     /// The flags given, by name: the last value given, or every value of a list.
