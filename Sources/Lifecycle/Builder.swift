@@ -10,6 +10,8 @@ public struct Builder: Sendable {
     public var store: BuildpackStore
     public var executor: any BuildpackExecutor
     public var progress: any ProgressReporter
+    /// Where every `bin/build` is recorded as it ends.
+    public var runs: any RunSink
     /// Whether `bin/build` may use the network.
     public var network: Bool
     /// What the buildpacks' writes are charged to; each is stopped when it would exceed it.
@@ -18,197 +20,229 @@ public struct Builder: Sendable {
     public var restored: RestoredLayers?
 
     public init(context: LifecycleContext, store: BuildpackStore, executor: any BuildpackExecutor,
-                progress: any ProgressReporter, network: Bool) {
+                progress: any ProgressReporter, runs: any RunSink, network: Bool) {
         self.context = context
         self.store = store
         self.executor = executor
         self.progress = progress
+        self.runs = runs
         self.network = network
-    }
-
-    public struct Build: Sendable {
-        public var metadata: MetadataTOML
-        public var runs: [BuildpackRun]
     }
 
     /// Builds `group` with `plan`, then writes `<layers>/config/metadata.toml`.
     /// A `Result` rather than a typed throw: see `Sandbox.run(_:stdio:) async`.
-    public func build(group: GroupTOML, plan: PlanTOML) async -> Result<Build, LifecycleError> {
-        var runs: [BuildpackRun] = []
+    public func build(group: GroupTOML, plan: PlanTOML) async -> Result<MetadataTOML, LifecycleError> {
         do throws(LifecycleError) {
-            return .success(try await build(group: group, plan: plan, runs: &runs))
+            return .success(try await build(group: group, plan: plan))
         } catch {
-            var error = error
-            if error.runs.isEmpty { error.runs = runs }
             return .failure(error)
         }
     }
 
-    private func build(group: GroupTOML, plan: PlanTOML, runs: inout [BuildpackRun]) async throws(LifecycleError) -> Build {
-        var remaining = RemainingPlan(plan)
-        var environment = context.environment
+    /// What one buildpack's build leaves for the next ones.
+    private struct Carried {
+        var remaining: RemainingPlan
+        var environment: Environment
         var contributions = LaunchContributions()
-        var built: [(descriptor: BuildpackTOML, entry: BuildpackStore.Entry)] = []
+        /// Escaped ids of the buildpacks built so far, whose layers the next ones see.
+        var built: [String] = []
+    }
+
+    /// One buildpack's `bin/build`, ready to run.
+    private struct Step {
+        var element: GroupElement
+        var descriptor: BuildpackTOML
+        var escaped: String
+        var hostLayers: String
+        /// Its share of the plan, which it must meet or leave (`[[unmet]]`).
+        var received: BuildpackPlan
+        var invocation: Invocation
+        var watch: DiskWatch?
+    }
+
+    private func build(group: GroupTOML, plan: PlanTOML) async throws(LifecycleError) -> MetadataTOML {
         let layersRoot: ConfinedDirectory
         do { layersRoot = try ConfinedDirectory(path: context.layersDirectory) } catch {
             throw LifecycleError("cannot open the layers directory: \(error)", exitCode: LifecycleError.Code.buildGeneric)
         }
-
+        var carried = Carried(remaining: RemainingPlan(plan), environment: context.environment)
         for element in group.group {
-            let entry: BuildpackStore.Entry
-            do { entry = try store.entry(for: element) } catch {
-                throw LifecycleError.from(error, phaseCode: LifecycleError.Code.buildGeneric, runs: runs)
-            }
-            let descriptor = entry.descriptor
-            let escaped = BuildpackID.escape(element.id)
-            let received = remaining.buildpackPlan(for: element)
-            let planDirectory = context.scratchDirectory + "/build-\(escaped)-\(element.version)"
-            let hostLayers = context.layersDirectory + "/" + escaped
-            let spec: BuildpackInvocation
-            do {
-                try layersRoot.createDirectory(escaped)
-                try executor.makeWritable(hostLayers)
-                let plans = try ConfinedDirectory(path: context.scratchDirectory)
-                try plans.createDirectory(String(planDirectory.dropFirst(context.scratchDirectory.count + 1)))
-                try received.write(to: try ConfinedDirectory(path: planDirectory), at: SandboxLayout.planFile)
-                spec = try BuildpackInvocation.build(
-                    descriptor: descriptor, buildpackDirectory: SandboxLayout.buildpack(descriptor),
-                    appDirectory: SandboxLayout.workspace, layersDirectory: SandboxLayout.layers(of: descriptor),
-                    platformDirectory: SandboxLayout.platform, platformSource: context.platformDirectory,
-                    planPath: SandboxLayout.buildPlan + "/" + SandboxLayout.planFile, base: environment,
-                    target: context.target, executionEnvironment: "production")
-            } catch let error as LifecycleError {
-                throw error
-            } catch {
-                throw LifecycleError("cannot prepare \(element)'s build: \(error)", exitCode: LifecycleError.Code.buildGeneric,
-                                     runs: runs)
-            }
-
+            let step = try prepare(element, in: layersRoot, carried: carried)
             progress.line("---> \(element)")
-            var views: [Invocation.View] = [
-                .init(hostPath: context.appDirectory, path: SandboxLayout.workspace, writable: true),
-            ]
-            // Earlier buildpacks' layers read-only: their build layers are on PATH.
-            for earlier in built {
-                let name = BuildpackID.escape(earlier.descriptor.info.id)
-                views.append(.init(hostPath: context.layersDirectory + "/" + name,
-                                   path: SandboxLayout.layers + "/" + name, writable: false))
-            }
-            views += [
-                .init(hostPath: hostLayers, path: SandboxLayout.layers(of: descriptor), writable: true),
-                .init(hostPath: context.platformDirectory, path: SandboxLayout.platform, writable: false),
-                .init(hostPath: entry.directory, path: SandboxLayout.buildpack(descriptor), writable: false),
-                .init(hostPath: planDirectory, path: SandboxLayout.buildPlan, writable: false),
-            ]
-            let watch = disk.map { DiskWatch(account: $0, workspace: context.appDirectory, layers: hostLayers) }
-            let invocation = Invocation(
-                phase: .build, buildpack: element.description, executable: spec.executable, arguments: spec.arguments,
-                environment: spec.environment.envp, workingDirectory: spec.workingDirectory, views: views,
-                scratch: [SandboxLayout.layers], network: network, timeoutSeconds: context.timeoutSeconds,
-                output: .stream(prefix: "[\(element.id)] "), disk: watch?.guardForBuildpack)
-            restored?.seal(escaped: escaped, layersDirectory: context.layersDirectory)
-            let result: InvocationResult
-            switch await executor.run(invocation) {
-            case .success(let value): result = value
-            case .failure(let error): throw LifecycleError(error.message, exitCode: error.exitCode, runs: runs)
-            }
-            // Before anything of Stockade's touches the layers again (a chmod changes ctimes).
-            restored?.settle(escaped: escaped, layersDirectory: context.layersDirectory)
-            var run = BuildpackRun(phase: .build, id: element.id, version: element.version, outcome: .pass, exitCode: 0,
-                                   message: nil, wallMicroseconds: result.wallMicroseconds,
-                                   cpuMicroseconds: result.cpuMicroseconds, maxResidentKiB: result.maxResidentKiB,
-                                   audit: result.audit)
-            if let watch {
-                do {
-                    // What a subordinate range's stack user hid in private directories counts too.
-                    try executor.makeReadable(hostLayers)
-                    try executor.makeReadable(context.appDirectory)
-                } catch {
-                    throw LifecycleError(error.message, exitCode: error.exitCode, runs: runs)
-                }
-                let hitFileLimit = result.ending == .signaled(SIGXFSZ) || result.ending == .exited(128 + SIGXFSZ)
-                if let overrun = watch.settle(buildpack: element.description, hitFileLimit: hitFileLimit) {
-                    run.outcome = .error
-                    run.exitCode = nil
-                    run.message = overrun
-                    runs.append(run)
-                    throw LifecycleError(overrun, exitCode: LifecycleError.Code.buildOverBudget, runs: runs)
-                }
-            }
-            switch result.ending {
-            case .exited(0):
-                break
-            case .exited(let code):
-                run.outcome = .fail
-                run.exitCode = code
-                run.message = "bin/build exited with \(code)"
-            case .signaled(let signal):
-                run.outcome = .fail
-                run.exitCode = 128 + signal
-                run.message = "bin/build was killed by signal \(signal)"
-            case .timedOut:
-                run.outcome = .timeout
-                run.exitCode = nil
-                run.message = "bin/build timed out after \(Detector.seconds(context.timeoutSeconds ?? 0)) s"
-            case .notRunnable(let reason):
-                run.outcome = .error
-                run.exitCode = nil
-                run.message = reason
-            }
-            var code = LifecycleError.Code.buildFailed
-            if run.outcome != .pass, let limit = result.limitReached {
-                run.message = (run.message ?? "bin/build failed") + ": " + limit
-                code = LifecycleError.Code.buildLimitReached
-            }
-            if run.outcome != .pass {
-                runs.append(run)
-                throw LifecycleError("\(element): \(run.message ?? "failed")", exitCode: code, runs: runs)
-            }
-
-            // What the buildpack wrote is hostile input: confined, capped, checked.
+            var (run, result) = try await self.run(step)
             do {
-                let layers = try ConfinedDirectory(path: hostLayers, presentedAs: SandboxLayout.layers(of: descriptor))
-                let buildpack = element.description
-                let scan = try BuildpackLayers.scan(layers, buildpack: buildpack, api: descriptor.api)
-                try Self.check(scan, buildpack: buildpack, in: layers, reusable: context.reusableLaunchLayers, escaped: escaped)
-                try Self.collectSBOMs(scan, from: layers, into: layersRoot, escaped: escaped, descriptor: descriptor,
-                                      buildpack: buildpack, disk: disk)
-                try scan.renameIgnoredLayers(in: layers)
-                let launch = try LaunchTOML.readIfPresent(from: layers, at: LaunchTOML.defaultFileName,
-                                                          buildpack: buildpack, buildpackAPI: descriptor.api)
-                let buildTOML = try BuildTOML.readIfPresent(from: layers, at: BuildTOML.defaultFileName,
-                                                            buildpack: buildpack, buildpackAPI: descriptor.api)
-                _ = try StoreTOML.readIfPresent(from: layers, at: StoreTOML.defaultFileName, buildpack: buildpack,
-                                                buildpackAPI: descriptor.api)
-                try remaining.complete(element, received: received, buildTOML: buildTOML,
-                                       context: DocumentContext(file: layers.displayPath(BuildTOML.defaultFileName),
-                                                                buildpack: buildpack, buildpackAPI: descriptor.api))
-                if let launch {
-                    for warning in contributions.add(launch, buildpackID: element.id) {
-                        progress.line("warning: \(buildpack): \(warning)")
-                    }
-                }
-                try environment.applyBuildLayers(of: layers, scan)
+                try judge(result, of: step, run: &run)
+                try accept(step, in: layersRoot, carried: &carried, run: &run)
             } catch {
-                run.outcome = .error
-                run.message = "\(error)"
-                runs.append(run)
-                throw LifecycleError("\(element) left invalid output: \(error)", exitCode: LifecycleError.Code.buildFailed,
-                                     runs: runs)
+                runs.record(run)
+                throw error
             }
-            runs.append(run)
-            built.append((descriptor, entry))
+            runs.record(run)
+            carried.built.append(step.escaped)
         }
+        return try writeMetadata(carried.contributions.metadata(buildpacks: group.group), in: layersRoot)
+    }
 
-        let metadata = contributions.metadata(buildpacks: group.group)
+    /// Its layers directory handed to the stack user, its plan written, its views: the earlier
+    /// buildpacks' layers read-only (their build layers are on PATH), its own writable.
+    private func prepare(_ element: GroupElement, in layersRoot: ConfinedDirectory,
+                         carried: Carried) throws(LifecycleError) -> Step {
+        let entry: BuildpackStore.Entry
+        do { entry = try store.entry(for: element) } catch {
+            throw LifecycleError.from(error, phaseCode: LifecycleError.Code.buildGeneric)
+        }
+        let descriptor = entry.descriptor
+        let escaped = BuildpackID.escape(element.id)
+        let received = carried.remaining.buildpackPlan(for: element)
+        let planDirectory = context.scratchDirectory + "/build-\(escaped)-\(element.version)"
+        let hostLayers = context.layersDirectory + "/" + escaped
+        let spec: BuildpackInvocation
+        do {
+            try layersRoot.createDirectory(escaped)
+            try executor.makeWritable(hostLayers)
+            let plans = try ConfinedDirectory(path: context.scratchDirectory)
+            try plans.createDirectory(String(planDirectory.dropFirst(context.scratchDirectory.count + 1)))
+            try received.write(to: try ConfinedDirectory(path: planDirectory), at: PlatformPaths.planFile)
+            spec = try BuildpackInvocation.build(
+                descriptor: descriptor, buildpackDirectory: PlatformPaths.buildpack(descriptor),
+                appDirectory: PlatformPaths.workspace, layersDirectory: PlatformPaths.layers(of: descriptor),
+                platformDirectory: PlatformPaths.platform, platformSource: context.platformDirectory,
+                planPath: PlatformPaths.buildPlan + "/" + PlatformPaths.planFile, base: carried.environment,
+                target: context.target, executionEnvironment: "production")
+        } catch {
+            throw LifecycleError("cannot prepare \(element)'s build: \(error)", exitCode: LifecycleError.Code.buildGeneric)
+        }
+        var views: [Invocation.View] = [
+            .init(hostPath: context.appDirectory, path: PlatformPaths.workspace, writable: true),
+        ]
+        for earlier in carried.built {
+            views.append(.init(hostPath: context.layersDirectory + "/" + earlier,
+                               path: PlatformPaths.layers + "/" + earlier, writable: false))
+        }
+        views += [
+            .init(hostPath: hostLayers, path: PlatformPaths.layers(of: descriptor), writable: true),
+            .init(hostPath: context.platformDirectory, path: PlatformPaths.platform, writable: false),
+            .init(hostPath: entry.directory, path: PlatformPaths.buildpack(descriptor), writable: false),
+            .init(hostPath: planDirectory, path: PlatformPaths.buildPlan, writable: false),
+        ]
+        let watch = disk.map { DiskWatch(account: $0, workspace: context.appDirectory, layers: hostLayers) }
+        let invocation = Invocation(
+            phase: .build, buildpack: element.description, executable: spec.executable, arguments: spec.arguments,
+            environment: spec.environment.envp, workingDirectory: spec.workingDirectory, views: views,
+            scratch: [PlatformPaths.layers], network: network, timeoutSeconds: context.timeoutSeconds,
+            output: .stream(prefix: "[\(element.id)] "), disk: watch?.guardForBuildpack)
+        return Step(element: element, descriptor: descriptor, escaped: escaped, hostLayers: hostLayers,
+                    received: received, invocation: invocation, watch: watch)
+    }
+
+    /// Runs `bin/build`, its restored layers fingerprinted around it; then charges what it wrote
+    /// to the disk budget. The run it returns passed unless the budget says otherwise.
+    private func run(_ step: Step) async throws(LifecycleError) -> (BuildpackRun, InvocationResult) {
+        restored?.seal(escaped: step.escaped, layersDirectory: context.layersDirectory)
+        let result: InvocationResult
+        switch await executor.run(step.invocation) {
+        case .success(let value): result = value
+        case .failure(let error): throw LifecycleError(error.message, exitCode: error.exitCode)
+        }
+        // Before anything of Stockade's touches the layers again (a chmod changes ctimes).
+        restored?.settle(escaped: step.escaped, layersDirectory: context.layersDirectory)
+        var run = BuildpackRun(phase: .build, id: step.element.id, version: step.element.version, outcome: .pass,
+                               exitCode: 0, message: nil, wallMicroseconds: result.wallMicroseconds,
+                               cpuMicroseconds: result.cpuMicroseconds, maxResidentKiB: result.maxResidentKiB,
+                               audit: result.audit)
+        if let watch = step.watch {
+            do {
+                // What a subordinate range's stack user hid in private directories counts too.
+                try executor.makeReadable(step.hostLayers)
+                try executor.makeReadable(context.appDirectory)
+            } catch {
+                throw LifecycleError(error.message, exitCode: error.exitCode)
+            }
+            let hitFileLimit = result.ending == .signaled(SIGXFSZ) || result.ending == .exited(128 + SIGXFSZ)
+            if let overrun = watch.settle(buildpack: step.element.description, hitFileLimit: hitFileLimit) {
+                run.outcome = .error
+                run.exitCode = nil
+                run.message = overrun
+                runs.record(run)
+                throw LifecycleError(overrun, exitCode: LifecycleError.Code.buildOverBudget)
+            }
+        }
+        return (run, result)
+    }
+    /// How `bin/build` ended: anything but exit 0 fails the build (53 when a resource limit stopped it).
+    private func judge(_ result: InvocationResult, of step: Step, run: inout BuildpackRun) throws(LifecycleError) {
+        switch result.ending {
+        case .exited(0):
+            return
+        case .exited(let code):
+            run.outcome = .fail
+            run.exitCode = code
+            run.message = "bin/build exited with \(code)"
+        case .signaled(let signal):
+            run.outcome = .fail
+            run.exitCode = 128 + signal
+            run.message = "bin/build was killed by signal \(signal)"
+        case .timedOut:
+            run.outcome = .timeout
+            run.exitCode = nil
+            run.message = "bin/build timed out after \(Detector.seconds(context.timeoutSeconds ?? 0)) s"
+        case .notRunnable(let reason):
+            run.outcome = .error
+            run.exitCode = nil
+            run.message = reason
+        }
+        var code = LifecycleError.Code.buildFailed
+        if let limit = result.limitReached {
+            run.message = (run.message ?? "bin/build failed") + ": " + limit
+            code = LifecycleError.Code.buildLimitReached
+        }
+        throw LifecycleError("\(step.element): \(run.message ?? "failed")", exitCode: code)
+    }
+
+    /// What the buildpack wrote is hostile input: confined, capped, checked; then its launch
+    /// contributions, met plan entries and build layers pass to the next buildpacks.
+    private func accept(_ step: Step, in layersRoot: ConfinedDirectory, carried: inout Carried,
+                        run: inout BuildpackRun) throws(LifecycleError) {
+        let descriptor = step.descriptor
+        let buildpack = step.element.description
+        do {
+            let layers = try ConfinedDirectory(path: step.hostLayers, presentedAs: PlatformPaths.layers(of: descriptor))
+            let scan = try BuildpackLayers.scan(layers, buildpack: buildpack, api: descriptor.api)
+            try Self.check(scan, buildpack: buildpack, in: layers, reusable: context.reusableLaunchLayers,
+                           escaped: step.escaped)
+            try Self.collectSBOMs(scan, from: layers, into: layersRoot, escaped: step.escaped, descriptor: descriptor,
+                                  buildpack: buildpack, disk: disk)
+            try scan.renameIgnoredLayers(in: layers)
+            let launch = try LaunchTOML.readIfPresent(from: layers, at: LaunchTOML.defaultFileName,
+                                                      buildpack: buildpack, buildpackAPI: descriptor.api)
+            let buildTOML = try BuildTOML.readIfPresent(from: layers, at: BuildTOML.defaultFileName,
+                                                        buildpack: buildpack, buildpackAPI: descriptor.api)
+            _ = try StoreTOML.readIfPresent(from: layers, at: StoreTOML.defaultFileName, buildpack: buildpack,
+                                            buildpackAPI: descriptor.api)
+            try carried.remaining.complete(step.element, received: step.received, buildTOML: buildTOML,
+                                           context: DocumentContext(file: layers.displayPath(BuildTOML.defaultFileName),
+                                                                    buildpack: buildpack, buildpackAPI: descriptor.api))
+            if let launch {
+                for warning in carried.contributions.add(launch, buildpackID: step.element.id) {
+                    progress.line("warning: \(buildpack): \(warning)")
+                }
+            }
+            try carried.environment.applyBuildLayers(of: layers, scan)
+        } catch {
+            run.outcome = .error
+            run.message = "\(error)"
+            throw LifecycleError("\(step.element) left invalid output: \(error)", exitCode: LifecycleError.Code.buildFailed)
+        }
+    }
+
+    private func writeMetadata(_ metadata: MetadataTOML, in layersRoot: ConfinedDirectory) throws(LifecycleError) -> MetadataTOML {
         do {
             try layersRoot.createDirectory("config")
             try metadata.write(to: try layersRoot.subdirectory("config"), at: MetadataTOML.defaultFileName)
         } catch {
-            throw LifecycleError("cannot write config/metadata.toml: \(error)", exitCode: LifecycleError.Code.buildGeneric,
-                                 runs: runs)
+            throw LifecycleError("cannot write config/metadata.toml: \(error)", exitCode: LifecycleError.Code.buildGeneric)
         }
-        return Build(metadata: metadata, runs: runs)
+        return metadata
     }
 
     /// The most an SBOM file may hold: SBOMs of large apps run to megabytes, not hundreds.

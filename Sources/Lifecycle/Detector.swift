@@ -10,6 +10,8 @@ public struct Detector: Sendable {
     public var store: BuildpackStore
     public var executor: any BuildpackExecutor
     public var progress: any ProgressReporter
+    /// Where every `bin/detect` is recorded as it ends.
+    public var runs: any RunSink
     /// How many `bin/detect` run at once.
     public var jobs: Int
     /// Bytes of each detect's output kept for the messages.
@@ -20,29 +22,21 @@ public struct Detector: Sendable {
     public var disk: DiskAccount?
 
     public init(context: LifecycleContext, store: BuildpackStore, executor: any BuildpackExecutor,
-                progress: any ProgressReporter, jobs: Int) {
+                progress: any ProgressReporter, runs: any RunSink, jobs: Int) {
         self.context = context
         self.store = store
         self.executor = executor
         self.progress = progress
+        self.runs = runs
         self.jobs = max(1, jobs)
-    }
-
-    public struct Detection: Sendable {
-        public var group: DetectedGroup
-        public var runs: [BuildpackRun]
     }
 
     /// Detects, then writes `group.toml` and `plan.toml` into the layers directory.
     /// A `Result` rather than a typed throw: see `Sandbox.run(_:stdio:) async`.
-    public func detect(order: [OrderGroup]) async -> Result<Detection, LifecycleError> {
-        var runs: [BuildpackRun] = []
+    public func detect(order: [OrderGroup]) async -> Result<DetectedGroup, LifecycleError> {
         do throws(LifecycleError) {
-            let candidates = try expand(order)
-            return .success(try await detect(candidates: candidates, runs: &runs))
+            return .success(try await detect(candidates: try expand(order)))
         } catch {
-            var error = error
-            if error.runs.isEmpty { error.runs = runs }
             return .failure(error)
         }
     }
@@ -57,28 +51,30 @@ public struct Detector: Sendable {
         }
     }
 
-    private func detect(candidates: [CandidateGroup], runs: inout [BuildpackRun]) async throws(LifecycleError) -> Detection {
+    private func detect(candidates: [CandidateGroup]) async throws(LifecycleError) -> DetectedGroup {
+        var ran: [BuildpackRun] = []
         var outcomes: [ModuleKey: DetectOutcome] = [:]
         var failures: [(CandidateGroup, DetectFailure)] = []
         for candidate in candidates {
             let pending = candidate.elements.filter { outcomes[$0.element.key] == nil }
             for (element, outcome, run) in try await detectAll(pending).get() {
                 outcomes[element.key] = outcome
-                runs.append(run)
+                ran.append(run)
+                runs.record(run)
             }
             let resolution: GroupDetection
             do {
                 resolution = try GroupResolution.resolve(candidate.groupElements, outcomes: outcomes)
             } catch {
-                throw LifecycleError.from(error, phaseCode: LifecycleError.Code.detectGeneric, runs: runs)
+                throw LifecycleError.from(error, phaseCode: LifecycleError.Code.detectGeneric)
             }
             switch resolution {
             case .passed(let detected):
-                report(candidate, outcomes: outcomes, runs: runs)
-                try write(detected, runs: runs)
-                return Detection(group: detected, runs: runs)
+                report(candidate, outcomes: outcomes, ran: ran)
+                try write(detected)
+                return detected
             case .failed(let failure):
-                report(candidate, outcomes: outcomes, runs: runs)
+                report(candidate, outcomes: outcomes, ran: ran)
                 failures.append((candidate, failure))
             }
         }
@@ -89,13 +85,13 @@ public struct Detector: Sendable {
             message += "\n  group \(index + 1) [\(names)]:"
             for line in failure.log { message += "\n    " + line }
         }
-        throw LifecycleError(message, exitCode: DetectFailure.exitCode(for: failures.map(\.1)), runs: runs)
+        throw LifecycleError(message, exitCode: DetectFailure.exitCode(for: failures.map(\.1)))
     }
 
-    private func report(_ candidate: CandidateGroup, outcomes: [ModuleKey: DetectOutcome], runs: [BuildpackRun]) {
+    private func report(_ candidate: CandidateGroup, outcomes: [ModuleKey: DetectOutcome], ran: [BuildpackRun]) {
         progress.line("group: " + candidate.groupElements.map(\.description).joined(separator: ", "))
         for element in candidate.groupElements {
-            guard let run = runs.last(where: { $0.id == element.id && $0.version == element.version }) else { continue }
+            guard let run = ran.last(where: { $0.id == element.id && $0.version == element.version }) else { continue }
             var outcome = run.outcome
             if outcome == .fail && element.optional { outcome = .skip }
             var line = "  \(outcome.rawValue.padding(5)) \(element)"
@@ -104,14 +100,13 @@ public struct Detector: Sendable {
         }
     }
 
-    private func write(_ detected: DetectedGroup, runs: [BuildpackRun]) throws(LifecycleError) {
+    private func write(_ detected: DetectedGroup) throws(LifecycleError) {
         do {
             let layers = try ConfinedDirectory(path: context.layersDirectory)
             try detected.group.write(to: layers, at: GroupTOML.defaultFileName)
             try detected.plan.write(to: layers, at: PlanTOML.defaultFileName)
         } catch {
-            throw LifecycleError("cannot write group.toml and plan.toml: \(error)", exitCode: LifecycleError.Code.detectGeneric,
-                                 runs: runs)
+            throw LifecycleError("cannot write group.toml and plan.toml: \(error)", exitCode: LifecycleError.Code.detectGeneric)
         }
     }
 
@@ -157,7 +152,9 @@ public struct Detector: Sendable {
             guard let invocation else { return .success((plan, run)) }
             switch await executor.run(invocation) {
             case .success(let result): return .success(classify(result, candidate: candidate, run: run))
-            case .failure(let error): throw LifecycleError(error.message, exitCode: error.exitCode, runs: [run])
+            case .failure(let error):
+                runs.record(run)
+                throw LifecycleError(error.message, exitCode: error.exitCode)
             }
         } catch {
             return .failure(error)
@@ -184,15 +181,15 @@ public struct Detector: Sendable {
         }
 
         let planDirectory = context.scratchDirectory + "/detect-\(BuildpackID.escape(element.id))-\(element.version)"
-        let buildpackPath = SandboxLayout.buildpack(descriptor)
+        let buildpackPath = PlatformPaths.buildpack(descriptor)
         let spec: BuildpackInvocation
         do {
             try makeEmptyPlan(in: planDirectory)
             try executor.makeWritable(planDirectory)
             spec = try BuildpackInvocation.detect(
-                descriptor: descriptor, buildpackDirectory: buildpackPath, appDirectory: SandboxLayout.workspace,
-                platformDirectory: SandboxLayout.platform, platformSource: context.platformDirectory,
-                planPath: SandboxLayout.detectPlan + "/" + SandboxLayout.planFile, base: context.environment,
+                descriptor: descriptor, buildpackDirectory: buildpackPath, appDirectory: PlatformPaths.workspace,
+                platformDirectory: PlatformPaths.platform, platformSource: context.platformDirectory,
+                planPath: PlatformPaths.detectPlan + "/" + PlatformPaths.planFile, base: context.environment,
                 target: context.target, executionEnvironment: "production")
         } catch let error as LifecycleError {
             throw error
@@ -202,10 +199,10 @@ public struct Detector: Sendable {
         let invocation = Invocation(
             phase: .detect, buildpack: element.description, executable: spec.executable, arguments: spec.arguments,
             environment: spec.environment.envp, workingDirectory: spec.workingDirectory,
-            views: [.init(hostPath: context.appDirectory, path: SandboxLayout.workspace, writable: false),
-                    .init(hostPath: context.platformDirectory, path: SandboxLayout.platform, writable: false),
+            views: [.init(hostPath: context.appDirectory, path: PlatformPaths.workspace, writable: false),
+                    .init(hostPath: context.platformDirectory, path: PlatformPaths.platform, writable: false),
                     .init(hostPath: entry.directory, path: buildpackPath, writable: false),
-                    .init(hostPath: planDirectory, path: SandboxLayout.detectPlan, writable: true)],
+                    .init(hostPath: planDirectory, path: PlatformPaths.detectPlan, writable: true)],
             network: false, timeoutSeconds: context.timeoutSeconds, output: .capture(limit: Self.outputLimit),
             disk: disk.map { DiskGuard(maxFileSize: min($0.remaining, UInt64(Self.planLimit))) })
         return (.skipped, invocation, run)
@@ -227,7 +224,7 @@ public struct Detector: Sendable {
             let outcome: DetectOutcome
             do {
                 outcome = DetectOutcome.fromDetect(exitCode: code, planDirectory: try ConfinedDirectory(path: planDirectory),
-                                                   planFile: SandboxLayout.planFile, element: element)
+                                                   planFile: PlatformPaths.planFile, element: element)
             } catch {
                 outcome = .error("cannot read the plan: \(error)")
             }
@@ -259,7 +256,7 @@ public struct Detector: Sendable {
             throw LifecycleError("cannot create \(directory): \(String(cString: strerror(errno)))",
                                  exitCode: LifecycleError.Code.detectGeneric)
         }
-        let fd = open(directory + "/" + SandboxLayout.planFile, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        let fd = open(directory + "/" + PlatformPaths.planFile, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw LifecycleError("cannot create a plan file in \(directory): \(String(cString: strerror(errno)))",
                                  exitCode: LifecycleError.Code.detectGeneric)

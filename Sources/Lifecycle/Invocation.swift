@@ -159,10 +159,16 @@ public protocol BuildpackExecutor: Sendable {
     func makeWritable(_ hostPath: String) throws(ExecutionError)
     /// Lets the lifecycle read everything the buildpack processes wrote beneath `hostPath`.
     func makeReadable(_ hostPath: String) throws(ExecutionError)
+    /// Removes a tree the lifecycle made and the buildpack processes wrote into.
+    func remove(_ hostPath: String) throws(ExecutionError)
 }
 
 extension BuildpackExecutor {
     /// Default: nothing to do (an executor whose processes run as the caller).
     public func makeWritable(_ hostPath: String) throws(ExecutionError) {}
     public func makeReadable(_ hostPath: String) throws(ExecutionError) {}
+    /// Default: the caller owns everything beneath `hostPath`; links are removed, never followed.
+    public func remove(_ hostPath: String) throws(ExecutionError) {
+        Restorer.removeTree(hostPath)
+    }
 }

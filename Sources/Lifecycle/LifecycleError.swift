@@ -5,20 +5,34 @@ import BuildpackSpec
 public struct LifecycleError: Error, Sendable, CustomStringConvertible {
     public let message: String
     public let exitCode: Int32
-    /// What ran before the phase stopped, for the report.
-    public var runs: [BuildpackRun]
 
     /// The image error underneath, when an input image or the disk failed rather than a buildpack:
     /// the command line gives it that error's exit code.
     public var cause: OCIError?
 
-    public init(_ message: String, exitCode: Int32, runs: [BuildpackRun] = []) {
+    public init(_ message: String, exitCode: Int32) {
         self.message = message
         self.exitCode = exitCode
-        self.runs = runs
     }
 
     public var description: String { message }
+
+    /// The status the process ends with: the image error's own when an input image or the disk
+    /// failed underneath, else the phase's.
+    public var exitStatus: Int32 { cause.map(Self.exitStatus(of:)) ?? exitCode }
+
+    /// The status for an image error that reaches the command line: what was wrong with which input.
+    public static func exitStatus(of error: OCIError) -> Int32 {
+        switch error.kind {
+        case .notFound: Code.missingPath
+        case .malformed, .digestMismatch, .unsupportedContent: Code.dataError
+        case .notALayout: Code.cannotCreate
+        case .io: Code.ioError
+        // Where an image error reaches the command line unwrapped, an image was being extracted
+        // or copied (run, rebase); the build and export wrap theirs.
+        case .overBudget: Code.extractOverBudget
+        }
+    }
 
     /// Platform API exit codes (digest §3.4).
     public enum Code {
@@ -40,12 +54,20 @@ public struct LifecycleError: Error, Sendable, CustomStringConvertible {
         public static let buildOverBudget: Int32 = 52
         public static let exportOverBudget: Int32 = 63
         public static let extractOverBudget: Int32 = 79
+        /// The platform's own failures, from sysexits.h: a bad argument, a missing input, the
+        /// input's content, an output that cannot be made, an I/O or system error.
+        public static let usage: Int32 = 64
+        public static let dataError: Int32 = 65
+        public static let missingPath: Int32 = 66
+        public static let system: Int32 = 71
+        public static let cannotCreate: Int32 = 73
+        public static let ioError: Int32 = 74
     }
 
     /// A spec error as the phase's error: unsupported APIs keep their own code.
-    public static func from(_ error: SpecError, phaseCode: Int32, runs: [BuildpackRun] = []) -> LifecycleError {
+    public static func from(_ error: SpecError, phaseCode: Int32) -> LifecycleError {
         let code = error.kind == .unsupportedBuildpackAPI ? Code.unsupportedBuildpackAPI : phaseCode
-        return LifecycleError(error.description, exitCode: code, runs: runs)
+        return LifecycleError(error.description, exitCode: code)
     }
 }
 

@@ -37,7 +37,7 @@ enum AuditTrail {
         let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             complain("cannot open the audit log \(path): \(String(cString: strerror(errno)))")
-            throw Failure(code: ExitCode.missingPath)
+            throw Failure(code: ExitStatus.missingPath)
         }
         return AuditLog(fd: fd, limits: try caps.limits(configuration))
     }

@@ -1,5 +1,6 @@
 import BuildpackSpec
 import Glibc
+import Lifecycle
 
 /// The operator's file (`/etc/stockade/config.toml`, or `$STOCKADE_CONFIG`),
 /// then the user's (`$XDG_CONFIG_HOME/stockade/config.toml`), then flags.
@@ -50,10 +51,10 @@ struct Configuration: Equatable {
             }
         } catch let error as ConfigError {
             complain(error.message)
-            throw Failure(code: ExitCode.config)
+            throw Failure(code: ExitStatus.config)
         } catch let error as SpecError {
             complain("configuration: \(error.description)")
-            throw Failure(code: ExitCode.config)
+            throw Failure(code: ExitStatus.config)
         }
         return configuration
     }
@@ -193,7 +194,7 @@ struct Configuration: Equatable {
     }
 }
 
-extension ExitCode {
+extension ExitStatus {
     /// EX_CONFIG: a configuration file is wrong.
     static let config: Int32 = 78
 }

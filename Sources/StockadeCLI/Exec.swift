@@ -39,7 +39,7 @@ struct Exec: ParsableCommand {
             outcome = try Sandbox.run(plan, forwardSignals: true, audit: observer)
         } catch {
             complain(error.description)
-            throw Failure(code: ExitCode.of(error))
+            throw Failure(code: ExitStatus.of(error))
         }
         if let limit = outcome.limitReached { LimitOptions.report(limit, of: "the command") }
         if outcome.termination == .timedOut, let seconds = sandbox.timeout {
@@ -50,7 +50,7 @@ struct Exec: ParsableCommand {
             let finished = log?.finish() ?? true
             if summary.lost > 0 || !finished {
                 complain("\(summary.lost) audit events could not be written to \(sandbox.audit ?? "")")
-                throw Failure(code: ExitCode.system)
+                throw Failure(code: ExitStatus.system)
             }
         }
         throw Failure(code: outcome.termination.exitCode)

@@ -6,7 +6,7 @@ import TerminalText
 
 /// Exit codes of stockade's own failures (sysexits.h where one fits); the
 /// command's own status passes through unchanged.
-enum ExitCode {
+enum ExitStatus {
     static let usage: Int32 = 64
     static let invalidProfile: Int32 = 65
     static let missingPath: Int32 = 66

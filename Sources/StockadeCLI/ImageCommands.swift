@@ -47,35 +47,13 @@ struct ImageReference: CustomStringConvertible {
             return nil
         }
         let (previousLayout, found) = try reference.open()
-        return LifecycleMetadata(label: found.config.labels[ImageLabel.lifecycleMetadata]).map {
-            Exporter.Previous(layout: previousLayout, image: found, metadata: $0)
-        }
+        return LifecycleSession.analyze(previous: found, in: previousLayout)
     }
 
     func runImage() throws -> Exporter.RunImage {
         let (layout, image) = try open()
         return Exporter.RunImage(layout: layout, tag: tag, image: image, name: description)
     }
-}
-
-extension ExitCode {
-    /// Image errors: what was wrong with which input.
-    static func of(_ error: OCIError) -> Int32 {
-        switch error.kind {
-        case .notFound: missingPath
-        case .malformed, .digestMismatch: invalidProfile  // EX_DATAERR: the input's content is wrong
-        case .notALayout: cannotCreate
-        case .unsupportedContent: invalidProfile
-        case .io: ioError
-        // Where an image error reaches the command line unwrapped, an image was being extracted
-        // or copied (run, rebase); the build and export wrap theirs.
-        case .overBudget: LifecycleError.Code.extractOverBudget
-        }
-    }
-}
-
-extension ExitCode {
-    static func of(_ error: LifecycleError) -> Int32 { error.cause.map(of) ?? error.exitCode }
 }
 
 /// Runs `body`; image, lifecycle and sandbox errors become one line on stderr and their exit code.
@@ -86,19 +64,19 @@ func reportingErrors(_ body: () throws -> Void) throws {
         throw failure
     } catch let error as OCIError {
         complain(error.message)
-        throw Failure(code: ExitCode.of(error))
+        throw Failure(code: LifecycleError.exitStatus(of: error))
     } catch let error as LifecycleError {
         complain(error.message)
-        throw Failure(code: ExitCode.of(error))
+        throw Failure(code: error.exitStatus)
     } catch let error as SandboxError {
         complain(error.description)
-        throw Failure(code: ExitCode.of(error))
+        throw Failure(code: ExitStatus.of(error))
     } catch let error as ValidationError {
         complain(error.message)
-        throw Failure(code: ExitCode.usage)
+        throw Failure(code: ExitStatus.usage)
     } catch let error as JournalError {
         complain(error.description)
-        throw Failure(code: ExitCode.system)
+        throw Failure(code: ExitStatus.system)
     }
 }
 
@@ -146,7 +124,7 @@ struct Run: ParsableCommand {
             let user = try Self.user(image.config.user)
             try CleanupJournal.startJanitor(for: user)
             defer { CleanupJournal.finished() }
-            let rootfs = try LifecycleRun.makeScratch()
+            let rootfs = try HostInputs.makeScratch()
             defer { try? StackUserFiles.removeTree(rootfs, for: user) }
             let mapping = try IdentityMapping.forCurrentProcess(user)
             var extractor = LayerExtractor(budget: try disk.account(writingTo: [rootfs], configuration: configuration))
@@ -253,8 +231,8 @@ struct Export: ParsableCommand {
         try reportingErrors {
             try SHA256.checkAvailable()
             let owner = try StackUser.option(user)
-            let layersPath = try LifecycleRun.directory(layers, what: "layers directory")
-            let appPath = try LifecycleRun.directory(app, what: "app directory")
+            let layersPath = try HostInputs.directory(layers, what: "layers directory")
+            let appPath = try HostInputs.directory(app, what: "app directory")
             let metadata: MetadataTOML
             do {
                 metadata = try MetadataTOML.read(from: try ConfinedDirectory(path: layersPath),
@@ -270,10 +248,10 @@ struct Export: ParsableCommand {
             let progress = ConsoleProgress(console: Console(fd: STDOUT_FILENO))
             var exporter = Exporter(
                 layersDirectory: layersPath, appDirectory: appPath, group: metadata.buildpacks,
-                user: EntryOwner(uid: owner.uid, gid: owner.gid), launcher: try LifecycleRun.launcherPath(),
+                user: EntryOwner(uid: owner.uid, gid: owner.gid), launcher: try HostInputs.launcherPath(),
                 runImage: try image.runImage.map { try ImageReference($0).runImage() }, previous: previous,
                 restored: RestoredLayers(), projectMetadata: .object([:]), progress: progress)
-            if let created = try LifecycleRun.sourceDateEpoch() { exporter.created = created }
+            if let created = try HostInputs.sourceDateEpoch() { exporter.created = created }
             let result = try exporter.export(to: layout, tag: output.tag)
             progress.line("Image \(output) \(result.manifest.digest)")
         }

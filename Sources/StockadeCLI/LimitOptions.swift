@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import Lifecycle
 import Sandbox
 
 /// `--memory`, `--pids`, `--cpus`: for every sandbox of exec, run, detect and build.
@@ -33,7 +34,7 @@ struct LimitOptions: ParsableArguments {
             let asked = flag.map { "--\(key) \($0)" }
                 ?? "the configured \(key) \(shown(value))"
             complain("\(asked) is above the maximum \(shown(maximum)) set in \(configuration.maximumSource[key] ?? user ?? system)")
-            throw Failure(code: ExitCode.usage)
+            throw Failure(code: ExitStatus.usage)
         }
         let defaults = configuration.defaults
         let maximum = configuration.maximum
@@ -79,7 +80,7 @@ extension Configuration {
         let mode = NetworkMode(rawValue: asked) ?? .none
         if mode == .host && !allowHostNetwork {
             complain("--network host is not allowed by \(networkSource ?? Configuration.systemPath)")
-            throw Failure(code: ExitCode.usage)
+            throw Failure(code: ExitStatus.usage)
         }
         return mode
     }

@@ -35,7 +35,7 @@ struct Profile: ParsableCommand {
                     enforcing: [try SeccompCompiler.hardeningBaseline]))
             } catch {
                 complain("cannot compile the learning filters: \(error)")
-                throw Failure(code: ExitCode.system)
+                throw Failure(code: ExitStatus.system)
             }
             let outcome: SandboxOutcome
             do {
@@ -43,7 +43,7 @@ struct Profile: ParsableCommand {
                                           audit: AuditObserver(sandbox: AuditTrail.newSandboxID(), sink: nil))
             } catch {
                 complain(error.description)
-                throw Failure(code: ExitCode.of(error))
+                throw Failure(code: ExitStatus.of(error))
             }
             // Only what was allowed: a call the baseline refused (mount) is not
             // something the workload needs.
@@ -69,9 +69,9 @@ struct Profile: ParsableCommand {
             let parsed: SeccompProfile
             do { parsed = try SeccompProfile.resolve(profile) } catch {
                 complain("\(error)")
-                throw Failure(code: ExitCode.invalidProfile)
+                throw Failure(code: ExitStatus.invalidProfile)
             }
-            guard let standard = SeccompProfile.builtin("default") else { throw Failure(code: ExitCode.system) }
+            guard let standard = SeccompProfile.builtin("default") else { throw Failure(code: ExitStatus.system) }
             let extra = parsed.check(against: standard)
             var text = "\(profile): valid\n"
             if extra.isEmpty {
@@ -88,13 +88,13 @@ struct Profile: ParsableCommand {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             complain("cannot create \(path): \(String(cString: strerror(errno)))")
-            throw Failure(code: ExitCode.missingPath)
+            throw Failure(code: ExitStatus.missingPath)
         }
         defer { close(fd) }
         let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
         guard written == bytes.count else {
             complain("cannot write \(path): \(String(cString: strerror(errno)))")
-            throw Failure(code: ExitCode.system)
+            throw Failure(code: ExitStatus.system)
         }
     }
 

@@ -18,7 +18,7 @@ enum ProfileSelection {
     static func auditFilters(named name: String, handoff: Int32) throws -> AuditFilters {
         guard name != "unconfined" else {
             complain("--audit needs a profile: with --profile unconfined nothing is filtered, so nothing can be observed")
-            throw Failure(code: ExitCode.usage)
+            throw Failure(code: ExitStatus.usage)
         }
         let enforcing = try compile(named: name)
         do {
@@ -39,7 +39,7 @@ enum ProfileSelection {
             return filters
         } catch {
             complain("\(error)")
-            throw Failure(code: ExitCode.invalidProfile)
+            throw Failure(code: ExitStatus.invalidProfile)
         }
     }
 
@@ -53,7 +53,7 @@ enum ProfileSelection {
             return compiled
         } catch {
             complain("\(error)")
-            throw Failure(code: ProfileSource.isMissingFile(name) ? ExitCode.missingPath : ExitCode.invalidProfile)
+            throw Failure(code: ProfileSource.isMissingFile(name) ? ExitStatus.missingPath : ExitStatus.invalidProfile)
         }
     }
 }

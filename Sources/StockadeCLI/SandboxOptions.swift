@@ -188,7 +188,7 @@ struct DiskOption: ParsableArguments {
                 let what = size.map { "--disk \($0)" } ?? "the configured disk \(ByteCount.describe(asked))"
                 let (system, user) = Configuration.paths()
                 complain("\(what) is above the maximum \(ByteCount.describe(maximum)) set in \(configuration.maximumSource["disk"] ?? user ?? system)")
-                throw Failure(code: ExitCode.usage)
+                throw Failure(code: ExitStatus.usage)
             }
             return DiskAccount(DiskBudget(limit: asked))
         }

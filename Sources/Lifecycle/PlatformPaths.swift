@@ -1,7 +1,7 @@
 import BuildpackSpec
 
 /// Where things are as a buildpack sees them (the CNB platform layout).
-enum SandboxLayout {
+enum PlatformPaths {
     static let workspace = "/workspace"
     static let layers = "/layers"
     static let platform = "/platform"
@@ -55,7 +55,7 @@ public struct LifecycleContext: Sendable {
     public static func baseEnvironment(from envp: [String], home: String) -> Environment {
         var environment = Environment(envp: envp).filtered(allowing: Environment.buildAllowlist)
         environment["HOME"] = home
-        environment["PATH"] = SandboxLayout.defaultPath
+        environment["PATH"] = PlatformPaths.defaultPath
         environment["HOSTNAME"] = nil
         return environment
     }
