@@ -31,7 +31,7 @@ public enum PhaseMain {
 
     static func run(_ phase: LifecyclePhase, arguments: [String], program: String) -> Never {
         if phase == .launcher { launch(arguments: arguments, program: program) }
-        let environment = Dictionary(LifecycleRun.processEnvironment().compactMap { entry -> (String, String)? in
+        let environment = Dictionary(HostInputs.processEnvironment().compactMap { entry -> (String, String)? in
             guard let eq = entry.firstIndex(of: "=") else { return nil }
             return (String(entry[..<eq]), String(entry[entry.index(after: eq)...]))
         }, uniquingKeysWith: { _, last in last })
@@ -75,7 +75,7 @@ public enum PhaseMain {
     /// whose name selects the process type.
     static func launch(arguments: [String], program: String) -> Never {
         let path: String
-        do { path = try LifecycleRun.launcherPath() } catch {
+        do { path = try HostInputs.launcherPath() } catch {
             fail(PhaseFailure("\(error)", code: 82))
         }
         let argv = ([program] + arguments).map { strdup($0) } + [nil]
@@ -129,17 +129,19 @@ struct PhaseSession {
         case .detector:
             _ = try detect()
         case .restorer:
-            try restore(analyzed: try readIfPresent(AnalyzedTOML.self, at: inputs.analyzed), group: try input(GroupTOML.self, at: inputs.group, "group file"))
+            _ = try restore(analyzed: try readIfPresent(AnalyzedTOML.self, at: inputs.analyzed), group: try input(GroupTOML.self, at: inputs.group, "group file"))
         case .builder:
             try build(group: try input(GroupTOML.self, at: inputs.group, "group file"), plan: try input(PlanTOML.self, at: inputs.plan, "plan file"))
         case .exporter:
             try export(group: try input(GroupTOML.self, at: inputs.group, "group file"), analyzed: try readIfPresent(AnalyzedTOML.self, at: inputs.analyzed))
         case .creator:
+            // One process: what restore learnt goes to build and export as it is.
             let analyzed = try analyze()
             let detected = try detect()
-            if try !inputs.bool("skip-restore") { try restore(analyzed: analyzed, group: detected.group) }
-            try build(group: detected.group, plan: detected.plan)
-            try export(group: detected.group, analyzed: analyzed)
+            let restoration = try inputs.bool("skip-restore") ? LifecycleSession.Restoration()
+                : try restore(analyzed: analyzed, group: detected.group)
+            try build(group: detected.group, plan: detected.plan, restoration: restoration)
+            try export(group: detected.group, analyzed: analyzed, restoration: restoration)
         case .rebaser:
             try rebase()
         case .launcher:
@@ -240,65 +242,54 @@ struct PhaseSession {
     }
 
     /// detector: the first group of the order that passes, into group.toml and plan.toml.
-    private mutating func detect() throws -> (group: GroupTOML, plan: PlanTOML) {
+    private mutating func detect() throws -> DetectedGroup {
         var store = BuildpackStore()
-        try store.add(buildpacksDirectory: try LifecycleRun.directory(inputs.buildpacks, what: "buildpacks directory"))
+        try store.add(buildpacksDirectory: try HostInputs.directory(inputs.buildpacks, what: "buildpacks directory"))
         var order = try input(OrderTOML.self, at: inputs.order, "buildpack order file").order
         if inputs.api.atLeast(15), let system = try readIfPresent(SystemTOML.self, at: inputs.systemPath) {
             order = system.applied(to: order)
         }
         try store.resolve(order: order)
         for warning in store.warnings { complain(warning, level: "warning") }
-        let sandbox = try executor()
-        var detector = Detector(context: try context(timeout: LifecycleRun.detectTimeout), store: store, executor: sandbox,
-                                progress: progress, jobs: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-        detector.disk = try disk()
-        let running = detector
-        let groups = order
-        let detected = try runBlocking { await running.detect(order: groups) }
-        try write(detected.group.group, to: inputs.group)
-        try write(detected.group.plan, to: inputs.plan)
-        return (detected.group.group, detected.group.plan)
+        let detected = try session(store: store).detect(order: order)
+        try write(detected.group, to: inputs.group)
+        try write(detected.plan, to: inputs.plan)
+        return detected
     }
 
     /// restorer: layer metadata from the previous image and layers from the cache.
-    private mutating func restore(analyzed: AnalyzedTOML?, group: GroupTOML) throws {
+    private mutating func restore(analyzed: AnalyzedTOML?, group: GroupTOML) throws -> LifecycleSession.Restoration {
         let previous = try inputs.bool("skip-layers") ? nil : try previousImage(analyzed)
         // An empty cache volume is a first build, not a broken cache.
         let cache = try cacheLocation().flatMap { access($0 + "/index.json", F_OK) == 0 ? LayerCache(path: $0) : nil }?
             .load(progress: progress)
-        guard previous != nil || cache != nil else { return }
-        let sandbox = try executor()
-        var restorer = Restorer(layersDirectory: inputs.layers, scratchDirectory: try scratch(), group: group.group,
-                                user: EntryOwner(uid: user.uid, gid: user.gid), progress: progress,
-                                prepare: { try sandbox.makeWritable($0) })
-        restorer.budget = try disk()
-        _ = try restorer.restore(previous: previous, cache: cache, restored: RestoredLayers())
+        guard previous != nil || cache != nil else { return LifecycleSession.Restoration() }
+        return try session(store: BuildpackStore()).restore(group: group.group, previous: previous, cache: cache)
     }
 
-    /// builder: the group's bin/build in order, then `<layers>/config/metadata.toml`.
-    private mutating func build(group: GroupTOML, plan: PlanTOML) throws {
+    /// builder: the group's bin/build in order, then `<layers>/config/metadata.toml`. The app is
+    /// built in place, as the platform gave it.
+    private mutating func build(group: GroupTOML, plan: PlanTOML, restoration: LifecycleSession.Restoration? = nil) throws {
         // group.toml names each buildpack's API: one this lifecycle cannot speak is refused before anything runs.
         for element in group.group {
             if let api = element.api { _ = try APIVersion.buildpackAPI(api, file: inputs.group, buildpack: element.description) }
         }
         var store = BuildpackStore()
-        try store.add(buildpacksDirectory: try LifecycleRun.directory(inputs.buildpacks, what: "buildpacks directory"))
+        try store.add(buildpacksDirectory: try HostInputs.directory(inputs.buildpacks, what: "buildpacks directory"))
         try store.resolve(order: [OrderGroup(group.group)])
-        let sandbox = try executor()
-        var context = try context(timeout: nil)
-        try sandbox.makeWritable(context.appDirectory)
-        if let analyzed = try readIfPresent(AnalyzedTOML.self, at: inputs.analyzed) {
-            context.reusableLaunchLayers = Self.launchLayers(analyzed.metadata)
+        let session = try session(store: store)
+        try session.executor.makeWritable(session.context.appDirectory)
+        var given = restoration ?? LifecycleSession.Restoration()
+        if restoration == nil, let analyzed = try readIfPresent(AnalyzedTOML.self, at: inputs.analyzed) {
+            // In its own process the builder learns from analyzed.toml which launch layers the previous image holds.
+            given.reusableLaunchLayers = Self.launchLayers(analyzed.metadata)
         }
-        var builder = Builder(context: context, store: store, executor: sandbox, progress: progress, network: true)
-        builder.disk = try disk()
-        let running = builder
-        _ = try runBlocking { await running.build(group: group, plan: plan) }
+        _ = try session.build(group: group, plan: plan, restoration: given)
     }
 
     /// exporter: the image into each OCI layout the image names map to; report.toml; the cache.
-    private mutating func export(group: GroupTOML, analyzed: AnalyzedTOML?) throws {
+    private mutating func export(group: GroupTOML, analyzed: AnalyzedTOML?,
+                                 restoration: LifecycleSession.Restoration = LifecycleSession.Restoration()) throws {
         guard let first = inputs.positional.first else {
             throw PhaseFailure("failed to parse arguments: at least one image argument is required", code: PhaseFailure.invalidArguments)
         }
@@ -311,38 +302,30 @@ struct PhaseSession {
             run = try LayoutPath(try runImageName(), in: layout).open()
         }
         try Exporter.check(run)
-        let sandbox = try executor()
-        try sandbox.makeReadable(inputs.layers)
-        try sandbox.makeReadable(inputs.app)
         var projectMetadata = JSONValue.object([:])
         if let project = try readIfPresent(ProjectMetadataTOML.self, at: inputs.projectMetadata), let source = project.source {
             projectMetadata = .object(["source": TOMLJSON.json(source)])
         }
-        let budget = try disk()
-        var exporter = Exporter(layersDirectory: inputs.layers, appDirectory: inputs.app, group: group.group,
-                                user: EntryOwner(uid: user.uid, gid: user.gid),
-                                launcher: try inputs.path("launcher") ?? LifecycleRun.launcherPath(), runImage: run,
-                                previous: try previousImage(analyzed), restored: RestoredLayers(),
-                                projectMetadata: projectMetadata, progress: progress)
-        exporter.platformAPI = inputs.api.description
-        exporter.defaultProcessType = inputs.path("process-type")
-        if let created = try LifecycleRun.sourceDateEpoch() { exporter.created = created }
+        var exportInputs = LifecycleSession.ExportInputs(
+            runImage: run, previous: try previousImage(analyzed), projectMetadata: projectMetadata,
+            launcher: try inputs.path("launcher") ?? HostInputs.launcherPath(), created: try HostInputs.sourceDateEpoch())
+        exportInputs.defaultProcessType = inputs.path("process-type")
+        exportInputs.platformAPI = inputs.api.description
+        let session = try session(store: BuildpackStore())
         var digest = ""
         var size: Int64 = 0
         for name in names {
             let target = try LayoutPath(name, in: layout)
             try Self.makeParents(of: target.path)
-            let output = try ImageLayout.openOrCreate(target.path, budget: budget)
-            let result = try exporter.export(to: output, tag: target.tag)
+            let output = try ImageLayout.openOrCreate(target.path, budget: session.disk)
+            let result = try session.export(group: group.group, to: output, tag: target.tag, exportInputs, restoration: restoration)
             progress.line("Saved \(name) to \(target.path): \(result.manifest.digest)")
             digest = result.manifest.digest.description
             size = result.manifest.size
         }
         try write(ReportTOML(tags: names, digest: digest, manifestSize: size), to: inputs.report)
         if let cache = try cacheLocation() {
-            try LayerCache(path: cache, budget: budget).save(layersDirectory: inputs.layers, group: group.group,
-                                                             user: EntryOwner(uid: user.uid, gid: user.gid),
-                                                             restored: RestoredLayers(), progress: progress)
+            try session.saveCache(LayerCache(path: cache, budget: session.disk), group: group.group, restoration: restoration)
         }
     }
 
@@ -411,17 +394,24 @@ struct PhaseSession {
         return try LayoutPath(image, in: try layoutDirectory(for: image)).path
     }
 
-    private mutating func context(timeout: Double?) throws -> LifecycleContext {
+    /// The lifecycle core over this phase's directories, its buildpacks run by sandboxes as the stack user.
+    private mutating func session(store: BuildpackStore) throws -> LifecycleSession {
         let analyzed = try readIfPresent(AnalyzedTOML.self, at: inputs.analyzed)
         let platform = access(inputs.platform, F_OK) == 0
-            ? try LifecycleRun.directory(inputs.platform, what: "platform directory")
+            ? try HostInputs.directory(inputs.platform, what: "platform directory")
             : try emptyPlatform()
-        return LifecycleContext(
-            appDirectory: try LifecycleRun.directory(inputs.app, what: "app directory"), platformDirectory: platform,
-            layersDirectory: try LifecycleRun.directory(inputs.layers, what: "layers directory"),
+        // The restorer has no app (no -app flag): the context's is its own scratch directory.
+        let app = phase == .restorer ? try scratch() : try HostInputs.directory(inputs.app, what: "app directory")
+        let context = LifecycleContext(
+            appDirectory: app, platformDirectory: platform,
+            layersDirectory: try HostInputs.directory(inputs.layers, what: "layers directory"),
             scratchDirectory: try scratch(),
-            environment: LifecycleContext.baseEnvironment(from: LifecycleRun.processEnvironment(), home: user.home),
-            target: analyzed?.runImage?.target ?? LifecycleRun.target(rootfs: nil), timeoutSeconds: timeout)
+            environment: LifecycleContext.baseEnvironment(from: HostInputs.processEnvironment(), home: user.home),
+            target: analyzed?.runImage?.target ?? HostInputs.target(rootfs: nil), timeoutSeconds: nil)
+        var session = LifecycleSession(context: context, store: store, executor: try executor(), progress: progress,
+                                       runs: RunLog(), owner: EntryOwner(uid: user.uid, gid: user.gid))
+        session.disk = try disk()
+        return session
     }
 
     private mutating func emptyPlatform() throws -> String {
@@ -433,7 +423,7 @@ struct PhaseSession {
 
     private mutating func scratch() throws -> String {
         if let scratchDirectory { return scratchDirectory }
-        let made = try LifecycleRun.makeScratch()
+        let made = try HostInputs.makeScratch()
         scratchDirectory = made
         return made
     }
@@ -515,7 +505,7 @@ struct PhaseSession {
         for component in path.split(separator: "/").dropLast() {
             prefix += "/" + component
             if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
-                throw PhaseFailure("cannot create \(prefix): \(String(cString: strerror(errno)))", code: ExitCode.cannotCreate)
+                throw PhaseFailure("cannot create \(prefix): \(String(cString: strerror(errno)))", code: ExitStatus.cannotCreate)
             }
         }
     }
@@ -534,7 +524,7 @@ struct PhaseSession {
         case let failure as PhaseFailure: return failure
         case let failure as Failure: return PhaseFailure("", code: failure.code)
         case let error as LifecycleError:
-            return PhaseFailure(error.message, code: error.exitCode)
+            return PhaseFailure(error.message, code: error.exitStatus)
         case let error as OCIError:
             return PhaseFailure(error.message, code: error.kind == .overBudget ? LifecycleError.Code.exportOverBudget : phase.failureCode)
         case let error as SpecError:
@@ -605,7 +595,7 @@ struct LayoutPath {
 
     func openRequired() throws -> (ImageLayout, Image) {
         guard let found = try openIfPresent() else {
-            throw PhaseFailure("no image at \(path) (tag \(tag))", code: ExitCode.missingPath)
+            throw PhaseFailure("no image at \(path) (tag \(tag))", code: ExitStatus.missingPath)
         }
         return found
     }
@@ -624,6 +614,6 @@ struct LayoutPath {
         for tag in try layout.tags() where try layout.manifestDescriptor(tag: tag).digest.description == digest {
             return Exporter.RunImage(layout: layout, tag: tag, image: try layout.image(tag: tag), name: path + ":" + tag)
         }
-        throw PhaseFailure("\(path) no longer holds \(digest)", code: ExitCode.missingPath)
+        throw PhaseFailure("\(path) no longer holds \(digest)", code: ExitStatus.missingPath)
     }
 }
