@@ -203,4 +203,68 @@ import Testing
                                 environment: ["CNB_PLATFORM_API": "0.13", "CNB_USER_ID": "1000", "CNB_GROUP_ID": "1000"])
         #expect(outcome.status == 3 && outcome.stderr.contains("CNB_EXPERIMENTAL_MODE"), "\(outcome)")
     }
+
+    /// `creator`, spelled `stockade lifecycle create`, as pack and CI jobs run it: the whole build in
+    /// one process, an additional -tag, then `rebaser` onto another run image.
+    @Test func creatorThenRebaser() throws {
+        try Invoker.plainUser.requireAvailable()
+        let (uid, gid) = Self.ids(of: "stockade-plain")
+        let pod = try Pod(owner: "\(uid):\(gid)")
+        let run2 = pod.oci + "/index.docker.io/library/run2/latest"
+        let made = Fixture.run(["bash", fx.examples + "/make-run-image.sh", run2, "latest", "two"])
+        try #require(made.status == 0, "\(made)")
+        try #require(Fixture.run(["chown", "-R", "\(uid):\(gid)", pod.oci]).status == 0)
+        let env = ["CNB_PLATFORM_API=0.13", "CNB_EXPERIMENTAL_MODE=warn", "CNB_USER_ID=\(uid)", "CNB_GROUP_ID=\(gid)",
+                   "CNB_BUILDPACKS_DIR=\(pod.root)/cnb/buildpacks", "CNB_ORDER_PATH=\(pod.root)/cnb/order.toml"]
+        let create = Fixture.run(["-i", "PATH=/usr/bin:/bin"] + env + Invoker.plainUser.prefix + [fx.stockade, "lifecycle", "create",
+            "-app=\(pod.workspace)", "-layers=\(pod.layers)", "-platform=\(pod.platform)", "-cache-dir=\(pod.cache)",
+            "-run-image=run", "-layout", "-layout-dir=\(pod.oci)", "-tag=my-app:v2", "-report=\(pod.report)/report.toml", "my-app"])
+        try #require(create.status == 0, "\(create)")
+        #expect(create.stderr.contains("experimental"), "CNB_EXPERIMENTAL_MODE=warn warns: \(create)")
+        let main = pod.oci + "/index.docker.io/library/my-app/latest"
+        let digest = try #require(Images.manifestDigest(main, tag: "latest"))
+        #expect(Images.manifestDigest(pod.oci + "/index.docker.io/library/my-app/v2", tag: "v2") == digest)
+        let web = pod.run("my-app")
+        #expect(web.status == 0 && web.stdout.hasPrefix(Images.hello), "\(web)")
+
+        let rebase = pod.lifecycle.run("rebaser", ["-run-image=run2", "-report=\(pod.report)/rebase.toml", "my-app"],
+                                       environment: ["CNB_PLATFORM_API": "0.13", "CNB_EXPERIMENTAL_MODE": "quiet",
+                                                     "CNB_USE_LAYOUT": "true", "CNB_LAYOUT_DIR": pod.oci],
+                                       as: .plainUser)
+        try #require(rebase.status == 0, "\(rebase)")
+        let layers = Images.layerDigests(main, tag: "latest")
+        #expect(layers.first == Images.layerDigests(run2, tag: "latest").first, "the new run image's layer first")
+        let rebased = try #require(Images.manifestDigest(main, tag: "latest"))
+        #expect(rebased != digest)
+        #expect((try? String(contentsOfFile: pod.report + "/rebase.toml", encoding: .utf8))?.contains(rebased) == true)
+        let after = pod.run("my-app")
+        #expect(after.status == 0 && after.stdout.hasPrefix(Images.hello), "\(after)")
+    }
+
+    /// The exporter's -process-type must name a process the buildpacks defined; -log-level=warn
+    /// keeps the progress lines off stdout; an unknown level is one line.
+    @Test func processTypeAndLogLevel() throws {
+        try Invoker.plainUser.requireAvailable()
+        let (uid, gid) = Self.ids(of: "stockade-plain")
+        let pod = try Pod(owner: "\(uid):\(gid)")
+        let env = ["CNB_PLATFORM_API": "0.13", "CNB_EXPERIMENTAL_MODE": "quiet", "CNB_USE_LAYOUT": "true", "CNB_LAYOUT_DIR": pod.oci,
+                   "CNB_BUILDPACKS_DIR": pod.root + "/cnb/buildpacks", "CNB_ORDER_PATH": pod.root + "/cnb/order.toml",
+                   "CNB_LAYERS_DIR": pod.layers, "CNB_APP_DIR": pod.workspace, "CNB_PLATFORM_DIR": pod.platform,
+                   "CNB_USER_ID": uid, "CNB_GROUP_ID": gid]
+        for (phase, args) in [("analyzer", ["-run-image=run", "-log-level=warn", "my-app"]), ("detector", ["-log-level=warn"]),
+                              ("builder", [])] {
+            let outcome = pod.lifecycle.run(phase, args, environment: env, as: .plainUser)
+            try #require(outcome.status == 0, "\(phase): \(outcome)")
+            if phase != "builder" { #expect(outcome.stdout.isEmpty, "\(phase) at warn: \(outcome)") }
+        }
+        let unknown = pod.lifecycle.run("exporter", ["-process-type=worker", "my-app"], environment: env, as: .plainUser)
+        #expect(unknown.status == 62 && unknown.stderr.contains("worker"), "\(unknown)")
+        #expect(unknown.stderr.split(separator: "\n").count == 1, "\(unknown)")
+        let badLevel = pod.lifecycle.run("exporter", ["-log-level=loud", "my-app"], environment: env, as: .plainUser)
+        #expect(badLevel.status == 1 && badLevel.stderr.contains("log level"), "\(badLevel)")
+        let shout = pod.lifecycle.run("exporter", ["-process-type=shout", "my-app"], environment: env, as: .plainUser)
+        try #require(shout.status == 0, "\(shout)")
+        let run = fx.stockade(["run", pod.oci + "/index.docker.io/library/my-app/latest:latest", "--", "hey"], as: .suiteUser)
+        #expect(run.status == 0 && run.stdout == "HEY\n", "the chosen default process: \(run)")
+    }
 }
