@@ -163,6 +163,12 @@ import Testing
         guard fx.isRoot else { try skip("needs a suite running as root") }
         let (uid, gid) = Self.ids(of: "stockade-plain")
         let pod = try Pod(owner: "0:0")
+        // Links in the layers volume to root's files elsewhere: handing the layers over must not follow them.
+        let outside = fx.makeDirectory("outside")
+        try "root's".write(toFile: outside + "/file", atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: outside + "/dir", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: pod.layers + "/file-link", withDestinationPath: outside + "/file")
+        try FileManager.default.createSymbolicLink(atPath: pod.layers + "/dir-link", withDestinationPath: outside + "/dir")
         let env = ["CNB_PLATFORM_API": "0.13", "CNB_EXPERIMENTAL_MODE": "quiet", "CNB_USE_LAYOUT": "true", "CNB_LAYOUT_DIR": pod.oci,
                    "CNB_BUILDPACKS_DIR": pod.root + "/cnb/buildpacks", "CNB_ORDER_PATH": pod.root + "/cnb/order.toml",
                    "CNB_USER_ID": uid, "CNB_GROUP_ID": gid]
@@ -170,6 +176,11 @@ import Testing
         try #require(analyze.status == 0, "\(analyze)")
         #expect(fx.owner(of: pod.layers) == UInt32(uid), "the layers are handed to the stack user")
         #expect(fx.owner(of: pod.layers + "/analyzed.toml") == UInt32(uid), "and written by it")
+        for target in [outside, outside + "/file", outside + "/dir"] {
+            #expect(fx.owner(of: target) == 0, "\(target) is not the layers' to hand over")
+        }
+        var st = stat()
+        #expect(lstat(pod.layers + "/file-link", &st) == 0 && st.st_uid == UInt32(uid), "the link itself is handed over")
         let detect = pod.lifecycle.run("detector", ["-app=\(pod.workspace)", "-layers=\(pod.layers)"], environment: env)
         try #require(detect.status == 0, "\(detect)")
         #expect(fx.owner(of: pod.layers + "/group.toml") == UInt32(uid))
