@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Arrows point one way: stockade → StockadeCLI → SandboxExecutor → {Lifecycle → {BuildpackSpec, OCI, TerminalText},
+// Arrows point one way: stockade → StockadeCLI → {GoFlags, SandboxExecutor}; SandboxExecutor → {Lifecycle → {BuildpackSpec, OCI, TerminalText},
 // Sandbox → Seccomp, CSandbox}; stockade-launcher → BuildpackSpec.
 // The sandbox knows nothing of buildpacks, OCI nothing of either; C is confined to the leaf targets.
 // CrashSafety (fault points, the cleanup journal) is a leaf every layer may use.
