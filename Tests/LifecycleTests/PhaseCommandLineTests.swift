@@ -44,6 +44,10 @@ import Testing
         #expect(help.status == 0 && help.stdout.contains("Usage: exporter"), "\(help)")
         let sub = Fixture.run(["-i", "CNB_PLATFORM_API=0.13", Fixture.shared.stockade, "lifecycle", "detect", "-version"])
         #expect(sub.status == 0 && sub.stdout.contains("Platform API"), "\(sub)")
+        let multiCall = Fixture.shared.makeDirectory("multicall") + "/lifecycle"
+        try? FileManager.default.createSymbolicLink(atPath: multiCall, withDestinationPath: Fixture.shared.stockade)
+        let reference = Fixture.run(["-i", "CNB_PLATFORM_API=0.13", multiCall, "build", "-version"])
+        #expect(reference.status == 0 && reference.stdout.contains("Platform API"), "the reference's `lifecycle build`: \(reference)")
         let none = Fixture.run(["-i", Fixture.shared.stockade, "lifecycle", "extend"])
         #expect(none.status == 3 && none.stderr.split(separator: "\n").count == 1, "\(none)")
         // Every other command is untouched.

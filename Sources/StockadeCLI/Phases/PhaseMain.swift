@@ -21,12 +21,14 @@ public enum PhaseMain {
         if base != "stockade", let phase = LifecyclePhase(rawValue: base) {
             run(phase, arguments: Array(arguments.dropFirst()), program: program)
         }
-        guard arguments.count >= 2, arguments[1] == "lifecycle" else { return }
-        guard arguments.count >= 3, let phase = LifecyclePhase(name: arguments[2]) else {
+        // `stockade lifecycle <phase>`, or the reference's multi-call name `lifecycle <phase>`.
+        let shift = base == "lifecycle" ? 1 : 2
+        guard base == "lifecycle" || (arguments.count >= 2 && arguments[1] == "lifecycle") else { return }
+        guard arguments.count > shift, let phase = LifecyclePhase(name: arguments[shift]) else {
             fail(PhaseFailure("stockade lifecycle takes a phase: analyzer, detector, restorer, builder, exporter, creator, rebaser or launcher",
                               code: PhaseFailure.invalidArguments))
         }
-        run(phase, arguments: Array(arguments.dropFirst(3)), program: phase.rawValue)
+        run(phase, arguments: Array(arguments.dropFirst(shift + 1)), program: phase.rawValue)
     }
 
     static func run(_ phase: LifecyclePhase, arguments: [String], program: String) -> Never {
@@ -155,10 +157,11 @@ struct PhaseSession {
     /// good (no saved ids, no supplementary groups). Buildpacks never run as root either way: each
     /// runs in a sandbox as the stack user.
     private func dropPrivileges() throws {
-        var trees = [inputs.layers]
+        var trees: [String]
         switch phase {
-        case .builder, .creator: trees.append(inputs.app)
-        default: break
+        case .builder, .creator: trees = [inputs.layers, inputs.app]
+        case .rebaser, .launcher: trees = []
+        default: trees = [inputs.layers]
         }
         if let cache = inputs.path("cache-dir"), phase == .restorer || phase == .exporter || phase == .creator { trees.append(cache) }
         for tree in trees where access(tree, F_OK) == 0 { try Self.chownTree(tree, uid: user.uid, gid: user.gid) }
