@@ -84,11 +84,4 @@ public struct SpecError: Error, Sendable, Equatable, CustomStringConvertible {
         if copy.buildpack == nil { copy.buildpack = buildpack }
         return copy
     }
-
-    /// The same error with `file` filled in when it has none yet.
-    public func inFile(_ file: String) -> SpecError {
-        var copy = self
-        if copy.file == nil { copy.file = file }
-        return copy
-    }
 }

@@ -111,53 +111,94 @@ public struct Exporter {
 
     /// Writes the image into `output` and tags it; the tag moves only once every blob is in.
     public func export(to output: ImageLayout, tag: String) throws(LifecycleError) -> Result {
-        do {
-            return try write(output, tag: tag)
-        } catch let error as LifecycleError {
-            throw error
-        } catch let error as OCIError where error.kind == .overBudget {
-            throw LifecycleError("export: \(error)", exitCode: LifecycleError.Code.exportOverBudget)
-        } catch let error as OCIError {
-            var failure = Self.fail("export: \(error)")
-            // What a buildpack left (a FIFO, a bad name) is the export's failure; a broken input
-            // image or a full disk keeps its own code.
-            if error.kind != .unsupportedContent { failure.cause = error }
-            throw failure
-        } catch {
-            throw Self.fail("export: \(error)")
+        let layers = try Self.reading { () throws(SpecError) in try ConfinedDirectory(path: layersDirectory) }
+        let metadata = try Self.reading { () throws(SpecError) in
+            try MetadataTOML.read(from: layers, at: "config/" + MetadataTOML.defaultFileName)
+        }
+        if let chosen = defaultProcessType, !metadata.processes.contains(where: { $0.type == chosen }) {
+            throw Self.fail("the default process type \(chosen) is not one the buildpacks defined (\(metadata.processes.map(\.type).sorted().joined(separator: ", ")))")
+        }
+        var image = try startImage(in: output)
+        try addBuildpackLayers(from: layers, to: &image, in: output)
+        try addSBOMs(from: layers, to: &image, in: output)
+        try Self.writing { () throws(OCIError) in
+            try addApp(slices: AppSlices(metadata.slices.map(\.paths)), to: &image, in: output)
+            try addLauncher(to: &image, in: output)
+            try addConfig(metadata, to: &image, in: output)
+            try addProcessTypes(metadata, to: &image, in: output)
+        }
+        return try Self.writing { () throws(OCIError) in try finish(image, metadata: metadata, in: output, tag: tag) }
+    }
+
+    /// The image as its layers are added: the run image's config and layers, then each added
+    /// layer with its diffID (a reused layer of the previous image may be compressed) and what it is.
+    private struct Assembly {
+        var config: ImageConfig
+        var layers: [Descriptor]
+        var label = LifecycleMetadata()
+        var added: [(descriptor: Descriptor, diffID: Digest, what: String)] = []
+
+        mutating func add(_ descriptor: Descriptor, diffID: Digest? = nil, _ what: String) {
+            added.append((descriptor, diffID ?? descriptor.digest, what))
         }
     }
 
-    private func write(_ output: ImageLayout, tag: String) throws -> Result {
-        let layers = try ConfinedDirectory(path: layersDirectory)
-        let metadataTOML = try MetadataTOML.read(from: layers, at: "config/" + MetadataTOML.defaultFileName)
-        var label = LifecycleMetadata()
-        var config = runImage?.image.config
-            ?? ImageConfig(platform: Platform(os: "linux", architecture: ImageLayout.hostArchitecture))
-        var manifestLayers = runImage?.image.manifest.layers ?? []
-        // Each layer with its diffID: a reused layer of the previous image may be compressed.
-        var added: [(Descriptor, Digest, String)] = []
-        if let run = runImage {
-            try Self.check(run)
-            for layer in run.image.manifest.layers { try output.importBlob(layer, from: run.layout) }
-            label.runImageTopLayer = run.image.config.diffIDs.last
-            label.runImageReference = run.image.descriptor.digest.description
-            label.runImage = run.name
+    /// An image error as the export's: the disk budget is 63; what a buildpack left (a FIFO, a bad
+    /// name) is the export's failure; a broken input image or a full disk keeps its own code.
+    static func failure(_ error: OCIError) -> LifecycleError {
+        if error.kind == .overBudget {
+            return LifecycleError("export: \(error)", exitCode: LifecycleError.Code.exportOverBudget)
         }
+        var failure = fail("export: \(error)")
+        if error.kind != .unsupportedContent { failure.cause = error }
+        return failure
+    }
 
-        // 1. Buildpack launch layers, by buildpack in group order and by name.
+    private static func writing<T>(_ body: () throws(OCIError) -> T) throws(LifecycleError) -> T {
+        do { return try body() } catch { throw failure(error) }
+    }
+
+    private static func reading<T>(_ body: () throws(SpecError) -> T) throws(LifecycleError) -> T {
+        do { return try body() } catch { throw fail("export: \(error)") }
+    }
+
+    /// The run image's config and layers (checked for this platform), else an empty linux config.
+    private func startImage(in output: ImageLayout) throws(LifecycleError) -> Assembly {
+        guard let run = runImage else {
+            return Assembly(config: ImageConfig(platform: Platform(os: "linux", architecture: ImageLayout.hostArchitecture)),
+                            layers: [])
+        }
+        try Self.check(run)
+        var image = Assembly(config: run.image.config, layers: run.image.manifest.layers)
+        try Self.writing { () throws(OCIError) in
+            for layer in run.image.manifest.layers { try output.importBlob(layer, from: run.layout) }
+        }
+        image.label.runImageTopLayer = run.image.config.diffIDs.last
+        image.label.runImageReference = run.image.descriptor.digest.description
+        image.label.runImage = run.name
+        return image
+    }
+
+    /// 1. Buildpack launch layers, by buildpack in group order and by name.
+    private func addBuildpackLayers(from layers: ConfinedDirectory, to image: inout Assembly,
+                                    in output: ImageLayout) throws(LifecycleError) {
         for element in group {
             let escaped = BuildpackID.escape(element.id)
             var recorded = LifecycleMetadata.Buildpack(id: element.id, version: element.version)
-            let bpDirectory = try layers.kind(of: escaped) == .directory ? try layers.subdirectory(escaped) : nil
-            let scan = try bpDirectory.map { try BuildpackLayers.scan($0, buildpack: element.description) }
+            let (directory, scan) = try Self.reading { () throws(SpecError) -> (ConfinedDirectory?, BuildpackLayers?) in
+                guard try layers.kind(of: escaped) == .directory else { return (nil, nil) }
+                let directory = try layers.subdirectory(escaped)
+                return (directory, try BuildpackLayers.scan(directory, buildpack: element.description))
+            }
             for layer in scan?.layers ?? [] {
                 guard let types = layer.metadata, types.launch else { continue }
                 let name = "\(element.id):\(layer.name)"
                 let descriptor: Descriptor
                 let diffID: Digest
                 if layer.contentKind == .directory {
-                    descriptor = try launchLayer(escaped: escaped, name: layer.name, shown: name, output: output)
+                    descriptor = try Self.writing { () throws(OCIError) in
+                        try launchLayer(escaped: escaped, name: layer.name, shown: name, output: output)
+                    }
                     diffID = descriptor.digest
                 } else {
                     (descriptor, diffID) = try previousLayer(element: element, layer: layer.name, types: types, shown: name,
@@ -165,68 +206,83 @@ public struct Exporter {
                 }
                 recorded.layers[layer.name] = .init(digest: diffID, data: types.metadata, build: types.build,
                                                     launch: true, cache: types.cache)
-                added.append((descriptor, diffID, "buildpack layer \(name)"))
+                image.add(descriptor, diffID: diffID, "buildpack layer \(name)")
             }
-            if let store = try bpDirectory.flatMap({ try StoreTOML.readIfPresent(from: $0, at: StoreTOML.defaultFileName) }) {
+            if let directory, let store = try Self.reading({ () throws(SpecError) in
+                try StoreTOML.readIfPresent(from: directory, at: StoreTOML.defaultFileName)
+            }) {
                 recorded.store = store.metadata
             }
-            label.buildpacks.append(recorded)
+            image.label.buildpacks.append(recorded)
         }
+    }
 
-        // 2. The buildpacks' SBOMs of what is launched.
-        if let descriptor = try Self.archiveSBOMs("launch", in: layers, user: user, into: output) {
-            label.sbom = descriptor.digest
-            added.append((descriptor, descriptor.digest, "SBOM"))
-            progress.line("Adding SBOM layer (\(descriptor.digest.hex.prefix(12)))")
-        }
+    /// 2. The buildpacks' SBOMs of what is launched.
+    private func addSBOMs(from layers: ConfinedDirectory, to image: inout Assembly, in output: ImageLayout) throws(LifecycleError) {
+        guard try Self.reading({ () throws(SpecError) in try Self.hasSBOMs("launch", in: layers) }) else { return }
+        let descriptor = try Self.writing { () throws(OCIError) in try Self.archiveSBOMs("launch", in: layers, user: user, into: output) }
+        image.label.sbom = descriptor.digest
+        image.add(descriptor, "SBOM")
+        progress.line("Adding SBOM layer (\(descriptor.digest.hex.prefix(12)))")
+    }
 
-        // 3. The app: one layer per slice, then the rest.
-        let slices = AppSlices(metadataTOML.slices.map(\.paths))
+    /// 3. The app: one layer per slice, then the rest.
+    private func addApp(slices: AppSlices, to image: inout Assembly, in output: ImageLayout) throws(OCIError) {
         for index in 0...slices.count {
             let writer = try LayerWriter(layout: output)
             try writer.addTree(appDirectory, as: "workspace", owner: user, including: { slices.claims($0) == index })
             FaultPoint.exportLayer.reached()
             let descriptor = try writer.finish()
-            label.app.append(descriptor.digest)
-            added.append((descriptor, descriptor.digest, index < slices.count ? "app slice \(index + 1)" : "app"))
+            image.label.app.append(descriptor.digest)
+            image.add(descriptor, index < slices.count ? "app slice \(index + 1)" : "app")
         }
+    }
 
-        // 4. The launcher.
-        let launcherLayer = try LayerWriter(layout: output)
-        try launcherLayer.addDirectory("cnb", owner: .root)
-        try launcherLayer.addDirectory("cnb/lifecycle", owner: .root)
-        try launcherLayer.addHostFile(launcher, as: "cnb/lifecycle/launcher", mode: 0o755, owner: .root)
-        let launcherDescriptor = try launcherLayer.finish()
-        label.launcher = launcherDescriptor.digest
-        added.append((launcherDescriptor, launcherDescriptor.digest, "launcher"))
+    /// 4. The launcher.
+    private func addLauncher(to image: inout Assembly, in output: ImageLayout) throws(OCIError) {
+        let writer = try LayerWriter(layout: output)
+        try writer.addDirectory("cnb", owner: .root)
+        try writer.addDirectory("cnb/lifecycle", owner: .root)
+        try writer.addHostFile(launcher, as: "cnb/lifecycle/launcher", mode: 0o755, owner: .root)
+        let descriptor = try writer.finish()
+        image.label.launcher = descriptor.digest
+        image.add(descriptor, "launcher")
+    }
 
-        // 5. config/metadata.toml, which the launcher reads.
-        let configLayer = try LayerWriter(layout: output)
-        try configLayer.addDirectory("layers", owner: .root)
-        try configLayer.addDirectory("layers/config", owner: user)
-        try configLayer.addFile("layers/config/metadata.toml", contents: Array(metadataTOML.rendered().utf8),
-                                owner: user)
-        let configDescriptor = try configLayer.finish()
-        label.config = configDescriptor.digest
-        added.append((configDescriptor, configDescriptor.digest, "config"))
+    /// 5. config/metadata.toml, which the launcher reads.
+    private func addConfig(_ metadata: MetadataTOML, to image: inout Assembly, in output: ImageLayout) throws(OCIError) {
+        let writer = try LayerWriter(layout: output)
+        try writer.addDirectory("layers", owner: .root)
+        try writer.addDirectory("layers/config", owner: user)
+        try writer.addFile("layers/config/metadata.toml", contents: Array(metadata.rendered().utf8), owner: user)
+        let descriptor = try writer.finish()
+        image.label.config = descriptor.digest
+        image.add(descriptor, "config")
+    }
 
-        // 6. /cnb/process/<type> → the launcher.
-        if !metadataTOML.processes.isEmpty {
-            let types = try LayerWriter(layout: output)
-            try types.addDirectory("cnb", owner: .root)
-            try types.addDirectory("cnb/process", owner: .root)
-            for process in metadataTOML.processes {
-                try types.addSymlink("cnb/process/" + process.type, target: "/cnb/lifecycle/launcher", owner: .root)
-            }
-            let descriptor = try types.finish()
-            label.processTypes = descriptor.digest
-            added.append((descriptor, descriptor.digest, "process types"))
+    /// 6. /cnb/process/<type> → the launcher.
+    private func addProcessTypes(_ metadata: MetadataTOML, to image: inout Assembly, in output: ImageLayout) throws(OCIError) {
+        guard !metadata.processes.isEmpty else { return }
+        let writer = try LayerWriter(layout: output)
+        try writer.addDirectory("cnb", owner: .root)
+        try writer.addDirectory("cnb/process", owner: .root)
+        for process in metadata.processes {
+            try writer.addSymlink("cnb/process/" + process.type, target: "/cnb/lifecycle/launcher", owner: .root)
         }
+        let descriptor = try writer.finish()
+        image.label.processTypes = descriptor.digest
+        image.add(descriptor, "process types")
+    }
 
+    /// The config (history, environment, entrypoint, labels) and manifest; then the tag.
+    private func finish(_ image: Assembly, metadata: MetadataTOML, in output: ImageLayout,
+                        tag: String) throws(OCIError) -> Result {
+        var config = image.config
+        var manifestLayers = image.layers
         // History stays only where it can be whole: one entry per layer, as the spec asks.
         let historyIsWhole = config.history.count - config.history.filter(\.emptyLayer).count == config.diffIDs.count
         if !historyIsWhole { config.history = [] }
-        for (descriptor, diffID, what) in added {
+        for (descriptor, diffID, what) in image.added {
             manifestLayers.append(descriptor)
             config.diffIDs.append(diffID)
             if historyIsWhole { config.history.append(.init(created: created, createdBy: "stockade: \(what)")) }
@@ -242,16 +298,13 @@ public struct Exporter {
                                "CNB_DEPRECATION_MODE=quiet", "PATH=/cnb/process:/cnb/lifecycle:\(runPath)"]
         config.user = "\(user.uid):\(user.gid)"
         config.workingDirectory = "/workspace"
-        if let chosen = defaultProcessType, !metadataTOML.processes.contains(where: { $0.type == chosen }) {
-            throw Self.fail("the default process type \(chosen) is not one the buildpacks defined (\(metadataTOML.processes.map(\.type).sorted().joined(separator: ", ")))")
-        }
-        config.entrypoint = (defaultProcessType ?? metadataTOML.buildpackDefaultProcessType).map { ["/cnb/process/" + $0] }
+        config.entrypoint = (defaultProcessType ?? metadata.buildpackDefaultProcessType).map { ["/cnb/process/" + $0] }
             ?? ["/cnb/lifecycle/launcher"]
         config.command = nil
         config.created = created
-        for l in metadataTOML.labels { config.labels[l.key] = l.value }
-        config.labels[ImageLabel.lifecycleMetadata] = label.json.text
-        config.labels[ImageLabel.buildMetadata] = buildMetadata(metadataTOML).text
+        for l in metadata.labels { config.labels[l.key] = l.value }
+        config.labels[ImageLabel.lifecycleMetadata] = image.label.json.text
+        config.labels[ImageLabel.buildMetadata] = buildMetadata(metadata).text
         config.labels[ImageLabel.projectMetadata] = projectMetadata.text
 
         let configBlob = try output.writeJSON(config.json, mediaType: MediaType.config)
@@ -259,12 +312,12 @@ public struct Exporter {
         let manifestBlob = try output.writeJSON(manifest.json, mediaType: MediaType.manifest)
         try output.setTag(tag, to: manifestBlob)
         return Result(manifest: manifestBlob, image: Image(descriptor: manifestBlob, manifest: manifest, config: config),
-                      metadata: label)
+                      metadata: image.label)
     }
 
     /// A launch layer with its directory: taken from the cache by digest when it is the tree the
     /// cache restored, else archived.
-    private func launchLayer(escaped: String, name: String, shown: String, output: ImageLayout) throws -> Descriptor {
+    private func launchLayer(escaped: String, name: String, shown: String, output: ImageLayout) throws(OCIError) -> Descriptor {
         let host = layersDirectory + "/" + escaped + "/" + name
         if let reused = try restored.unchanged(escaped: escaped, layer: name, into: output) {
             progress.line("Reusing layer '\(shown)' (\(reused.digest.hex.prefix(12)))")
@@ -281,11 +334,14 @@ public struct Exporter {
         return descriptor
     }
 
-    /// The tar of one buildpack layer, with its parents: the same bytes in the image and the cache.
-    /// The tar of `<layers>/sbom/<kind>` (launch for the image, cache for the cache), if there is one.
+    /// Whether the buildpacks left SBOMs of `kind` (launch for the image, cache for the cache).
+    static func hasSBOMs(_ kind: String, in layers: ConfinedDirectory) throws(SpecError) -> Bool {
+        try layers.kind(of: "sbom/" + kind) == .directory
+    }
+
+    /// The tar of `<layers>/sbom/<kind>`.
     static func archiveSBOMs(_ kind: String, in layers: ConfinedDirectory, user: EntryOwner,
-                             into layout: ImageLayout) throws -> Descriptor? {
-        guard try layers.kind(of: "sbom/" + kind) == .directory else { return nil }
+                             into layout: ImageLayout) throws(OCIError) -> Descriptor {
         let writer = try LayerWriter(layout: layout)
         try writer.addDirectory("layers", owner: .root)
         try writer.addDirectory("layers/sbom", owner: .root)
@@ -293,6 +349,7 @@ public struct Exporter {
         return try writer.finish()
     }
 
+    /// The tar of one buildpack layer, with its parents: the same bytes in the image and the cache.
     /// With no layout, only the digest is computed.
     public static func archiveLayer(_ host: String, escaped: String, name: String, user: EntryOwner,
                                     into layout: ImageLayout?) throws(OCIError) -> Descriptor {
@@ -306,7 +363,7 @@ public struct Exporter {
     /// A launch layer the buildpack kept without its directory: the previous image's, by digest,
     /// with its diffID.
     private func previousLayer(element: GroupElement, layer: String, types: LayerTOML, shown: String,
-                               output: ImageLayout) throws -> (Descriptor, Digest) {
+                               output: ImageLayout) throws(LifecycleError) -> (Descriptor, Digest) {
         if types.cache {
             throw Self.fail("layer '\(shown)' is a cache layer with no directory; only launch layers can be reused from the previous image")
         }
@@ -315,7 +372,7 @@ public struct Exporter {
             throw Self.fail("layer '\(shown)' has no directory, and no previous image has it to reuse")
         }
         let descriptor = previous.image.manifest.layers[index]
-        try output.importBlob(descriptor, from: previous.layout)
+        try Self.writing { () throws(OCIError) in try output.importBlob(descriptor, from: previous.layout) }
         progress.line("Reusing layer '\(shown)' from the previous image (\(descriptor.digest.hex.prefix(12)))")
         return (descriptor, recorded.digest)
     }

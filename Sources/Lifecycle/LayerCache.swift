@@ -74,7 +74,8 @@ public struct LayerCache {
                 metadata.buildpacks.append(recorded)
             }
             let layerCount = descriptors.count
-            if let descriptor = try Exporter.archiveSBOMs("cache", in: layers, user: user, into: layout) {
+            if try Exporter.hasSBOMs("cache", in: layers) {
+                let descriptor = try Exporter.archiveSBOMs("cache", in: layers, user: user, into: layout)
                 descriptors.append(descriptor)
                 metadata.sbom = descriptor.digest
             }

@@ -8,6 +8,10 @@ import OCI
 /// `creator` does (`BuildSession`). Buildpack code runs only through `executor`; each of its
 /// processes is recorded in `runs` as it ends, also when the phase then fails. Every phase throws
 /// a `LifecycleError` whose `exitStatus` is the status to end with.
+///
+/// The phases block the calling thread until their buildpacks are done (`runBlocking`): call them
+/// from the main thread or a thread of one's own, never from async code, whose thread pool they
+/// would wait on.
 public struct LifecycleSession: Sendable {
     /// The directories (app, platform, layers, scratch), base environment, target, timeout.
     public var context: LifecycleContext
