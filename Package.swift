@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Arrows point one way: stockade → StockadeCLI → SandboxExecutor → {Lifecycle → {BuildpackSpec, OCI, TerminalText},
+// Arrows point one way: stockade → StockadeCLI → {GoFlags, SandboxExecutor}; SandboxExecutor → {Lifecycle → {BuildpackSpec, OCI, TerminalText},
 // Sandbox → Seccomp, CSandbox}; stockade-launcher → BuildpackSpec.
 // The sandbox knows nothing of buildpacks, OCI nothing of either; C is confined to the leaf targets.
 // CrashSafety (fault points, the cleanup journal) is a leaf every layer may use.
@@ -43,6 +43,8 @@ let package = Package(
                 linkerSettings: [.unsafeFlags(["-Xlinker", "--gc-sections",
                                                "-Xlinker", "-Bstatic", "-Xlinker", "-larchive", "-Xlinker", "-lz",
                                                "-Xlinker", "-Bdynamic", "-Xlinker", "-l:libzstd.so.1"])]),
+        // Go's `flag` syntax, which platforms use to call the lifecycle's phases.
+        .target(name: "GoFlags"),
         // The Buildpack and Platform API as values: the files, their rules, detection's resolution.
         .target(name: "BuildpackSpec"),
         // The lifecycle: order, detection, build plan, layers. Runs processes only
@@ -51,7 +53,7 @@ let package = Package(
         // The lifecycle's executor backed by real sandboxes.
         .target(name: "SandboxExecutor", dependencies: ["Lifecycle", "Sandbox", "Seccomp", "TerminalText", "CrashSafety"]),
         .target(name: "StockadeCLI", dependencies: [
-            "Sandbox", "Seccomp", "BuildpackSpec", "Lifecycle", "SandboxExecutor", "OCI", "TerminalText", "CrashSafety", "CLinux",
+            "Sandbox", "Seccomp", "BuildpackSpec", "Lifecycle", "GoFlags", "SandboxExecutor", "OCI", "TerminalText", "CrashSafety", "CLinux",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "stockade", dependencies: ["StockadeCLI"]),
@@ -62,6 +64,7 @@ let package = Package(
                           linkerSettings: [.unsafeFlags(["-static-executable", "-Xlinker", "--strip-all"])]),
         .testTarget(name: "SeccompTests", dependencies: ["Seccomp", "JSON"]),
         .testTarget(name: "BuildpackSpecTests", dependencies: ["BuildpackSpec"]),
+        .testTarget(name: "GoFlagsTests", dependencies: ["GoFlags"]),
         .testTarget(name: "TerminalTextTests", dependencies: ["TerminalText", "StockadeTestSupport"]),
         // Real sandboxes for the tests: the stockade binary, a static probe, unprivileged users.
         .target(name: "StockadeTestSupport", path: "Tests/Support"),

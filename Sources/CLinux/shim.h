@@ -1,5 +1,6 @@
 // Bindings Swift cannot express: syscall(2) is variadic, and glibc 2.36 has no openat2 wrapper.
 #include <linux/openat2.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -14,4 +15,9 @@ static inline int clinux_pidfd_open(pid_t pid) {
 /// Closes every descriptor from `first` on.
 static inline int clinux_close_from(unsigned int first) {
     return (int)syscall(SYS_close_range, first, ~0U, 0);
+}
+
+/// prctl(2) is variadic too.
+static inline int clinux_set_dumpable(int dumpable) {
+    return prctl(PR_SET_DUMPABLE, (unsigned long)dumpable, 0UL, 0UL, 0UL);
 }

@@ -47,6 +47,8 @@ public struct Exporter {
     public var projectMetadata: JSONValue
     public var progress: any ProgressReporter
     public var platformAPI = "0.15"
+    /// The platform's choice of default process (`-process-type`), over the buildpacks'.
+    public var defaultProcessType: String?
     /// `SOURCE_DATE_EPOCH`, else the reference lifecycle's constant.
     public var created = "1980-01-01T00:00:01Z"
 
@@ -112,6 +114,9 @@ public struct Exporter {
         let layers = try Self.reading { () throws(SpecError) in try ConfinedDirectory(path: layersDirectory) }
         let metadata = try Self.reading { () throws(SpecError) in
             try MetadataTOML.read(from: layers, at: "config/" + MetadataTOML.defaultFileName)
+        }
+        if let chosen = defaultProcessType, !metadata.processes.contains(where: { $0.type == chosen }) {
+            throw Self.fail("the default process type \(chosen) is not one the buildpacks defined (\(metadata.processes.map(\.type).sorted().joined(separator: ", ")))")
         }
         var image = try startImage(in: output)
         try addBuildpackLayers(from: layers, to: &image, in: output)
@@ -293,7 +298,7 @@ public struct Exporter {
                                "CNB_DEPRECATION_MODE=quiet", "PATH=/cnb/process:/cnb/lifecycle:\(runPath)"]
         config.user = "\(user.uid):\(user.gid)"
         config.workingDirectory = "/workspace"
-        config.entrypoint = metadata.buildpackDefaultProcessType.map { ["/cnb/process/" + $0] }
+        config.entrypoint = (defaultProcessType ?? metadata.buildpackDefaultProcessType).map { ["/cnb/process/" + $0] }
             ?? ["/cnb/lifecycle/launcher"]
         config.command = nil
         config.created = created

@@ -115,6 +115,10 @@ public struct LifecycleSession: Sendable {
         public var launcher: String
         /// The config's `created` (`SOURCE_DATE_EPOCH`), else the reference lifecycle's constant.
         public var created: String?
+        /// The platform's choice of default process (`-process-type`), over the buildpacks'.
+        public var defaultProcessType: String?
+        /// `CNB_PLATFORM_API` in the image's environment, when the platform named one.
+        public var platformAPI: String?
 
         public init(runImage: Exporter.RunImage?, previous: Exporter.Previous?, projectMetadata: JSONValue = .object([:]),
                     launcher: String, created: String? = nil) {
@@ -158,6 +162,8 @@ public struct LifecycleSession: Sendable {
             launcher: inputs.launcher, runImage: inputs.runImage, previous: inputs.previous,
             restored: restoration.restored, projectMetadata: inputs.projectMetadata, progress: progress)
         if let created = inputs.created { exporter.created = created }
+        exporter.defaultProcessType = inputs.defaultProcessType
+        if let api = inputs.platformAPI { exporter.platformAPI = api }
         return try exporter.export(to: output, tag: tag)
     }
 
