@@ -82,6 +82,15 @@ public enum DedicatedThread {
     }
 
     public static func start(_ body: @escaping @Sendable () -> Void) {
+        if !spawn(body) {
+            // No thread to be had: run here rather than never.
+            body()
+        }
+    }
+
+    /// Starts `body` on a new thread; false, and `body` not run, when there is none to be had.
+    @discardableResult
+    public static func spawn(_ body: @escaping @Sendable () -> Void) -> Bool {
         let job = Unmanaged.passRetained(Job(body)).toOpaque()
         var attributes = pthread_attr_t()
         pthread_attr_init(&attributes)
@@ -92,10 +101,8 @@ public enum DedicatedThread {
             Unmanaged<Job>.fromOpaque(context!).takeRetainedValue().body()
             return nil
         }, job)
-        if rc != 0 {
-            // No thread to be had: run here rather than never.
-            Unmanaged<Job>.fromOpaque(job).takeRetainedValue().body()
-        }
+        if rc != 0 { Unmanaged<Job>.fromOpaque(job).release() }
+        return rc == 0
     }
 }
 
