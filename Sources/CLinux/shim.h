@@ -1,6 +1,7 @@
 // Bindings Swift cannot express: syscall(2) is variadic, and glibc 2.36 has no openat2 wrapper.
 #include <linux/openat2.h>
 #include <sys/syscall.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 static inline int clinux_openat2(int dirfd, const char *path, struct open_how *how) {
