@@ -265,13 +265,13 @@ final class Supervisor {
         cplan.cap_last_cap = Int32(cap_max_bits()) - 1
 
         do {
-            let cache = FilterCache.forCurrentUser()
+            let builtin = try Self.builtinFilters.get()
             switch plan.syscallFilter {
             case .unconfined:
                 break
             case .profile(let program, let flags):
                 cplan.profile = arena.bpf(program, flags: flags)
-                cplan.baseline = arena.bpf(try SeccompCompiler.hardeningBaseline(cache: cache))
+                cplan.baseline = arena.bpf(builtin.baseline)
             case .audited(let filters):
                 let message = arena.array(of: msghdr.self, count: 1)
                 let handoff = ListenerHandoff(descriptor: Sandbox.handoffDescriptor(plan.limits),
@@ -286,7 +286,7 @@ final class Supervisor {
                 cplan.handoff_message = message
                 cplan.handoff_secret = handoff.secret
             }
-            cplan.init_filter = arena.bpf(try SeccompCompiler.initFilter(cache: cache))
+            cplan.init_filter = arena.bpf(builtin.initFilter)
         } catch where error.errno == EPERM {
             throw SandboxError(.invalidPlan, "the profile cannot be audited: \(error)")
         } catch {
@@ -316,6 +316,14 @@ final class Supervisor {
             throw SandboxError(.system, "clone3", errno: code)
         }
         return pid
+    }
+
+    /// The hardening baseline and pid 1's filter: the same for every sandbox, so
+    /// taken from the user's filter cache (or compiled) once per process, not per sandbox.
+    static let builtinFilters = Result { () throws(SeccompCompileError) in
+        let cache = FilterCache.forCurrentUser()
+        return (baseline: try SeccompCompiler.hardeningBaseline(cache: cache),
+                initFilter: try SeccompCompiler.initFilter(cache: cache))
     }
 
     /// This process's code, data, stack, argument and environment bounds, which pid 1 (its
