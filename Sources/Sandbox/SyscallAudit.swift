@@ -275,7 +275,22 @@ final class NotificationServer: Sendable {
     }
 }
 
-/// Events from the notification thread to the recorder. Bounded: when it is
+extension AuditEvent {
+    /// Roughly what the event holds in memory: its strings (an exec's argv may be 64 KiB).
+    var approximateSize: Int {
+        let payload = switch arguments {
+        case .exec(let path, let argv): path.utf8.count + argv.reduce(0) { $0 + $1.utf8.count + 16 }
+        case .address(let family, let address, _, let path): family.utf8.count + (address?.utf8.count ?? 0) + (path?.utf8.count ?? 0)
+        case .open(let path, let flags): path.utf8.count + flags.count * 16
+        case .socket(let family, _): family.utf8.count
+        case .values(let values): values.count * 8
+        }
+        return 160 + syscall.utf8.count + payload
+    }
+}
+
+/// Events from the notification thread to the recorder. Bounded in events and
+/// in bytes (4096 execs of 64 KiB argv each would be 256 MiB): when it is
 /// full the notification thread waits (the task that caused the event has its
 /// answer already; the next one waits for it), so no event is lost and memory
 /// stays bounded. The recorder, once woken, takes every queued event at once
@@ -287,13 +302,16 @@ final class EventQueue: @unchecked Sendable {
     private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private var events: [AuditEvent] = []
+    private var queuedBytes = 0
     private var closed = false
     private var recorderSleeps = false
     private var producerWaits = false
     let capacity: Int
+    let byteCapacity: Int
 
-    init(capacity: Int) {
+    init(capacity: Int, byteCapacity: Int = 8 << 20) {
         self.capacity = capacity
+        self.byteCapacity = byteCapacity
         pthread_mutex_init(lock, nil)
         var attributes = pthread_condattr_t()
         pthread_condattr_init(&attributes)
@@ -311,14 +329,17 @@ final class EventQueue: @unchecked Sendable {
     }
 
     func put(_ event: AuditEvent) {
+        let size = event.approximateSize
         pthread_mutex_lock(lock)
-        while events.count >= capacity {
+        // An event larger than the byte bound alone still goes through, into an empty queue.
+        while events.count >= capacity || (!events.isEmpty && queuedBytes + size > byteCapacity) {
             producerWaits = true
             pthread_cond_signal(changed)
             pthread_cond_wait(changed, lock)
         }
         events.append(event)
-        if recorderSleeps || events.count >= capacity / 2 { pthread_cond_signal(changed) }
+        queuedBytes += size
+        if recorderSleeps || events.count >= capacity / 2 || queuedBytes >= byteCapacity / 2 { pthread_cond_signal(changed) }
         pthread_mutex_unlock(lock)
     }
 
@@ -353,6 +374,7 @@ final class EventQueue: @unchecked Sendable {
         }
         if events.isEmpty { return false }
         swap(&batch, &events)
+        queuedBytes = 0
         if producerWaits {
             producerWaits = false
             pthread_cond_broadcast(changed)
