@@ -4,6 +4,8 @@
 # the default observed set, in learn mode (every syscall observed), and the
 # same workload under `strace -f -c` as the reference a user would otherwise
 # reach for. Prints medians and ratios to the unaudited run. Not a test.
+# BASELINE=path/to/an/older/stockade adds its three sandboxed rows to the same
+# run (before/after); STRACE=0 leaves the (slow) strace row out.
 set -euo pipefail
 stockade=$(realpath "${1:-.build/release/stockade}")
 runs=${RUNS:-10}
@@ -24,19 +26,25 @@ tar -C "$work" -cf "$work/tree.tar" tree
 rm -rf "$work/tree"
 chmod 644 "$work/tree.tar"
 workload='rm -rf /w/out && mkdir /w/out && tar -xf /w/tree.tar -C /w/out && find /w/out | wc -l'
-sandbox="$stockade exec --bind $work:/w --chdir /w"
+rows=()
+for which in stockade ${BASELINE:+baseline}; do
+    if [ "$which" = stockade ]; then bin=$stockade prefix=""; else bin=$(realpath "$BASELINE") prefix="baseline "; fi
+    rows+=(-n "${prefix}unaudited" "$bin exec --bind $work:/w --chdir /w -- /bin/sh -c '$workload'"
+           -n "${prefix}audited" "$bin exec --bind $work:/w --chdir /w --audit $work/${prefix// /-}events.jsonl -- /bin/sh -c '$workload'"
+           -n "${prefix}learn" "$bin profile learn --output $work/learned.json --bind $work:/w --chdir /w -- /bin/sh -c '$workload'")
+done
+[ "${STRACE:-1}" = 0 ] || rows+=(-n "strace -f -c" "strace -f -c -o /dev/null /bin/sh -c '${workload//\/w/$work}'")
 
-hyperfine --style basic --warmup 2 --runs "$runs" --export-json "$work/audit.json" \
-    -n unaudited "$sandbox -- /bin/sh -c '$workload'" \
-    -n audited "$sandbox --audit $work/events.jsonl -- /bin/sh -c '$workload'" \
-    -n learn "$stockade profile learn --output $work/learned.json --bind $work:/w --chdir /w -- /bin/sh -c '$workload'" \
-    -n "strace -f -c" "strace -f -c -o /dev/null /bin/sh -c '${workload//\/w/$work}'" >/dev/null
+hyperfine --style basic --warmup 2 --runs "$runs" --export-json "$work/audit.json" "${rows[@]}" >/dev/null
 python3 - "$work/audit.json" "$work/events.jsonl" <<'PY'
 import json, sys
 med = {r["command"]: r["median"] * 1000 for r in json.load(open(sys.argv[1]))["results"]}
-base = med["unaudited"]
-for name in ["unaudited", "audited", "learn", "strace -f -c"]:
-    print(f"{name:14} {med[name]:8.0f} ms  {med[name] / base:5.2f}x")
+for prefix in ["", "baseline "]:
+    if prefix + "unaudited" not in med: continue
+    base = med[prefix + "unaudited"]
+    for name in ["unaudited", "audited", "learn"] + (["strace -f -c"] if not prefix else []):
+        if prefix + name in med:
+            print(f"{prefix + name:23} {med[prefix + name]:8.0f} ms  {med[prefix + name] / base:5.2f}x")
 lines = sum(1 for _ in open(sys.argv[2]))
 print(f"audit events written in all runs: {lines}")
 PY

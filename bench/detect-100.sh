@@ -3,6 +3,7 @@
 # exit 100): `stockade detect`, each bin/detect in its own sandbox, several at
 # once, against a plain shell loop running the same scripts unsandboxed.
 # Prints the medians and the ratio. Not a test.
+# BASELINE=path/to/an/older/stockade adds it to the same run (before/after).
 set -euo pipefail
 stockade=$(realpath "${1:-.build/release/stockade}")
 runs=${RUNS:-20}
@@ -38,10 +39,18 @@ chmod 755 "$work/loop.sh"
 
 hyperfine --style basic --warmup 3 --runs "$runs" --export-json "$work/detect.json" \
     -n "shell loop" "$work/loop.sh" \
-    -n "stockade detect" "$stockade detect --buildpacks-dir $work/buildpacks --order $work/order.toml --path $work/app" >/dev/null
+    -n "stockade detect" "$stockade detect --buildpacks-dir $work/buildpacks --order $work/order.toml --path $work/app" \
+    ${BASELINE:+-n baseline "$(realpath "$BASELINE") detect --buildpacks-dir $work/buildpacks --order $work/order.toml --path $work/app"} \
+    >/dev/null
 python3 - "$work/detect.json" <<'PY'
 import json, sys
 med = {r["command"]: r["median"] * 1000 for r in json.load(open(sys.argv[1]))["results"]}
-print(f"100 buildpacks: shell loop {med['shell loop']:.0f} ms, stockade detect {med['stockade detect']:.0f} ms; "
-      f"stockade/loop = {med['stockade detect'] / med['shell loop']:.2f}")
+line = (f"100 buildpacks: shell loop {med['shell loop']:.0f} ms, stockade detect {med['stockade detect']:.0f} ms; "
+        f"stockade/loop = {med['stockade detect'] / med['shell loop']:.2f}")
+if "baseline" in med:
+    line += f"; baseline {med['baseline']:.0f} ms, baseline/loop = {med['baseline'] / med['shell loop']:.2f}"
+print(line)
 PY
+# Peak RSS (%M: the largest of the supervisor and the processes it reaped, here the supervisor).
+/usr/bin/time -f "peak RSS of stockade detect: %M KiB" \
+    "$stockade" detect --buildpacks-dir "$work/buildpacks" --order "$work/order.toml" --path "$work/app" 2>&1 >/dev/null | tail -1

@@ -2,6 +2,7 @@
 #include <linux/openat2.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 static inline int clinux_openat2(int dirfd, const char *path, struct open_how *how) {

@@ -117,6 +117,15 @@ public enum DedicatedThread {
     }
 
     public static func start(_ body: @escaping @Sendable () -> Void) {
+        if !spawn(body) {
+            // No thread to be had: run here rather than never.
+            body()
+        }
+    }
+
+    /// Starts `body` on a new thread; false, and `body` not run, when there is none to be had.
+    @discardableResult
+    public static func spawn(_ body: @escaping @Sendable () -> Void) -> Bool {
         let job = Unmanaged.passRetained(Job(body)).toOpaque()
         var attributes = pthread_attr_t()
         pthread_attr_init(&attributes)
@@ -127,10 +136,8 @@ public enum DedicatedThread {
             Unmanaged<Job>.fromOpaque(context!).takeRetainedValue().body()
             return nil
         }, job)
-        if rc != 0 {
-            // No thread to be had: run here rather than never.
-            Unmanaged<Job>.fromOpaque(job).takeRetainedValue().body()
-        }
+        if rc != 0 { Unmanaged<Job>.fromOpaque(job).release() }
+        return rc == 0
     }
 }
 
@@ -361,13 +368,13 @@ final class Supervisor {
 
     private func prepareFilters(_ cplan: inout stk_spawn_plan, _ arena: CArena) throws(SandboxError) {
         do {
-            let cache = FilterCache.forCurrentUser()
+            let builtin = try Self.builtinFilters.get()
             switch plan.syscallFilter {
             case .unconfined:
                 break
             case .profile(let program, let flags):
                 cplan.profile = arena.bpf(program, flags: flags)
-                cplan.baseline = arena.bpf(try SeccompCompiler.hardeningBaseline(cache: cache))
+                cplan.baseline = arena.bpf(builtin.baseline)
             case .audited(let filters):
                 let message = arena.array(of: msghdr.self, count: 1)
                 let handoff = ListenerHandoff(descriptor: Sandbox.handoffDescriptor(plan.limits),
@@ -382,12 +389,20 @@ final class Supervisor {
                 cplan.handoff_message = message
                 cplan.handoff_secret = handoff.secret
             }
-            cplan.init_filter = arena.bpf(try SeccompCompiler.initFilter(cache: cache))
+            cplan.init_filter = arena.bpf(builtin.initFilter)
         } catch where error.errno == EPERM {
             throw SandboxError(.invalidPlan, "the profile cannot be audited: \(error)")
         } catch {
             throw SandboxError(.system, "cannot compile the built-in seccomp filters: \(error)")
         }
+    }
+
+    /// The hardening baseline and pid 1's filter: the same for every sandbox, so
+    /// taken from the user's filter cache (or compiled) once per process, not per sandbox.
+    static let builtinFilters = Result { () throws(SeccompCompileError) in
+        let cache = FilterCache.forCurrentUser()
+        return (baseline: try SeccompCompiler.hardeningBaseline(cache: cache),
+                initFilter: try SeccompCompiler.initFilter(cache: cache))
     }
 
     /// This process's code, data, stack, argument and environment bounds, which pid 1 (its

@@ -137,7 +137,12 @@ public struct AuditSummary: Sendable, Equatable {
 
 /// Answers the notifications of one sandbox on a thread of its own, until
 /// every process that could notify is gone. Every notification is answered,
-/// the child first, whatever happens to the log.
+/// the child first, whatever happens to the log: the answer waits only for the
+/// decision (registers, through a ``DecisionCache``) and for the read of the
+/// arguments' memory, which must happen while the task still waits (after
+/// CONTINUE it runs on, and an execve replaces that memory). Counting,
+/// formatting and writing happen after the answer, on a second thread fed
+/// through a bounded ``EventQueue``.
 final class NotificationServer: Sendable {
     let listener: Int32
     let enforcing: [BPFProgram]
@@ -147,7 +152,9 @@ final class NotificationServer: Sendable {
     let firstExec: AuditArguments
     /// Ends the whole sandbox, for a decision the kernel would have made a kill.
     let killSandbox: @Sendable () -> Void
-    private let state = Mutex<(summary: AuditSummary, done: Bool)>((AuditSummary(), false))
+    private let summary = Mutex<AuditSummary>(AuditSummary())
+    private let queue = EventQueue(capacity: 4096)
+    /// Set when the recorder has taken the last event.
     private let finished = Mutex<Bool>(false)
 
     init(listener: Int32, enforcing: [BPFProgram], observer: AuditObserver, firstExec: AuditArguments,
@@ -160,30 +167,54 @@ final class NotificationServer: Sendable {
     }
 
     func start() {
-        DedicatedThread.start { [self] in
-            serve()
-            close(listener)
+        // Without a second thread the events are recorded on the serving one.
+        let recorder = DedicatedThread.spawn { [self] in
+            recordQueued()
             finished.withLock { $0 = true }
+        }
+        DedicatedThread.start { [self] in
+            serve(recordInline: !recorder)
+            close(listener)
+            queue.close()
+            if !recorder { finished.withLock { $0 = true } }
         }
     }
 
-    /// Waits for the server to see the last process go, then its summary.
+    /// Waits for the server to see the last process go and every event to be recorded, then its summary.
     func finish() -> AuditSummary {
         while !finished.withLock({ $0 }) { usleep(1000) }
         let flushed = observer.sink?.flush() ?? true
-        return state.withLock {
-            if !flushed { $0.summary.lost += 1 }
-            return $0.summary
+        return summary.withLock {
+            if !flushed { $0.lost += 1 }
+            return $0
         }
     }
 
-    private func serve() {
+    private func record(_ event: AuditEvent) {
+        let recording = observer.sink?.record(event) ?? .kept
+        summary.withLock {
+            $0.add(event)
+            if recording == .failed { $0.lost += 1 }
+            if recording == .dropped { $0.dropped += 1 }
+        }
+    }
+
+    private func recordQueued() {
+        var batch: [AuditEvent] = []
+        while queue.take(into: &batch) {
+            for event in batch { record(event) }
+            batch.removeAll(keepingCapacity: true)
+        }
+    }
+
+    private func serve(recordInline: Bool) {
         _ = stk_notify_sync_wake_up(listener)
         var request: UnsafeMutablePointer<seccomp_notif>?
         var response: UnsafeMutablePointer<seccomp_notif_resp>?
         guard seccomp_notify_alloc(&request, &response) == 0, let request, let response else { return }
         defer { seccomp_notify_free(request, response) }
         var names = NameCache()
+        var decisions = DecisionCache(filters: enforcing)
         var firstExecSeen = false
         while true {
             var fd = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
@@ -193,19 +224,18 @@ final class NotificationServer: Sendable {
             memset(request, 0, MemoryLayout<seccomp_notif>.size)
             if seccomp_notify_receive(listener, request) != 0 { continue } // the task died meanwhile
             let notification = request.pointee
-            let data = SeccompData(nr: notification.data.nr, arch: notification.data.arch,
-                                   instructionPointer: notification.data.instruction_pointer,
-                                   args: withUnsafeBytes(of: notification.data.args) { Array($0.bindMemory(to: UInt64.self)) })
-            let decision = SeccompDecision.decide(data, filters: enforcing)
+            let args = withUnsafeBytes(of: notification.data.args) { Array($0.bindMemory(to: UInt64.self)) }
+            let decision = decisions.decide(SeccompData(nr: notification.data.nr, arch: notification.data.arch,
+                                                        instructionPointer: notification.data.instruction_pointer,
+                                                        args: args))
             let name = names.name(notification.data.nr)
             // Memory is read while the task waits for our answer.
-            var arguments = ArgumentDecoder(pid: pid_t(notification.pid)).decode(name, data.args)
+            var arguments = ArgumentDecoder(pid: pid_t(notification.pid)).decode(name, args)
             if name == "execve" && !firstExecSeen {
                 firstExecSeen = true
                 if case .exec(let path, _) = arguments, path.isEmpty { arguments = firstExec }
             }
             let pid = names.sandboxPid(pid_t(notification.pid))
-            let valid = seccomp_notify_id_valid(listener, notification.id) == 0
 
             memset(response, 0, MemoryLayout<seccomp_notif_resp>.size)
             response.pointee.id = notification.id
@@ -228,16 +258,13 @@ final class NotificationServer: Sendable {
                 outcome = .denied(errno: EPERM)
                 killSandbox()
             }
-            _ = seccomp_notify_respond(listener, response)
-            guard valid else { continue }
+            // The answer is taken only while the notification is still pending: its task
+            // waited, alive and the same, through every read above (what the separate
+            // SECCOMP_IOCTL_NOTIF_ID_VALID check proved, one system call fewer).
+            guard seccomp_notify_respond(listener, response) == 0 else { continue }
             let event = AuditEvent(time: Self.now(), sandbox: observer.sandbox, labels: observer.labels, pid: pid,
                                    syscall: name, arguments: arguments, outcome: outcome)
-            let recording = observer.sink?.record(event) ?? .kept
-            state.withLock {
-                $0.summary.add(event)
-                if recording == .failed { $0.summary.lost += 1 }
-                if recording == .dropped { $0.summary.dropped += 1 }
-            }
+            if recordInline { record(event) } else { queue.put(event) }
         }
     }
 
@@ -245,6 +272,114 @@ final class NotificationServer: Sendable {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
+    }
+}
+
+extension AuditEvent {
+    /// Roughly what the event holds in memory: its strings (an exec's argv may be 64 KiB).
+    var approximateSize: Int {
+        let payload = switch arguments {
+        case .exec(let path, let argv): path.utf8.count + argv.reduce(0) { $0 + $1.utf8.count + 16 }
+        case .address(let family, let address, _, let path): family.utf8.count + (address?.utf8.count ?? 0) + (path?.utf8.count ?? 0)
+        case .open(let path, let flags): path.utf8.count + flags.count * 16
+        case .socket(let family, _): family.utf8.count
+        case .values(let values): values.count * 8
+        }
+        return 160 + syscall.utf8.count + payload
+    }
+}
+
+/// Events from the notification thread to the recorder. Bounded in events and
+/// in bytes (4096 execs of 64 KiB argv each would be 256 MiB): when it is
+/// full the notification thread waits (the task that caused the event has its
+/// answer already; the next one waits for it), so no event is lost and memory
+/// stays bounded. The recorder, once woken, takes every queued event at once
+/// and then lets more gather for a millisecond, so that a stream of
+/// notifications wakes it (a futex call on the notification path) only after
+/// a pause, or when the queue is half full.
+final class EventQueue: @unchecked Sendable {
+    // All below under `lock`.
+    private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var events: [AuditEvent] = []
+    private var queuedBytes = 0
+    private var closed = false
+    private var recorderSleeps = false
+    private var producerWaits = false
+    let capacity: Int
+    let byteCapacity: Int
+
+    init(capacity: Int, byteCapacity: Int = 8 << 20) {
+        self.capacity = capacity
+        self.byteCapacity = byteCapacity
+        pthread_mutex_init(lock, nil)
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(changed, &attributes)
+        pthread_condattr_destroy(&attributes)
+        events.reserveCapacity(capacity)
+    }
+
+    deinit {
+        pthread_cond_destroy(changed)
+        pthread_mutex_destroy(lock)
+        changed.deallocate()
+        lock.deallocate()
+    }
+
+    func put(_ event: AuditEvent) {
+        let size = event.approximateSize
+        pthread_mutex_lock(lock)
+        // An event larger than the byte bound alone still goes through, into an empty queue.
+        while events.count >= capacity || (!events.isEmpty && queuedBytes + size > byteCapacity) {
+            producerWaits = true
+            pthread_cond_signal(changed)
+            pthread_cond_wait(changed, lock)
+        }
+        events.append(event)
+        queuedBytes += size
+        if recorderSleeps || events.count >= capacity / 2 || queuedBytes >= byteCapacity / 2 { pthread_cond_signal(changed) }
+        pthread_mutex_unlock(lock)
+    }
+
+    /// No more events will come.
+    func close() {
+        pthread_mutex_lock(lock)
+        closed = true
+        pthread_cond_broadcast(changed)
+        pthread_mutex_unlock(lock)
+    }
+
+    /// Moves every queued event into `batch` (empty on entry), waiting while there is
+    /// none; false once the queue is closed and empty.
+    func take(into batch: inout [AuditEvent]) -> Bool {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        var gathered = false
+        while events.isEmpty && !closed {
+            if gathered {
+                // The last millisecond brought nothing: sleep until the producer says.
+                recorderSleeps = true
+                pthread_cond_wait(changed, lock)
+                recorderSleeps = false
+            } else {
+                var deadline = timespec()
+                clock_gettime(CLOCK_MONOTONIC, &deadline)
+                deadline.tv_nsec += 1_000_000
+                if deadline.tv_nsec >= 1_000_000_000 { deadline.tv_sec += 1; deadline.tv_nsec -= 1_000_000_000 }
+                _ = pthread_cond_timedwait(changed, lock, &deadline)
+                gathered = true
+            }
+        }
+        if events.isEmpty { return false }
+        swap(&batch, &events)
+        queuedBytes = 0
+        if producerWaits {
+            producerWaits = false
+            pthread_cond_broadcast(changed)
+        }
+        return true
     }
 }
 

@@ -5,7 +5,7 @@ import Seccomp
 
 struct Exec: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a command in a fresh namespace sandbox under a seccomp profile.",
+        commandName: "exec", abstract: "Run a command in a fresh namespace sandbox under a seccomp profile.",
         discussion: """
             The command runs as the stack user with no capabilities, in new user, mount, pid, \
             ipc, uts, cgroup and (unless --network host) network namespaces. Its exit status is \

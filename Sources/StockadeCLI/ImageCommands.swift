@@ -82,7 +82,7 @@ func reportingErrors(_ body: () throws -> Void) throws {
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run an exported image's process in the sandbox: its root filesystem read-only, /tmp writable.")
+        commandName: "run", abstract: "Run an exported image's process in the sandbox: its root filesystem read-only, /tmp writable.")
 
     @Argument(help: ArgumentHelp("The image: an OCI image layout and a tag.", valueName: "dir[:tag]"))
     var image: String
@@ -176,7 +176,7 @@ struct Run: ParsableCommand {
 
 struct Rebase: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Put an exported image's app layers onto a new run image, without rebuilding.")
+        commandName: "rebase", abstract: "Put an exported image's app layers onto a new run image, without rebuilding.")
 
     @Argument(help: ArgumentHelp("The app image.", valueName: "dir[:tag]"))
     var image: String
@@ -208,7 +208,7 @@ struct Rebase: ParsableCommand {
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Export an already built layers directory and app into an OCI image layout (the exporter phase alone).")
+        commandName: "export", abstract: "Export an already built layers directory and app into an OCI image layout (the exporter phase alone).")
 
     @Option(help: ArgumentHelp("The layers directory a build left (with config/metadata.toml).", valueName: "dir"))
     var layers: String

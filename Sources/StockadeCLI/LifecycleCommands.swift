@@ -89,7 +89,7 @@ struct LifecycleOptions: ParsableArguments {
 
 struct Detect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the buildpacks' bin/detect, each in its own sandbox, and write group.toml and plan.toml.")
+        commandName: "detect", abstract: "Run the buildpacks' bin/detect, each in its own sandbox, and write group.toml and plan.toml.")
 
     @OptionGroup var options: LifecycleOptions
 
@@ -100,7 +100,7 @@ struct Detect: ParsableCommand {
 
 struct Build: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Detect, then run the group's bin/build, each in its own sandbox, and write config/metadata.toml.")
+        commandName: "build", abstract: "Detect, then run the group's bin/build, each in its own sandbox, and write config/metadata.toml.")
 
     @OptionGroup var options: LifecycleOptions
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLinux
 import Glibc
 import Lifecycle
 import Sandbox
@@ -62,14 +63,12 @@ struct LimitOptions: ParsableArguments {
         complain("\(subject) \(limit.memory != nil ? "was killed" : "ran into a limit"): \(limit)")
     }
 
-    /// Half of MemTotal, the most a sandbox takes unless configured.
+    /// Half of MemTotal, the most a sandbox takes unless configured: sysinfo's
+    /// total RAM is the figure /proc/meminfo prints, in one system call.
     static func halfOfRAM() -> UInt64? {
-        guard let text = HostText.read("/proc/meminfo") else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix("MemTotal:") {
-            let fields = line.split(separator: " ")
-            if fields.count >= 2, let kib = UInt64(fields[1]) { return kib * 1024 / 2 }
-        }
-        return nil
+        var info = sysinfo()
+        guard sysinfo(&info) == 0, info.totalram > 0 else { return nil }
+        return UInt64(info.totalram) * UInt64(max(info.mem_unit, 1)) / 2
     }
 }
 

@@ -5,12 +5,12 @@ import Seccomp
 
 struct Profile: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Work with seccomp profiles.",
+        commandName: "profile", abstract: "Work with seccomp profiles.",
         subcommands: [Learn.self, Check.self, Compile.self])
 
     struct Learn: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Run a command while observing every syscall, and write a profile that allows exactly those.",
+            commandName: "learn", abstract: "Run a command while observing every syscall, and write a profile that allows exactly those.",
             discussion: "The command runs as with `stockade exec` (the same options), under the hardening baseline only.")
 
         @Option(name: .shortAndLong, help: ArgumentHelp("Where to write the learned profile.", valueName: "file"))
@@ -59,7 +59,7 @@ struct Profile: ParsableCommand {
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Validate a profile and list the syscalls it allows that the default profile denies.")
+            commandName: "check", abstract: "Validate a profile and list the syscalls it allows that the default profile denies.")
 
         @Argument(help: ArgumentHelp("A built-in name or an OCI JSON file.", valueName: "name|file"))
         var profile: String
@@ -100,7 +100,7 @@ struct Profile: ParsableCommand {
 
     struct Compile: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Compile a profile to the raw BPF that seccomp(2) loads (e.g. bwrap --seccomp FD).")
+            commandName: "compile", abstract: "Compile a profile to the raw BPF that seccomp(2) loads (e.g. bwrap --seccomp FD).")
 
         @Argument(help: ArgumentHelp("A built-in name (default, strict) or an OCI JSON file.", valueName: "name|file"))
         var profile: String

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import StockadeTestSupport
 import Testing
 
@@ -167,6 +168,47 @@ import Testing
         #expect(r.status == 0 && r.probes["sendmsg-oob-1023"] == "ok", "\(r)")
         let learned = (try? String(contentsOfFile: profile, encoding: .utf8)) ?? ""
         #expect(learned.contains("\"sendmsg\""), "\(learned)")
+    }
+
+    /// The log is read only after the command is done, through a pipe far smaller than its
+    /// events: the calls are answered while the log cannot be written (the recorder is blocked
+    /// on the pipe, the events wait in its queue), and every queued event still reaches the log
+    /// after the last process is gone.
+    @Test(.timeLimit(.minutes(5)), arguments: Invoker.all)
+    func answersNeverWaitForTheLogAndTheQueueIsDrained(_ invoker: Invoker) throws {
+        try invoker.requireAvailable()
+        let directory = fx.makeDirectory("audit-fifo", mode: 0o777)
+        let fifo = directory + "/events.fifo"
+        #expect(mkfifo(fifo, 0o666) == 0 && chmod(fifo, 0o666) == 0)
+        // Open for reading first, without blocking, so stockade's open for writing succeeds.
+        let reader = open(fifo, O_RDONLY | O_NONBLOCK)
+        try #require(reader >= 0)
+        let done = directory + "/done"
+        let collected = Mutex<[UInt8]>([])
+        let drained = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            // Nothing is read before the command has made its last call.
+            while !FileManager.default.fileExists(atPath: done) { usleep(10_000) }
+            _ = fcntl(reader, F_SETFL, 0)
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = read(reader, &buffer, buffer.count)
+                if n <= 0 { break }
+                collected.withLock { $0 += buffer[0..<n] }
+            }
+            close(reader)
+            drained.signal()
+        }
+        let files = 1000
+        let script = "i=0; while [ $i -lt \(files) ]; do : > /w/f$i; i=$((i+1)); done; : > /w/done"
+        let r = fx.exec(["--bind", "\(directory):/w", "--audit", fifo], ["/bin/sh", "-c", script], as: invoker)
+        #expect(r.status == 0, "\(r)")
+        drained.wait()
+        let lines = String(decoding: collected.withLock { $0 }, as: UTF8.self).split(separator: "\n")
+        #expect(lines.count > 65536 / 100, "more than the pipe holds: \(lines.count) lines")
+        let opens = lines.filter { $0.contains("\"syscall\":\"openat\"") && $0.contains("\"path\":\"/w/f") }
+        #expect(opens.count == files, "\(opens.count) of \(files)")
+        #expect(summarizedEvents(r) == lines.count, "\(r.stderr)")
     }
 
     /// The total `audit: N events` of the summary on stderr.

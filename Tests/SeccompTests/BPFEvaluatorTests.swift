@@ -397,6 +397,40 @@ private let killProcess = BPF.retKillProcess
         #expect(try SeccompCompiler.compileAudit(refusing).notifies)
     }
 
+    // MARK: The supervisor's decision cache
+
+    @Test func aCachedDecisionIsAlwaysTheFiltersOwn() throws {
+        // The real filters of an audited default sandbox, on calls drawn from a few values so that
+        // the same words come back often (hits) and every loaded word varies (misses that must not hit).
+        let filters = [try SeccompCompiler.hardeningBaseline,
+                       try SeccompCompiler.compile(try #require(SeccompProfile.builtin("default"))).program]
+        var cache = DecisionCache(filters: filters)
+        var random = SplitMix64(seed: 11)
+        // 0x42: O_RDWR | O_CREAT; 0x1000_0000: CLONE_NEWUSER; 0x5412: TIOCSTI.
+        let values: [UInt64] = [0, 1, 2, 0x42, 0x1000_0000, 0x5412, 0x8000_0000_0000_0000, 0x7FFC_0000_1000]
+        var seen = Set<SeccompDecision>()
+        for _ in 0..<20000 {
+            let nr = [__NR_openat, __NR_ioctl, __NR_clone, __NR_personality, __NR_mount, __NR_socket, __NR_getpid][Int(random.next() % 7)]
+            let data = SeccompData(nr: nr, instructionPointer: random.next() % 4,
+                                   args: (0..<6).map { _ in values[Int(random.next() % UInt64(values.count))] })
+            let decision = cache.decide(data)
+            #expect(decision == SeccompDecision.decide(data, filters: filters), "\(data)")
+            seen.insert(decision)
+        }
+        #expect(seen.contains(.allow) && seen.contains(.errno(EPERM)), "\(seen)")
+    }
+
+    @Test func theCacheKeysOnEveryWordAFilterLoadsAndOnNothingElse() {
+        // errno 1 when the high half of argument 3 is 7: only that word (offset 44) decides.
+        let program = BPFInstruction.encode([ins(BPF.ldWAbs, 44), ins(BPF.jeq, 7, 0, 1),
+                                             ins(BPF.retK, BPF.retErrno | 1), ins(BPF.retK, BPF.retAllow)])
+        var cache = DecisionCache(filters: [program])
+        #expect(cache.decide(SeccompData(nr: 1, args: [0, 0, 0, 7 << 32])) == .errno(1))
+        #expect(cache.decide(SeccompData(nr: 2, args: [9, 9, 9, 7 << 32 | 5])) == .errno(1))
+        #expect(cache.decide(SeccompData(nr: 1, args: [0, 0, 0, 8 << 32])) == .allow)
+        #expect(cache.decide(SeccompData(nr: 1, args: [0, 0, 0, 7 << 32])) == .errno(1))
+    }
+
     @Test func oversizedAuditVariantsAreRefused() throws {
         // 3,950 distinct ioctl requests: one instruction each, and the audit adds the baseline.
         let rules = (0..<3950).map { #"{"index": 1, "value": \#($0 * 3 + 1), "op": "SCMP_CMP_EQ"}"# }
