@@ -71,6 +71,8 @@ let package = Package(
         // `make test` builds it first; the fixture finds it next to stockade.
         .testTarget(name: "LauncherTests", dependencies: ["StockadeTestSupport", "stockade"]),
         .testTarget(name: "ImageTests", dependencies: ["OCI", "JSON", "Lifecycle", "CrashSafety", "StockadeTestSupport", "stockade"]),
+        // The command as a user installs it: --version, make install and uninstall, completions, man pages.
+        .testTarget(name: "CLITests", dependencies: ["StockadeTestSupport", "stockade"]),
     ],
     swiftLanguageModes: [.v6]
 )
