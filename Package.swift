@@ -24,8 +24,10 @@ let package = Package(
         .systemLibrary(name: "CArchive", providers: [.apt(["libarchive-dev"])]),
         // openat2, which Swift cannot call through the variadic syscall(2).
         .systemLibrary(name: "CLinux"),
+        // Strict UTF-8 validation and string escaping: what the JSON and TOML code share.
+        .target(name: "TextEncoding"),
         // JSON text without Foundation: a strict, bounded parser and string quoting.
-        .target(name: "JSON"),
+        .target(name: "JSON", dependencies: ["TextEncoding"]),
         // Untrusted output made safe for a terminal: colour passes, the rest of the escape grammar does not.
         .target(name: "TerminalText"),
         // Test fault points and the journal a janitor process cleans up from after a SIGKILL.
@@ -43,7 +45,7 @@ let package = Package(
                                                "-Xlinker", "-Bstatic", "-Xlinker", "-larchive", "-Xlinker", "-lz",
                                                "-Xlinker", "-Bdynamic", "-Xlinker", "-l:libzstd.so.1"])]),
         // The Buildpack and Platform API as values: the files, their rules, detection's resolution.
-        .target(name: "BuildpackSpec"),
+        .target(name: "BuildpackSpec", dependencies: ["TextEncoding"]),
         // The lifecycle: order, detection, build plan, layers. Runs processes only
         // through its BuildpackExecutor protocol; knows no namespaces.
         .target(name: "Lifecycle", dependencies: ["BuildpackSpec", "OCI", "JSON", "TerminalText", "CrashSafety"]),

@@ -15,10 +15,10 @@ ALL=(toml json seccomp oci-documents oci-layer terminal)
 # Each target: the modules it needs, in dependency order, and what it links.
 modules() {
     case "$1" in
-        toml) echo BuildpackSpec ;;
-        json) echo JSON ;;
-        seccomp) echo JSON Seccomp ;;
-        oci-documents|oci-layer) echo JSON CrashSafety OCI ;;
+        toml) echo TextEncoding BuildpackSpec ;;
+        json) echo TextEncoding JSON ;;
+        seccomp) echo TextEncoding JSON Seccomp ;;
+        oci-documents|oci-layer) echo TextEncoding JSON CrashSafety OCI ;;
         terminal) echo TerminalText ;;
         *) echo "fuzz.sh: no target $1 (targets: ${ALL[*]})" >&2; exit 2 ;;
     esac

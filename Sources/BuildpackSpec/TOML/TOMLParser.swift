@@ -1,3 +1,5 @@
+import TextEncoding
+
 /// TOML 1.0, parsed in Swift: the entry points.
 ///
 /// Why not a C/C++ parser: LebJe/TOMLKit 0.6.0 (toml++) overflows the stack on a deeply dotted table
@@ -28,7 +30,7 @@ public enum TOML {
     public static func parse(_ bytes: [UInt8], file: String = "<input>",
                              maximumDepth: Int = TOML.maximumDepth) throws(SpecError) -> TOMLTable
     {
-        if let offset = UTF8Validation.firstInvalidOffset(bytes) {
+        if let offset = UTF8Check.firstInvalidOffset(bytes) {
             let (line, column) = TOMLParser.location(of: offset, in: bytes)
             throw SpecError(.invalidUTF8, "the document is not valid UTF-8", file: file, line: line, column: column)
         }
