@@ -42,6 +42,8 @@ public enum UTF8Check {
         bytes.withUnsafeBufferPointer { buffer -> Int? in
             var offset = 0
             while offset < buffer.count {
+                // ASCII, nearly every byte of a TOML file, without a call.
+                if buffer[offset] < 0x80 { offset += 1; continue }
                 guard case .valid(let length) = sequence(in: buffer, at: offset) else { return offset }
                 offset += length
             }

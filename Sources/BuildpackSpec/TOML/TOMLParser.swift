@@ -498,16 +498,9 @@ struct TOMLParser {
             guard let b = peek() else { throw fail("unterminated multi-line string") }
             switch b {
             case Byte.quote:
-                var run = 0
-                while peek(run) == Byte.quote { run += 1 }
-                if run >= 3 {
-                    if run > 5 { throw fail("too many quotes at the end of a multi-line string") }
-                    out.append(contentsOf: repeatElement(Byte.quote, count: run - 3))
-                    i += run
+                if try consumeDelimiterRun(Byte.quote, into: &out, tooMany: "too many quotes at the end of a multi-line string") {
                     return String(decoding: out, as: UTF8.self)
                 }
-                out.append(contentsOf: repeatElement(Byte.quote, count: run))
-                i += run
             case Byte.backslash:
                 // A backslash at the end of a line trims the line break and following whitespace.
                 var k = 1
@@ -605,6 +598,19 @@ struct TOMLParser {
         }
     }
 
+    /// At a run of `delimiter`s in a multi-line string: three close it, and up to two more before
+    /// them belong to the content; a shorter run is content. Returns whether the string closed.
+    private mutating func consumeDelimiterRun(_ delimiter: UInt8, into out: inout [UInt8],
+                                              tooMany: String) throws(SpecError) -> Bool {
+        var run = 0
+        while peek(run) == delimiter { run += 1 }
+        if run > 5 { throw fail(tooMany) }
+        let closes = run >= 3
+        out.append(contentsOf: repeatElement(delimiter, count: closes ? run - 3 : run))
+        i += run
+        return closes
+    }
+
     private mutating func parseMultilineLiteralString() throws(SpecError) -> String {
         i += 3
         _ = try consumeNewline()
@@ -613,16 +619,9 @@ struct TOMLParser {
             guard let b = peek() else { throw fail("unterminated multi-line literal string") }
             switch b {
             case Byte.apostrophe:
-                var run = 0
-                while peek(run) == Byte.apostrophe { run += 1 }
-                if run >= 3 {
-                    if run > 5 { throw fail("too many apostrophes at the end of a multi-line literal string") }
-                    out.append(contentsOf: repeatElement(Byte.apostrophe, count: run - 3))
-                    i += run
+                if try consumeDelimiterRun(Byte.apostrophe, into: &out, tooMany: "too many apostrophes at the end of a multi-line literal string") {
                     return String(decoding: out, as: UTF8.self)
                 }
-                out.append(contentsOf: repeatElement(Byte.apostrophe, count: run))
-                i += run
             case Byte.cr:
                 guard peek(1) == Byte.lf else { throw fail("a carriage return must be followed by a line feed") }
                 out.append(Byte.lf)
