@@ -37,13 +37,14 @@ struct InstallTests {
             #expect(Fixture.run([link, "--version"]).status == 0, "\(phase) does not reach the installed stockade")
         }
 
-        let bash = root + "/share/bash-completion/completions/stockade"
-        let check = Fixture.run(["bash", "-n", bash])
-        #expect(check.status == 0, "\(check)")
-        #expect(try String(contentsOfFile: bash, encoding: .utf8).contains("exec"), "no subcommand in the bash completion")
-        for (shell, file) in [("zsh", root + "/share/zsh/site-functions/_stockade"),
-                              ("fish", root + "/share/fish/vendor_completions.d/stockade.fish")] {
-            #expect(FileManager.default.fileExists(atPath: file), "\(file) missing")
+        // Each shell's own script (a bash script parses as zsh too), and each one the shell accepts.
+        for (shell, file, marker) in [
+            ("bash", root + "/share/bash-completion/completions/stockade", "complete -o filenames -F _stockade stockade"),
+            ("zsh", root + "/share/zsh/site-functions/_stockade", "#compdef stockade"),
+            ("fish", root + "/share/fish/vendor_completions.d/stockade.fish", "complete -c 'stockade'"),
+        ] {
+            let script = try String(contentsOfFile: file, encoding: .utf8)
+            #expect(script.contains(marker) && script.contains("exec"), "\(file) is not stockade's \(shell) completion")
             if Fixture.run(["sh", "-c", "command -v \(shell)"]).status == 0 {
                 let parsed = Fixture.run([shell, "-n", file])
                 #expect(parsed.status == 0, "\(shell): \(parsed)")
