@@ -514,19 +514,8 @@ struct TOMLParser {
                 } else {
                     try parseEscape(into: &out)
                 }
-            case Byte.cr:
-                guard peek(1) == Byte.lf else { throw fail("a carriage return must be followed by a line feed") }
-                out.append(Byte.lf)
-                i += 2
-            case Byte.lf:
-                out.append(b)
-                i += 1
             default:
-                if Byte.isForbiddenControl(b) {
-                    throw fail("control character 0x\(String(b, radix: 16)) must be escaped in a string")
-                }
-                out.append(b)
-                i += 1
+                try appendMultilineContent(b, into: &out, control: "must be escaped in a string")
             }
         }
     }
@@ -598,6 +587,24 @@ struct TOMLParser {
         }
     }
 
+    /// One byte of a multi-line string's content, neither delimiter nor escape: CRLF is kept as LF,
+    /// a lone CR and other controls are errors (`control` says which rule they break).
+    private mutating func appendMultilineContent(_ b: UInt8, into out: inout [UInt8], control: String) throws(SpecError) {
+        switch b {
+        case Byte.cr:
+            guard peek(1) == Byte.lf else { throw fail("a carriage return must be followed by a line feed") }
+            out.append(Byte.lf)
+            i += 2
+        case Byte.lf:
+            out.append(b)
+            i += 1
+        default:
+            if Byte.isForbiddenControl(b) { throw fail("control character 0x\(String(b, radix: 16)) \(control)") }
+            out.append(b)
+            i += 1
+        }
+    }
+
     /// At a run of `delimiter`s in a multi-line string: three close it, and up to two more before
     /// them belong to the content; a shorter run is content. Returns whether the string closed.
     private mutating func consumeDelimiterRun(_ delimiter: UInt8, into out: inout [UInt8],
@@ -622,19 +629,8 @@ struct TOMLParser {
                 if try consumeDelimiterRun(Byte.apostrophe, into: &out, tooMany: "too many apostrophes at the end of a multi-line literal string") {
                     return String(decoding: out, as: UTF8.self)
                 }
-            case Byte.cr:
-                guard peek(1) == Byte.lf else { throw fail("a carriage return must be followed by a line feed") }
-                out.append(Byte.lf)
-                i += 2
-            case Byte.lf:
-                out.append(b)
-                i += 1
             default:
-                if Byte.isForbiddenControl(b) {
-                    throw fail("control character 0x\(String(b, radix: 16)) is not allowed in a literal string")
-                }
-                out.append(b)
-                i += 1
+                try appendMultilineContent(b, into: &out, control: "is not allowed in a literal string")
             }
         }
     }
