@@ -15,11 +15,12 @@ BUILD_PACKAGES := libseccomp-dev libcap-dev libarchive-dev zlib1g-dev libzstd1 l
 # Tools nobody here wrote read what stockade exports: skopeo, umoci, runc.
 # busybox-static makes the run image (example and tests), from Debian, at that moment.
 IMAGE_PACKAGES := skopeo umoci runc busybox-static
-# The tests craft hostile images with python3 and count syscalls with strace.
-TEST_PACKAGES := python3 strace
+# The tests craft hostile images with python3 and count syscalls with strace; zsh, fish
+# and groff check the completions and man pages `make install` writes.
+TEST_PACKAGES := python3 strace zsh fish groff-base
 BENCH_PACKAGES := bubblewrap hyperfine strace openssl time
 
-.PHONY: deps bench-deps build test mutate example bench profiles fuzz-short fuzz clean
+.PHONY: deps bench-deps build test mutate example bench profiles fuzz-short fuzz clean install install-built uninstall
 
 deps:
 	@bash scripts/install-packages.sh $(BUILD_PACKAGES) $(IMAGE_PACKAGES) $(TEST_PACKAGES)
@@ -61,6 +62,24 @@ fuzz-short: deps
 FUZZ_SECONDS ?= 600
 fuzz: deps
 	bash scripts/fuzz.sh all $(FUZZ_SECONDS)
+
+# `make install PREFIX=/usr/local` (DESTDIR stages a package): stockade and the launcher in bin/
+# (stockade looks for the launcher beside itself), completions for bash, zsh and fish and man pages,
+# all generated from the built binary's own help, and the lifecycle's phase names under
+# lib/stockade/lifecycle/ as links to stockade, in the place the reference lifecycle keeps them
+# (/cnb/lifecycle/). `make install-built BUILT=.build/debug` installs what is already built.
+PREFIX ?= /usr/local
+DESTDIR ?=
+BUILT ?= .build/release
+PHASE_LINKS := analyzer detector restorer builder exporter creator rebaser
+
+install: build install-built
+
+install-built:
+	@bash scripts/install.sh install "$(BUILT)" "$(DESTDIR)$(PREFIX)" $(PHASE_LINKS)
+
+uninstall:
+	@bash scripts/install.sh uninstall "$(BUILT)" "$(DESTDIR)$(PREFIX)" $(PHASE_LINKS)
 
 # Regenerates the profiles compiled into the binary from profiles/*.json.
 profiles:

@@ -7,7 +7,6 @@ import PackageDescription
 // CrashSafety (fault points, the cleanup journal) is a leaf every layer may use.
 let package = Package(
     name: "stockade",
-    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "stockade", targets: ["stockade"]),
         .executable(name: "stockade-launcher", targets: ["stockade-launcher"]),
@@ -15,6 +14,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp",
@@ -25,8 +25,13 @@ let package = Package(
         .systemLibrary(name: "CArchive", providers: [.apt(["libarchive-dev"])]),
         // openat2, which Swift cannot call through the variadic syscall(2).
         .systemLibrary(name: "CLinux"),
+        // The system-call layer: swift-system's FileDescriptor and Errno, and what it lacks
+        // (retry on EINTR, bounded reads, directory entries, openat2, O_TMPFILE links).
+        .target(name: "SystemCalls", dependencies: ["CLinux", .product(name: "SystemPackage", package: "swift-system")]),
+        // Strict UTF-8 validation and string escaping: what the JSON and TOML code share.
+        .target(name: "TextEncoding"),
         // JSON text without Foundation: a strict, bounded parser and string quoting.
-        .target(name: "JSON"),
+        .target(name: "JSON", dependencies: ["TextEncoding"]),
         // Untrusted output made safe for a terminal: colour passes, the rest of the escape grammar does not.
         .target(name: "TerminalText"),
         // Test fault points and the journal a janitor process cleans up from after a SIGKILL.
@@ -39,14 +44,14 @@ let package = Package(
         // OCI image layouts: blobs by digest, manifests, configs, tar layers written and read with libarchive.
         // libarchive is linked statically, with only the parts OCI calls (--gc-sections): its
         // shared library would load libxml2 and ICU into every `stockade exec`, ~2 ms of start-up.
-        .target(name: "OCI", dependencies: ["JSON", "CArchive", "CLinux", "CrashSafety"],
+        .target(name: "OCI", dependencies: ["JSON", "CArchive", "CLinux", "CrashSafety", "SystemCalls"],
                 linkerSettings: [.unsafeFlags(["-Xlinker", "--gc-sections",
                                                "-Xlinker", "-Bstatic", "-Xlinker", "-larchive", "-Xlinker", "-lz",
                                                "-Xlinker", "-Bdynamic", "-Xlinker", "-l:libzstd.so.1"])]),
         // Go's `flag` syntax, which platforms use to call the lifecycle's phases.
         .target(name: "GoFlags"),
         // The Buildpack and Platform API as values: the files, their rules, detection's resolution.
-        .target(name: "BuildpackSpec"),
+        .target(name: "BuildpackSpec", dependencies: ["TextEncoding", "SystemCalls"]),
         // The lifecycle: order, detection, build plan, layers. Runs processes only
         // through its BuildpackExecutor protocol; knows no namespaces.
         .target(name: "Lifecycle", dependencies: ["BuildpackSpec", "OCI", "JSON", "TerminalText", "CrashSafety"]),
@@ -60,20 +65,23 @@ let package = Package(
         // The launcher placed in every exported image: a static executable, so it runs on any run
         // image (busybox-only or distroless) with no Swift runtime there.
         // Stripped: it is copied into every image, and symbols there serve nobody.
-        .executableTarget(name: "stockade-launcher", dependencies: ["BuildpackSpec"],
+        .executableTarget(name: "stockade-launcher", dependencies: ["BuildpackSpec", "SystemCalls"],
                           linkerSettings: [.unsafeFlags(["-static-executable", "-Xlinker", "--strip-all"])]),
         .testTarget(name: "SeccompTests", dependencies: ["Seccomp", "JSON"]),
         .testTarget(name: "BuildpackSpecTests", dependencies: ["BuildpackSpec"]),
         .testTarget(name: "GoFlagsTests", dependencies: ["GoFlags"]),
+        .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls", "CLinux"]),
         .testTarget(name: "TerminalTextTests", dependencies: ["TerminalText", "StockadeTestSupport"]),
         // Real sandboxes for the tests: the stockade binary, a static probe, unprivileged users.
         .target(name: "StockadeTestSupport", path: "Tests/Support"),
-        .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "Seccomp", "StockadeTestSupport", "stockade"]),
-        .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle", "BuildpackSpec", "StockadeTestSupport", "stockade"]),
+        .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "StockadeTestSupport", "stockade"]),
+        .testTarget(name: "LifecycleTests", dependencies: ["StockadeTestSupport", "stockade"]),
         // The launcher is not a dependency: its -static-executable would be linked into the test bundle.
         // `make test` builds it first; the fixture finds it next to stockade.
         .testTarget(name: "LauncherTests", dependencies: ["StockadeTestSupport", "stockade"]),
-        .testTarget(name: "ImageTests", dependencies: ["OCI", "JSON", "Lifecycle", "CrashSafety", "StockadeTestSupport", "stockade"]),
+        .testTarget(name: "ImageTests", dependencies: ["OCI", "CrashSafety", "StockadeTestSupport", "stockade"]),
+        // The command as a user installs it: --version, make install and uninstall, completions, man pages.
+        .testTarget(name: "CLITests", dependencies: ["StockadeTestSupport", "stockade"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -10,15 +10,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SWIFTC=${SWIFTC:-$(command -v swiftc || echo /opt/swift/usr/bin/swiftc)}
 OUT=${FUZZ_OUT:-.build-fuzz}
+# swift-system's sources, as `swift package resolve` checks them out.
+SYSTEM=.build/checkouts/swift-system/Sources
+[[ -d $SYSTEM ]] || "$(dirname "$SWIFTC")/swift" package resolve >&2
 ALL=(toml json seccomp oci-documents oci-layer terminal)
 
 # Each target: the modules it needs, in dependency order, and what it links.
 modules() {
     case "$1" in
-        toml) echo BuildpackSpec ;;
-        json) echo JSON ;;
-        seccomp) echo JSON Seccomp ;;
-        oci-documents|oci-layer) echo JSON CrashSafety OCI ;;
+        toml) echo SystemPackage SystemCalls TextEncoding BuildpackSpec ;;
+        json) echo TextEncoding JSON ;;
+        seccomp) echo TextEncoding JSON Seccomp ;;
+        oci-documents|oci-layer) echo SystemPackage SystemCalls TextEncoding JSON CrashSafety OCI ;;
         terminal) echo TerminalText ;;
         *) echo "fuzz.sh: no target $1 (targets: ${ALL[*]})" >&2; exit 2 ;;
     esac
@@ -31,7 +34,7 @@ libraries() {
 }
 
 FLAGS=(-swift-version 6 -O -sanitize=fuzzer,address -parse-as-library -I "$OUT/modules"
-       -I Sources/CSeccomp -I Sources/CArchive -I Sources/CLinux)
+       -I Sources/CSeccomp -I Sources/CArchive -I Sources/CLinux -I "$SYSTEM/CSystem/include")
 
 # The ld.gold that swiftc picks warns about every ASan symbol; those lines are noise.
 quiet() {
@@ -41,15 +44,24 @@ quiet() {
     return $status
 }
 
+# swift-system (SystemPackage) from SwiftPM's checkout, built with the settings of its Package.swift.
+module_directory() { if [[ $1 == SystemPackage ]]; then echo "$SYSTEM/System"; else echo "Sources/$1"; fi; }
+module_flags() { if [[ $1 == SystemPackage ]]; then echo -swift-version 5 -DSYSTEM_PACKAGE -enable-experimental-feature Lifetimes; fi; }
+
 build_module() {
-    local name=$1 object="$OUT/modules/$1.o"
-    local sources; sources=$(find "Sources/$name" -name '*.swift' | sort)
+    local name=$1 object="$OUT/modules/$1.o" directory; directory=$(module_directory "$1")
+    local sources; sources=$(find "$directory" -name '*.swift' | sort)
     # Rebuilt only when a source is newer than the object.
-    if [[ -f $object ]] && [[ -z $(find "Sources/$name" -name '*.swift' -newer "$object") ]]; then return; fi
+    if [[ -f $object ]] && [[ -z $(find "$directory" -name '*.swift' -newer "$object") ]]; then return; fi
     echo "fuzz.sh: compiling $name" >&2
-    # shellcheck disable=SC2086
-    quiet "$SWIFTC" "${FLAGS[@]}" -wmo -module-name "$name" -emit-module -emit-module-path "$OUT/modules/$name.swiftmodule" \
-        -c $sources -o "$object"
+    # shellcheck disable=SC2086,SC2046
+    quiet "$SWIFTC" "${FLAGS[@]}" $(module_flags "$name") -wmo -module-name "$name" -emit-module \
+        -emit-module-path "$OUT/modules/$name.swiftmodule" -c $sources -o "$object"
+    # Its C shims (dup3, pipe2, ...), which its Swift calls.
+    if [[ $name == SystemPackage ]]; then
+        quiet "$(dirname "$SWIFTC")/clang" -O1 -fsanitize=fuzzer-no-link,address -I "$SYSTEM/CSystem/include" \
+            -c "$SYSTEM/CSystem/shims.c" -o "$OUT/modules/CSystem.o"
+    fi
 }
 
 build_target() {
@@ -58,6 +70,7 @@ build_target() {
     for module in $(modules "$target"); do
         build_module "$module"
         objects+=("$OUT/modules/$module.o")
+        if [[ $module == SystemPackage ]]; then objects+=("$OUT/modules/CSystem.o"); fi
     done
     local binary="$OUT/$target" entry="Fuzz/$target/main.swift"
     if [[ -x $binary && $binary -nt $entry ]] && [[ -z $(find "${objects[@]}" -newer "$binary") ]]; then return; fi

@@ -1,3 +1,5 @@
+import TextEncoding
+
 /// A JSON value as written: numbers keep their literal, so 64-bit integers stay exact,
 /// and objects keep their key order.
 public enum JSONValue: Sendable, Equatable {
@@ -342,31 +344,14 @@ public struct JSONParser {
         return value
     }
 
-    /// Validates one multi-byte UTF-8 sequence at `offset` (RFC 3629: no overlongs,
-    /// no surrogates, nothing above U+10FFFF) and returns its length.
+    /// Validates one multi-byte UTF-8 sequence at `offset` (`UTF8Check`) and returns its length.
     private func utf8SequenceLength() throws(JSONError) -> Int {
-        let lead = bytes[offset]
-        let length: Int
-        var secondRange: ClosedRange<UInt8> = 0x80...0xBF
-        switch lead {
-        case 0xC2...0xDF: length = 2
-        case 0xE0: length = 3; secondRange = 0xA0...0xBF
-        case 0xE1...0xEC, 0xEE...0xEF: length = 3
-        case 0xED: length = 3; secondRange = 0x80...0x9F
-        case 0xF0: length = 4; secondRange = 0x90...0xBF
-        case 0xF1...0xF3: length = 4
-        case 0xF4: length = 4; secondRange = 0x80...0x8F
-        default: throw error("invalid UTF-8 byte 0x\(hex(lead))")
+        switch bytes.withUnsafeBufferPointer({ UTF8Check.sequence(in: $0, at: offset) }) {
+        case .valid(let length): return length
+        case .invalidLead: throw error("invalid UTF-8 byte 0x\(hex(bytes[offset]))")
+        case .truncated: throw error("truncated UTF-8 sequence at end of input")
+        case .invalidContinuation: throw error("invalid UTF-8 sequence starting with byte 0x\(hex(bytes[offset]))")
         }
-        for index in 1..<length {
-            let position = offset + index
-            guard position < bytes.count else { throw error("truncated UTF-8 sequence at end of input") }
-            let range: ClosedRange<UInt8> = index == 1 ? secondRange : 0x80...0xBF
-            guard range.contains(bytes[position]) else {
-                throw error("invalid UTF-8 sequence starting with byte 0x\(hex(lead))")
-            }
-        }
-        return length
     }
 
     // MARK: Scanning and errors

@@ -117,7 +117,26 @@ public struct Detector: Sendable {
     {
         var results: [ModuleKey: (DetectOutcome, BuildpackRun)] = [:]
         // Each task returns its element's key rather than a captured loop
-        // index: swiftc 6.3 -O handed every task the first iteration's index.
+        // index, and async calls return `Result`s (here, `Sandbox.run`,
+        // `runBlocking`) rather than throw: swiftc 6.3.1 -O hands a task that
+        // catches around `try await` the first iteration's index. Remove both
+        // when this prints "ok" under `swiftc -O -parse-as-library`:
+        //
+        //     struct E: Error {}
+        //     @inline(never) func work(_ i: Int) async throws(E) -> Int { i }
+        //     @main struct Main {
+        //         static func main() async {
+        //             let seen = await withTaskGroup(of: (Int, Int).self) { group in
+        //                 for i in 0..<4 {
+        //                     group.addTask { do throws(E) { return (i, try await work(i)) } catch { return (i, -1) } }
+        //                 }
+        //                 var all: [(Int, Int)] = []
+        //                 for await pair in group { all.append(pair) }
+        //                 return all
+        //             }
+        //             print(seen.allSatisfy { $0.0 == $0.1 } ? "ok" : "wrong: \(seen)")  // wrong: [(0, 0), (0, 1), ...]
+        //         }
+        //     }
         let failure = await withTaskGroup(of: (ModuleKey, Result<(DetectOutcome, BuildpackRun), LifecycleError>).self) { group in
             var next = 0
             var running = 0

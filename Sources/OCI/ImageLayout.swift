@@ -1,6 +1,8 @@
 import CrashSafety
 import Glibc
 import JSON
+import SystemCalls
+import SystemPackage
 
 /// An OCI image layout on disk (image-spec 1.1 `image-layout.md`): `oci-layout`, `index.json` and
 /// `blobs/sha256/<hex>`. Blobs are written under a temporary name and linked in by digest; the
@@ -34,7 +36,7 @@ public final class ImageLayout: Sendable {
         guard fd >= 0 else {
             let err = errno
             throw OCIError(err == ENOENT ? .notFound : .io,
-                           "\(path) is not an OCI image layout: \(String(cString: strerror(err)))", path: path, errno: err)
+                           "\(path) is not an OCI image layout: \(Errno(rawValue: err))", path: path, errno: err)
         }
         return try open(fd: fd, path: path, budget: budget)
     }
@@ -76,7 +78,7 @@ public final class ImageLayout: Sendable {
         if fstatat(fd, "oci-layout", &st, AT_SYMLINK_NOFOLLOW) == 0 { return try open(fd: fd, path: path, budget: budget) }
         let empty: Bool
         do {
-            empty = try DirectoryEntries.read(fd, path: path).isEmpty
+            empty = try OCIError.attempt("opendir", path) { () throws(Errno) in try FileDescriptor(rawValue: fd).directoryEntries() }.isEmpty
         } catch {
             close(fd)
             throw error
@@ -115,7 +117,9 @@ public final class ImageLayout: Sendable {
             keep.insert(manifest.config.digest.hex)
             for layer in manifest.layers { keep.insert(layer.digest.hex) }
         }
-        let names = try DirectoryEntries.read(blobs, path: path + "/blobs/sha256").map(\.name)
+        let names = try OCIError.attempt("opendir", path + "/blobs/sha256") { () throws(Errno) in
+            try FileDescriptor(rawValue: blobs).directoryEntries()
+        }.map(\.name)
         for name in names where Digest("sha256:" + name) != nil && !keep.contains(name) {
             var st = stat()
             if fstatat(blobs, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_mode & S_IFMT == S_IFREG { unlinkat(blobs, name, 0) }
@@ -228,7 +232,7 @@ public final class ImageLayout: Sendable {
         guard fd >= 0 else {
             let err = errno
             throw OCIError(err == ENOENT ? .notFound : .io,
-                           "\(path): blob \(descriptor.digest) is missing: \(String(cString: strerror(err)))", errno: err)
+                           "\(path): blob \(descriptor.digest) is missing: \(Errno(rawValue: err))", errno: err)
         }
         return fd
     }
@@ -261,9 +265,9 @@ public final class ImageLayout: Sendable {
         let writer = try BlobWriter(layout: self)
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {
-            let n = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { throw OCIError.system("read", source.path + "/" + descriptor.digest.blobPath) }
+            let n = try OCIError.attempt("read", source.path + "/" + descriptor.digest.blobPath) { () throws(Errno) in
+                try buffer.withUnsafeMutableBytes { raw in systemCall { read(input, raw.baseAddress, raw.count) } }.get()
+            }
             if n == 0 { break }
             try writer.write(buffer[0..<n])
         }
@@ -291,17 +295,9 @@ public final class ImageLayout: Sendable {
         guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
             throw OCIError(.malformed, "\(path) is not a regular file", path: path)
         }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 << 10)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { throw OCIError.system("read", path) }
-            if n == 0 { break }
-            bytes += chunk[0..<n]
-            if bytes.count > limit { throw OCIError(.malformed, "\(path) is larger than \(limit) bytes", path: path) }
-        }
-        return bytes
+        let read = try OCIError.attempt("read", path) { () throws(Errno) in try FileDescriptor(rawValue: fd).readAll(limit: limit) }
+        if read.exceeded { throw OCIError(.malformed, "\(path) is larger than \(limit) bytes", path: path) }
+        return read.bytes
     }
 
     static func writeAtomically(_ dirfd: Int32, _ name: String, _ bytes: [UInt8], path: String) throws(OCIError) {
@@ -311,17 +307,12 @@ public final class ImageLayout: Sendable {
         defer { CleanupJournal.record(.forget, path + "/" + temporary) }
         let fd = openat(dirfd, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw OCIError.system("create", path + "/" + temporary) }
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 {
-                let err = errno
-                close(fd)
-                unlinkat(dirfd, temporary, 0)
-                throw OCIError.system("write", path + "/" + name, err)
-            }
-            offset += n
+        do {
+            try FileDescriptor(rawValue: fd).writeAll(bytes)
+        } catch {
+            close(fd)
+            unlinkat(dirfd, temporary, 0)
+            throw OCIError.system("write", path + "/" + name, error.rawValue)
         }
         let synced = fsync(fd) == 0
         let err = errno
@@ -381,12 +372,8 @@ public final class BlobWriter {
         try layout?.budget?.charge(UInt64(bytes.count), for: "a blob of \(layout!.path)")
         hasher?.update(bytes)
         background?.update(bytes)
-        var offset = 0
-        while offset < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { throw OCIError.system("write a blob to", (layout?.path ?? "") + "/blobs/sha256") }
-            offset += n
+        try OCIError.attempt("write a blob to", (layout?.path ?? "") + "/blobs/sha256") { () throws(Errno) in
+            try FileDescriptor(rawValue: fd).writeAll(bytes)
         }
         size += Int64(bytes.count)
     }
@@ -403,14 +390,12 @@ public final class BlobWriter {
         guard let layout else { return descriptor }
         if layout.hasBlob(descriptor) { return descriptor }
         unlinkat(layout.blobs, digest.hex, 0)  // a wrong-sized leftover of an interrupted copy
-        guard linkat(AT_FDCWD, "/proc/self/fd/\(fd)", layout.blobs, digest.hex, AT_SYMLINK_FOLLOW) == 0 else {
-            if errno == EEXIST && layout.hasBlob(descriptor) { return descriptor }
-            throw OCIError.system("link", layout.path + "/" + digest.blobPath)
+        do {
+            try FileDescriptor(rawValue: fd).linkTemporaryFile(as: digest.hex, in: FileDescriptor(rawValue: layout.blobs))
+        } catch {
+            if error == .fileExists && layout.hasBlob(descriptor) { return descriptor }
+            throw OCIError.system("link", layout.path + "/" + digest.blobPath, error.rawValue)
         }
         return descriptor
     }
-}
-
-enum LinuxFlags {
-    static let O_TMPFILE: Int32 = 0o20200000
 }

@@ -1,6 +1,8 @@
 import CArchive
 import CLinux
 import Glibc
+import SystemCalls
+import SystemPackage
 
 /// Applies tar layers to a directory, as a container runtime unpacks an image: entries are made
 /// relative to the directory and created through it (`openat2` with `RESOLVE_IN_ROOT`), so no
@@ -55,117 +57,152 @@ public struct LayerExtractor {
         }
     }
 
+    /// Where an entry goes: its parent directory (a descriptor the cache owns) and its name there.
+    private struct Placement {
+        /// The entry's name as the layer wrote it, for messages.
+        let path: String
+        let parent: Int32
+        let name: String
+        /// The parent, relative to the root ("" for the root itself).
+        let directory: String
+        /// The entry, relative to the root.
+        var relative: String { directory.isEmpty ? name : directory + "/" + name }
+        /// The entry on the host, for messages.
+        let shown: String
+    }
+
+    /// One tar entry: a whiteout, a hard link, or a directory, file or symbolic link made in place.
     private func apply(_ entry: OpaquePointer, archive: OpaquePointer, directories: DirectoryCache, layer: Descriptor,
                        image: String) throws(OCIError) {
+        guard let place = try placement(of: entry, directories: directories, layer: layer) else { return }
+        // Whiteouts hide what lower layers put there, never what this layer wrote before them.
+        if place.name == ".wh..wh..opq" { return try removeOpaquely(place, directories: directories) }
+        if place.name.hasPrefix(".wh.") { return try whiteOut(place, directories: directories, layer: layer) }
+        directories.written.insert(place.relative)
+        let mode = mode_t(archive_entry_perm(entry)) & 0o1777  // never setuid or setgid on the host
+        if let hardlink = archive_entry_hardlink_utf8(entry) ?? archive_entry_hardlink(entry) {
+            return try link(place, to: String(cString: hardlink), directories: directories, layer: layer)
+        }
+        let charged = "\(image): layer \(layer.digest): \(place.path)"
+        switch mode_t(archive_entry_filetype(entry)) {
+        case S_IFDIR: try makeDirectory(entry, place, mode: mode, charged: charged)
+        case S_IFREG: try writeFile(entry, archive: archive, place, mode: mode, layer: layer, charged: charged)
+        case S_IFLNK: try makeSymbolicLink(entry, place, layer: layer)
+        // Devices and FIFOs: an unprivileged extraction cannot make them and nothing here needs them.
+        default: return
+        }
+    }
+
+    /// The entry's parent, opened beneath the root, and its name; nil for the root itself.
+    private func placement(of entry: OpaquePointer, directories: DirectoryCache, layer: Descriptor) throws(OCIError) -> Placement? {
         guard let raw = archive_entry_pathname_utf8(entry) ?? archive_entry_pathname(entry) else {
             throw OCIError(.malformed, "layer \(layer.digest): an entry has a name that cannot be read")
         }
         let path = String(cString: raw)
         var components = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init).filter { $0 != "." }
-        guard !components.isEmpty else { return }
+        guard !components.isEmpty else { return nil }
         guard !components.contains("..") else {
             throw OCIError(.malformed, "layer \(layer.digest): entry \(path) climbs out with ..")
         }
         let name = components.removeLast()
         let parent = try directories.open(components)
         let directory = components.joined(separator: "/")
-        let relative = directory.isEmpty ? name : directory + "/" + name
-        let shown = directories.rootPath + "/" + relative
+        return Placement(path: path, parent: parent, name: name, directory: directory,
+                         shown: directories.rootPath + "/" + (directory.isEmpty ? name : directory + "/" + name))
+    }
 
-        // Whiteouts hide what lower layers put there, never what this layer wrote before them.
-        if name == ".wh..wh..opq" {
-            let keep = Set(directories.written.compactMap { written -> String? in
-                let prefix = directory.isEmpty ? "" : directory + "/"
-                guard written.hasPrefix(prefix) else { return nil }
-                let rest = written.dropFirst(prefix.count)
-                return rest.contains("/") ? nil : String(rest)
-            })
-            try Self.removeChildren(of: parent, path: shown, keeping: keep)
-            return
+    /// `.wh..wh..opq`: empties the directory of what lower layers put there.
+    private func removeOpaquely(_ place: Placement, directories: DirectoryCache) throws(OCIError) {
+        let prefix = place.directory.isEmpty ? "" : place.directory + "/"
+        let keep = Set(directories.written.compactMap { written -> String? in
+            guard written.hasPrefix(prefix) else { return nil }
+            let rest = written.dropFirst(prefix.count)
+            return rest.contains("/") ? nil : String(rest)
+        })
+        try Self.removeChildren(of: place.parent, path: place.shown, keeping: keep)
+    }
+
+    /// `.wh.NAME`: removes NAME, unless this layer wrote it.
+    private func whiteOut(_ place: Placement, directories: DirectoryCache, layer: Descriptor) throws(OCIError) {
+        // `.wh..` and `.wh...` would name the directory itself or, at the root, the host directory above it.
+        let target = String(place.name.dropFirst(4))
+        guard !target.isEmpty, target != ".", target != ".." else {
+            throw OCIError(.malformed, "layer \(layer.digest): whiteout \(place.path) names no file")
         }
-        if name.hasPrefix(".wh.") {
-            // `.wh..` and `.wh...` would name the directory itself or, at the root, the host
-            // directory above it.
-            let target = String(name.dropFirst(4))
-            guard !target.isEmpty, target != ".", target != ".." else {
-                throw OCIError(.malformed, "layer \(layer.digest): whiteout \(path) names no file")
-            }
-            if !directories.written.contains(directory.isEmpty ? target : directory + "/" + target) {
-                try Self.remove(target, in: parent, path: shown)
-            }
-            return
+        if !directories.written.contains(place.directory.isEmpty ? target : place.directory + "/" + target) {
+            try Self.remove(target, in: place.parent, path: place.shown)
         }
-        directories.written.insert(relative)
-        let type = archive_entry_filetype(entry)
-        let mode = mode_t(archive_entry_perm(entry)) & 0o1777  // never setuid or setgid on the host
-        if let hardlink = archive_entry_hardlink_utf8(entry) ?? archive_entry_hardlink(entry) {
-            var target = String(cString: hardlink).split(separator: "/").map(String.init).filter { $0 != "." }
-            guard !target.contains(".."), let targetName = target.popLast() else {
-                throw OCIError(.malformed, "layer \(layer.digest): hard link \(path) points outside")
-            }
-            // Its own descriptor: `parent` belongs to the directory cache and must stay open.
-            let targetParent = target.isEmpty ? dup(directories.root) : DirectoryCache.resolve(directories.root, target.joined(separator: "/"))
-            guard targetParent >= 0 else {
-                throw OCIError(.malformed, "layer \(layer.digest): hard link \(path) points to \(target.joined(separator: "/")), which is not a directory in the image")
-            }
-            defer { close(targetParent) }
-            try Self.remove(name, in: parent, path: shown)
-            guard linkat(targetParent, targetName, parent, name, 0) == 0 else { throw OCIError.system("link", shown) }
-            return
+    }
+
+    /// A hard link to an entry already extracted, found beneath the root.
+    private func link(_ place: Placement, to hardlink: String, directories: DirectoryCache, layer: Descriptor) throws(OCIError) {
+        var target = hardlink.split(separator: "/").map(String.init).filter { $0 != "." }
+        guard !target.contains(".."), let targetName = target.popLast() else {
+            throw OCIError(.malformed, "layer \(layer.digest): hard link \(place.path) points outside")
         }
-        switch mode_t(type) {
-        case S_IFDIR:
-            var st = stat()
-            let exists = fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0
-            if exists && st.st_mode & S_IFMT != S_IFDIR {
-                try Self.remove(name, in: parent, path: shown)
-            }
-            if !exists || st.st_mode & S_IFMT != S_IFDIR {
-                try budget?.charge(DiskAccount.blocks(1), for: "\(image): layer \(layer.digest): \(path)")
-            }
-            if mkdirat(parent, name, 0o700) != 0 && errno != EEXIST { throw OCIError.system("mkdir", shown) }
-            // Owner write stays on while extracting; later layers may add to the directory.
-            fchmodat(parent, name, mode | 0o700, 0)
-            try chown(entry, parent, name, shown)
-        case S_IFREG:
-            // The declared size, before a byte is written: a sparse entry is written out whole.
-            let declared = UInt64(max(archive_entry_size(entry), 0))
-            try budget?.charge(DiskAccount.blocks(max(declared, 1)), for: "\(image): layer \(layer.digest): \(path)")
-            try Self.remove(name, in: parent, path: shown)
-            let fd = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw OCIError.system("create", shown) }
-            defer { close(fd) }
-            var block: UnsafeRawPointer?
-            var size = 0
-            var offset: la_int64_t = 0
-            while true {
-                let status = archive_read_data_block(archive, &block, &size, &offset)
-                if status == ARCHIVE_EOF { break }
-                guard status == ARCHIVE_OK || status == ARCHIVE_WARN else {
-                    throw OCIError(.malformed, "layer \(layer.digest): \(path): \(LayerWriter.message(archive))")
-                }
-                var done = 0
-                while done < size {
-                    let n = pwrite(fd, block! + done, size - done, off_t(offset) + off_t(done))
-                    if n < 0 && errno == EINTR { continue }
-                    guard n > 0 else { throw OCIError.system("write", shown) }
-                    done += n
-                }
-            }
-            ftruncate(fd, off_t(archive_entry_size(entry)))
-            fchmod(fd, mode)
-            try chown(entry, parent, name, shown)
-        case S_IFLNK:
-            guard let target = archive_entry_symlink_utf8(entry) ?? archive_entry_symlink(entry) else {
-                throw OCIError(.malformed, "layer \(layer.digest): link \(path) has a target that cannot be read")
-            }
-            try Self.remove(name, in: parent, path: shown)
-            guard symlinkat(target, parent, name) == 0 else { throw OCIError.system("symlink", shown) }
-            try chown(entry, parent, name, shown)
-        default:
-            // Devices and FIFOs: an unprivileged extraction cannot make them and nothing here needs them.
-            return
+        // Its own descriptor: the parent belongs to the directory cache and must stay open.
+        let targetParent = target.isEmpty ? dup(directories.root)
+            : (try? DirectoryCache.resolve(directories.root, target.joined(separator: "/"))) ?? -1
+        guard targetParent >= 0 else {
+            throw OCIError(.malformed, "layer \(layer.digest): hard link \(place.path) points to \(target.joined(separator: "/")), which is not a directory in the image")
         }
+        defer { close(targetParent) }
+        try Self.remove(place.name, in: place.parent, path: place.shown)
+        guard linkat(targetParent, targetName, place.parent, place.name, 0) == 0 else { throw OCIError.system("link", place.shown) }
+    }
+
+    /// A directory, replacing anything else of that name; one already there is kept and re-moded.
+    private func makeDirectory(_ entry: OpaquePointer, _ place: Placement, mode: mode_t, charged: String) throws(OCIError) {
+        var st = stat()
+        let exists = fstatat(place.parent, place.name, &st, AT_SYMLINK_NOFOLLOW) == 0
+        if exists && st.st_mode & S_IFMT != S_IFDIR {
+            try Self.remove(place.name, in: place.parent, path: place.shown)
+        }
+        if !exists || st.st_mode & S_IFMT != S_IFDIR {
+            try budget?.charge(DiskAccount.blocks(1), for: charged)
+        }
+        if mkdirat(place.parent, place.name, 0o700) != 0 && errno != EEXIST { throw OCIError.system("mkdir", place.shown) }
+        // Owner write stays on while extracting; later layers may add to the directory.
+        fchmodat(place.parent, place.name, mode | 0o700, 0)
+        try chown(entry, place.parent, place.name, place.shown)
+    }
+
+    /// A regular file, created afresh (never through what was there) and written block by block.
+    private func writeFile(_ entry: OpaquePointer, archive: OpaquePointer, _ place: Placement, mode: mode_t,
+                           layer: Descriptor, charged: String) throws(OCIError) {
+        // The declared size, before a byte is written: a sparse entry is written out whole.
+        let declared = UInt64(max(archive_entry_size(entry), 0))
+        try budget?.charge(DiskAccount.blocks(max(declared, 1)), for: charged)
+        try Self.remove(place.name, in: place.parent, path: place.shown)
+        let fd = openat(place.parent, place.name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw OCIError.system("create", place.shown) }
+        defer { close(fd) }
+        var block: UnsafeRawPointer?
+        var size = 0
+        var offset: la_int64_t = 0
+        while true {
+            let status = archive_read_data_block(archive, &block, &size, &offset)
+            if status == ARCHIVE_EOF { break }
+            guard status == ARCHIVE_OK || status == ARCHIVE_WARN else {
+                throw OCIError(.malformed, "layer \(layer.digest): \(place.path): \(LayerWriter.message(archive))")
+            }
+            try OCIError.attempt("write", place.shown) { () throws(Errno) in
+                try FileDescriptor(rawValue: fd).writeAll(UnsafeRawBufferPointer(start: block, count: size), at: Int64(offset))
+            }
+        }
+        ftruncate(fd, off_t(archive_entry_size(entry)))
+        fchmod(fd, mode)
+        try chown(entry, place.parent, place.name, place.shown)
+    }
+
+    /// A symbolic link, its target as the layer wrote it: the directory cache resolves later entries in the root.
+    private func makeSymbolicLink(_ entry: OpaquePointer, _ place: Placement, layer: Descriptor) throws(OCIError) {
+        guard let target = archive_entry_symlink_utf8(entry) ?? archive_entry_symlink(entry) else {
+            throw OCIError(.malformed, "layer \(layer.digest): link \(place.path) has a target that cannot be read")
+        }
+        try Self.remove(place.name, in: place.parent, path: place.shown)
+        guard symlinkat(target, place.parent, place.name) == 0 else { throw OCIError.system("symlink", place.shown) }
+        try chown(entry, place.parent, place.name, place.shown)
     }
 
     private func chown(_ entry: OpaquePointer, _ parent: Int32, _ name: String, _ shown: String) throws(OCIError) {
@@ -178,10 +215,9 @@ public struct LayerExtractor {
     /// `path` below `root` as a directory, through no symbolic link at all (`RESOLVE_BENEATH |
     /// RESOLVE_NO_SYMLINKS`): for trees that must be exactly what they claim to be.
     public static func openBeneath(_ root: Int32, _ path: String) -> Int32 {
-        var how = open_how()
-        how.flags = UInt64(O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        how.resolve = UInt64(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)
-        return clinux_openat2(root, path, &how)
+        let opened = try? FileDescriptor(rawValue: root).openat2(path, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+                                                                 resolve: RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)
+        return opened?.rawValue ?? -1
     }
 
     /// Removes `name` in `parent`, recursively; nothing there is fine.
@@ -201,7 +237,8 @@ public struct LayerExtractor {
 
     /// Empties `directory` but for `keeping`; its own mode is what it was.
     static func removeChildren(of directory: Int32, path: String, keeping: Set<String> = []) throws(OCIError) {
-        let names = try DirectoryEntries.read(directory, path: path).map(\.name).filter { !keeping.contains($0) }
+        let names = try OCIError.attempt("opendir", path) { () throws(Errno) in try FileDescriptor(rawValue: directory).directoryEntries() }
+            .map(\.name).filter { !keeping.contains($0) }
         var st = stat()
         let restore = fstat(directory, &st) == 0
         fchmod(directory, 0o700)
@@ -221,18 +258,15 @@ final class BlobSource {
     init(fd: Int32) { self.fd = fd }
 
     func next(_ out: UnsafeMutablePointer<UnsafeRawPointer?>) -> la_ssize_t {
-        while true {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 {
-                failure = OCIError.system("read", "a layer blob")
-                return -1
-            }
-            buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-            size += Int64(n)
-            out.pointee = buffer.withUnsafeBytes { UnsafeRawPointer($0.baseAddress!) }
-            return la_ssize_t(n)
+        let read = buffer.withUnsafeMutableBytes { raw in systemCall { Glibc.read(fd, raw.baseAddress, raw.count) } }
+        guard case .success(let n) = read else {
+            if case .failure(let error) = read { failure = OCIError.system("read", "a layer blob", error.rawValue) }
+            return -1
         }
+        buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        size += Int64(n)
+        out.pointee = buffer.withUnsafeBytes { UnsafeRawPointer($0.baseAddress!) }
+        return la_ssize_t(n)
     }
 
     func drain() {
@@ -272,29 +306,27 @@ final class DirectoryCache {
         }
         // The whole path at once; step by step (creating what is missing) only when that fails,
         // so deep paths cost one resolution each, not one per component.
-        let whole = Self.resolve(root, components.joined(separator: "/"))
-        if whole >= 0 {
+        if let whole = try? Self.resolve(root, components.joined(separator: "/")) {
             last = (components, whole)
             return whole
         }
         var fd = Glibc.dup(root)
         for (i, component) in components.enumerated() {
             let path = components[0...i].joined(separator: "/")
-            var next = Self.resolve(root, path)
-            if next < 0 && errno == ENOENT {
+            var next = Result { () throws(Errno) in try Self.resolve(root, path) }
+            if case .failure(.noSuchFileOrDirectory) = next {
                 mkdirat(fd, component, 0o755)
-                next = Self.resolve(root, path)
+                next = Result { () throws(Errno) in try Self.resolve(root, path) }
             }
             close(fd)
-            guard next >= 0 else {
-                let err = errno
-                if err == ENOENT || err == ENOTDIR {
-                    throw OCIError(.malformed, "\(path) is not a directory in the image (a file, or a link that leads nowhere in it)",
-                                   path: rootPath + "/" + path, errno: err)
-                }
-                throw OCIError.system("open", rootPath + "/" + path, err)
+            switch next {
+            case .success(let opened): fd = opened
+            case .failure(let error) where error == .noSuchFileOrDirectory || error == .notDirectory:
+                throw OCIError(.malformed, "\(path) is not a directory in the image (a file, or a link that leads nowhere in it)",
+                               path: rootPath + "/" + path, errno: error.rawValue)
+            case .failure(let error):
+                throw OCIError.system("open", rootPath + "/" + path, error.rawValue)
             }
-            fd = next
         }
         last = (components, fd)
         return fd
@@ -302,10 +334,8 @@ final class DirectoryCache {
 
     /// `openat2(root, path, O_DIRECTORY, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`: symbolic links in
     /// the image resolve as they would inside it, never to the host.
-    static func resolve(_ root: Int32, _ path: String) -> Int32 {
-        var how = open_how()
-        how.flags = UInt64(O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        how.resolve = UInt64(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
-        return clinux_openat2(root, path, &how)
+    static func resolve(_ root: Int32, _ path: String) throws(Errno) -> Int32 {
+        try FileDescriptor(rawValue: root).openat2(path, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+                                                   resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS).rawValue
     }
 }

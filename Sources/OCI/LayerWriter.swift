@@ -1,5 +1,7 @@
 import CArchive
 import Glibc
+import SystemCalls
+import SystemPackage
 
 /// libarchive converts names through the C library's locale; in the "C" locale a non-ASCII name
 /// has no conversion and libarchive 3.6 dereferences NULL. Names here are UTF-8 (checked), so the
@@ -229,7 +231,7 @@ public final class LayerWriter {
     /// Entry names in byte order; a name that is not UTF-8 cannot be a PAX path and is refused.
     private static func names(in directory: Int32, hostPath: String) throws(OCIError) -> [(text: String, type: UInt8)] {
         var names: [(text: String, type: UInt8)] = []
-        for entry in try DirectoryEntries.read(directory, path: hostPath) {
+        for entry in try OCIError.attempt("opendir", hostPath, { () throws(Errno) in try FileDescriptor(rawValue: directory).directoryEntries() }) {
             guard let text = String(validating: entry.bytes, as: UTF8.self) else {
                 throw OCIError(.unsupportedContent, "\(hostPath) holds a file name that is not valid UTF-8", path: hostPath)
             }
@@ -275,9 +277,9 @@ public final class LayerWriter {
         var remaining = size
         while remaining > 0 {
             let want = Int(min(Int64(buffer.count), remaining))
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, want) }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { throw OCIError.system("read", path) }
+            let n = try OCIError.attempt("read", path) { () throws(Errno) in
+                try buffer.withUnsafeMutableBytes { raw in systemCall { read(fd, raw.baseAddress, want) } }.get()
+            }
             if n == 0 { throw OCIError(.io, "\(path) shrank while it was being exported", path: path) }
             try data(buffer[0..<n], path: path)
             remaining -= Int64(n)

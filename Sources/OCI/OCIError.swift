@@ -1,4 +1,6 @@
 import Glibc
+import SystemCalls
+import SystemPackage
 
 /// What went wrong with an image, a layout or a layer, in one line, with the errno and path when
 /// a system call failed.
@@ -33,8 +35,16 @@ public struct OCIError: Error, Sendable, CustomStringConvertible {
     }
 
     public static func system(_ call: String, _ path: String, _ err: Int32 = Glibc.errno) -> OCIError {
-        OCIError(err == ENOENT ? .notFound : .io, "\(call) \(path): \(String(cString: strerror(err)))", path: path,
-                 errno: err)
+        OCIError(err == ENOENT ? .notFound : .io, "\(call) \(path): \(Errno(rawValue: err))", path: path, errno: err)
+    }
+
+    /// Runs `body` (calls of the system-call layer), naming `call` and `path` when it fails.
+    static func attempt<T>(_ call: String, _ path: String, _ body: () throws(Errno) -> T) throws(OCIError) -> T {
+        do {
+            return try body()
+        } catch {
+            throw system(call, path, error.rawValue)
+        }
     }
 
     public var description: String { message }

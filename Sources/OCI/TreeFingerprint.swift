@@ -1,4 +1,6 @@
 import Glibc
+import SystemCalls
+import SystemPackage
 
 /// What a directory tree looks like to `stat`, hashed: names, types, modes, owners, sizes, link
 /// targets, inode numbers, modification and change times. Reading no file contents, it tells in
@@ -19,7 +21,7 @@ public enum TreeFingerprint {
 
     private static func visit(_ directory: Int32, prefix: String, hasher: SHA256, depth: Int) -> Bool {
         guard depth <= LayerWriter.maxDepth,
-              let names = try? DirectoryEntries.read(directory, path: prefix).map(\.name) else { return false }
+              let names = try? FileDescriptor(rawValue: directory).directoryEntries().map(\.name) else { return false }
         for name in names {
             var st = stat()
             guard fstatat(directory, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return false }

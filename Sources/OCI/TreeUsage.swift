@@ -1,4 +1,6 @@
 import Glibc
+import SystemCalls
+import SystemPackage
 
 /// What a directory tree takes on disk, measured with `stat` alone and without following any
 /// link: allocated blocks (what a full disk is made of, not apparent sizes), the largest file's
@@ -16,7 +18,7 @@ public struct TreeUsage: Sendable, Equatable {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        guard let entries = try? DirectoryEntries.read(fd, path: path) else { return nil }
+        guard let entries = try? FileDescriptor(rawValue: fd).directoryEntries() else { return nil }
         var result: [String: TreeUsage] = [:]
         for entry in entries {
             var usage = TreeUsage()
@@ -48,7 +50,7 @@ public struct TreeUsage: Sendable, Equatable {
         }
         guard fd >= 0 else { return }
         defer { close(fd) }
-        for entry in (try? DirectoryEntries.read(fd, path: "")) ?? [] { add(fd, entry.bytes, depth: depth + 1) }
+        for entry in (try? FileDescriptor(rawValue: fd).directoryEntries()) ?? [] { add(fd, entry.bytes, depth: depth + 1) }
     }
 
     public static func + (a: TreeUsage, b: TreeUsage) -> TreeUsage {

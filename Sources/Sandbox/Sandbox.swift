@@ -76,7 +76,7 @@ public enum Sandbox {
     /// reaped: the kernel's parent-death signal follows the thread that cloned.
     ///
     /// Async code gets a `Result` rather than a typed throw: swiftc 6.3 -O
-    /// corrupted values returned from `async throws(E)` functions in task groups.
+    /// corrupts task-group results around `try await` (reproduction: `Detector.detectAll`).
     public static func run(_ plan: SandboxPlan, stdio: [Int32]? = nil, audit: AuditObserver? = nil,
                            watch: Watch? = nil) async -> Result<SandboxOutcome, SandboxError> {
         await withCheckedContinuation { (continuation: CheckedContinuation<Result<SandboxOutcome, SandboxError>, Never>) in

@@ -1,5 +1,7 @@
 import BuildpackSpec
 import Glibc
+import SystemCalls
+import SystemPackage
 
 /// Runs the layers' `exec.d` programs (§8): per buildpack and layer, the files of `exec.d/`, then of
 /// `exec.d/<type>/`, by name. Each runs with the current environment, the app directory as working
@@ -101,8 +103,10 @@ struct ExecD {
         }
         // Read to end of file before waiting, so a program that fills the pipe cannot block forever;
         // past the limit, closing the read end turns its further writes into EPIPE.
-        let (output, tooLarge) = Self.readAll(readEnd, limit: Self.outputLimit)
+        let read = Result { () throws(Errno) in try FileDescriptor(rawValue: readEnd).readAll(limit: Self.outputLimit) }
         close(readEnd)
+        // A read error (a pipe has none to give in practice) counts as no output.
+        let (output, tooLarge) = (try? read.get()) ?? ([], false)
         let status = try Self.wait(for: pid, path: path)
         // Too much output first: it is the cause when the program then dies of SIGPIPE.
         if tooLarge { throw LaunchError("\(path) wrote more than \(Self.outputLimit) bytes on fd 3") }
@@ -123,25 +127,11 @@ struct ExecD {
         return variables
     }
 
-    /// Reads `fd` to end of file, or until more than `limit` bytes have arrived.
-    private static func readAll(_ fd: Int32, limit: Int) -> (bytes: [UInt8], tooLarge: Bool) {
-        var output: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return (output, false) }
-            output.append(contentsOf: buffer[0..<n])
-            if output.count > limit { return (output, true) }
-        }
-    }
-
     /// Waits for `pid`; its exit code, or the signal that killed it.
     private static func wait(for pid: pid_t, path: String) throws(LaunchError) -> (code: Int32, signal: Int32) {
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            if errno == EINTR { continue }
-            throw LaunchError("cannot wait for \(path): \(LaunchError.reason(errno))")
+        if case .failure(let error) = systemCall({ waitpid(pid, &status, 0) }) {
+            throw LaunchError("cannot wait for \(path): \(error)")
         }
         // WIFEXITED / WEXITSTATUS / WTERMSIG, which are macros Swift does not import.
         let signal = status & 0x7F

@@ -1,5 +1,7 @@
 import BuildpackSpec
 import Glibc
+import SystemCalls
+import SystemPackage
 
 /// A launcher failure: one sentence, printed as `stockade-launcher: <message>`, exit 82.
 struct LaunchError: Error, CustomStringConvertible {
@@ -31,17 +33,11 @@ struct LaunchError: Error, CustomStringConvertible {
             }
         }
         line += "\n"
-        let bytes = Array(line.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { write(2, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            offset += n
-        }
+        // Nothing is left to tell if stderr itself fails.
+        _ = Result { () throws(Errno) in try FileDescriptor.standardError.writeAll(Array(line.utf8)) }
         Glibc.exit(exitCode)
     }
 
-    /// `strerror(errno)` as a string.
-    static func reason(_ err: Int32) -> String { String(cString: strerror(err)) }
+    /// What the error number means, as strerror says it.
+    static func reason(_ err: Int32) -> String { Errno(rawValue: err).description }
 }

@@ -1,4 +1,5 @@
 import Glibc
+import SystemCalls
 
 /// What a directory entry is, as `lstat` sees it (symbolic links are never followed).
 public enum FileKind: String, Sendable, Hashable {
@@ -346,21 +347,7 @@ public final class ConfinedDirectory: Sendable {
                             file: display)
         }
 
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(Int(st.st_size) + 1)
-        let chunkSize = 64 * 1024
-        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 1)
-        defer { chunk.deallocate() }
-        while true {
-            let n = try Sys.read(file, chunk, path: display)
-            if n == 0 { break }
-            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
-            if bytes.count > limit {
-                throw SpecError(.tooLarge, "\(display) has more than \(limit) bytes (it grew while being read)",
-                                file: display)
-            }
-        }
-        return bytes
+        return try Sys.readAll(file, limit: limit, path: display)
     }
 
     /// Reads `relative` like `readFile`, or returns `nil` if it does not exist.

@@ -1,3 +1,5 @@
+import TextEncoding
+
 /// TOML 1.0, parsed in Swift: the entry points.
 ///
 /// Why not a C/C++ parser: LebJe/TOMLKit 0.6.0 (toml++) overflows the stack on a deeply dotted table
@@ -28,7 +30,7 @@ public enum TOML {
     public static func parse(_ bytes: [UInt8], file: String = "<input>",
                              maximumDepth: Int = TOML.maximumDepth) throws(SpecError) -> TOMLTable
     {
-        if let offset = UTF8Validation.firstInvalidOffset(bytes) {
+        if let offset = UTF8Check.firstInvalidOffset(bytes) {
             let (line, column) = TOMLParser.location(of: offset, in: bytes)
             throw SpecError(.invalidUTF8, "the document is not valid UTF-8", file: file, line: line, column: column)
         }
@@ -496,16 +498,9 @@ struct TOMLParser {
             guard let b = peek() else { throw fail("unterminated multi-line string") }
             switch b {
             case Byte.quote:
-                var run = 0
-                while peek(run) == Byte.quote { run += 1 }
-                if run >= 3 {
-                    if run > 5 { throw fail("too many quotes at the end of a multi-line string") }
-                    out.append(contentsOf: repeatElement(Byte.quote, count: run - 3))
-                    i += run
+                if try consumeDelimiterRun(Byte.quote, into: &out, tooMany: "too many quotes at the end of a multi-line string") {
                     return String(decoding: out, as: UTF8.self)
                 }
-                out.append(contentsOf: repeatElement(Byte.quote, count: run))
-                i += run
             case Byte.backslash:
                 // A backslash at the end of a line trims the line break and following whitespace.
                 var k = 1
@@ -519,19 +514,8 @@ struct TOMLParser {
                 } else {
                     try parseEscape(into: &out)
                 }
-            case Byte.cr:
-                guard peek(1) == Byte.lf else { throw fail("a carriage return must be followed by a line feed") }
-                out.append(Byte.lf)
-                i += 2
-            case Byte.lf:
-                out.append(b)
-                i += 1
             default:
-                if Byte.isForbiddenControl(b) {
-                    throw fail("control character 0x\(String(b, radix: 16)) must be escaped in a string")
-                }
-                out.append(b)
-                i += 1
+                try appendMultilineContent(b, into: &out, control: "must be escaped in a string")
             }
         }
     }
@@ -603,6 +587,37 @@ struct TOMLParser {
         }
     }
 
+    /// One byte of a multi-line string's content, neither delimiter nor escape: CRLF is kept as LF,
+    /// a lone CR and other controls are errors (`control` says which rule they break).
+    private mutating func appendMultilineContent(_ b: UInt8, into out: inout [UInt8], control: String) throws(SpecError) {
+        switch b {
+        case Byte.cr:
+            guard peek(1) == Byte.lf else { throw fail("a carriage return must be followed by a line feed") }
+            out.append(Byte.lf)
+            i += 2
+        case Byte.lf:
+            out.append(b)
+            i += 1
+        default:
+            if Byte.isForbiddenControl(b) { throw fail("control character 0x\(String(b, radix: 16)) \(control)") }
+            out.append(b)
+            i += 1
+        }
+    }
+
+    /// At a run of `delimiter`s in a multi-line string: three close it, and up to two more before
+    /// them belong to the content; a shorter run is content. Returns whether the string closed.
+    private mutating func consumeDelimiterRun(_ delimiter: UInt8, into out: inout [UInt8],
+                                              tooMany: String) throws(SpecError) -> Bool {
+        var run = 0
+        while peek(run) == delimiter { run += 1 }
+        if run > 5 { throw fail(tooMany) }
+        let closes = run >= 3
+        out.append(contentsOf: repeatElement(delimiter, count: closes ? run - 3 : run))
+        i += run
+        return closes
+    }
+
     private mutating func parseMultilineLiteralString() throws(SpecError) -> String {
         i += 3
         _ = try consumeNewline()
@@ -611,29 +626,11 @@ struct TOMLParser {
             guard let b = peek() else { throw fail("unterminated multi-line literal string") }
             switch b {
             case Byte.apostrophe:
-                var run = 0
-                while peek(run) == Byte.apostrophe { run += 1 }
-                if run >= 3 {
-                    if run > 5 { throw fail("too many apostrophes at the end of a multi-line literal string") }
-                    out.append(contentsOf: repeatElement(Byte.apostrophe, count: run - 3))
-                    i += run
+                if try consumeDelimiterRun(Byte.apostrophe, into: &out, tooMany: "too many apostrophes at the end of a multi-line literal string") {
                     return String(decoding: out, as: UTF8.self)
                 }
-                out.append(contentsOf: repeatElement(Byte.apostrophe, count: run))
-                i += run
-            case Byte.cr:
-                guard peek(1) == Byte.lf else { throw fail("a carriage return must be followed by a line feed") }
-                out.append(Byte.lf)
-                i += 2
-            case Byte.lf:
-                out.append(b)
-                i += 1
             default:
-                if Byte.isForbiddenControl(b) {
-                    throw fail("control character 0x\(String(b, radix: 16)) is not allowed in a literal string")
-                }
-                out.append(b)
-                i += 1
+                try appendMultilineContent(b, into: &out, control: "is not allowed in a literal string")
             }
         }
     }

@@ -1,3 +1,5 @@
+import TextEncoding
+
 extension TOML {
     /// Renders a table as a TOML document, deterministically.
     ///
@@ -62,28 +64,7 @@ enum TOMLWriter {
         return bare ? key : renderString(key)
     }
 
-    static func renderString(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\u{08}": out += "\\b"
-            case "\t": out += "\\t"
-            case "\n": out += "\\n"
-            case "\u{0C}": out += "\\f"
-            case "\r": out += "\\r"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F {
-                    let hex = String(scalar.value, radix: 16, uppercase: true)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
+    static func renderString(_ s: String) -> String { StringEscaping.toml.quote(s) }
 
     static func renderFloat(_ d: Double) -> String {
         if d.isNaN { return "nan" }

@@ -1,0 +1,82 @@
+import CLinux
+import Foundation
+import Glibc
+import SystemCalls
+import SystemPackage
+import Testing
+
+/// The system-call layer on real files and directories.
+@Suite("system calls")
+final class SystemCallsTests {
+    let directory: String = {
+        var template = Array((NSTemporaryDirectory() + "/systemcalls-test.XXXXXX").utf8CString)
+        return template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+    }()
+
+    deinit { try? FileManager.default.removeItem(atPath: directory) }
+
+    func open(_ path: String, _ flags: Int32 = O_RDONLY | O_CLOEXEC) throws -> FileDescriptor {
+        FileDescriptor(rawValue: try systemCall { Glibc.open(path, flags) }.get())
+    }
+
+    @Test func readAllStopsPastTheLimit() throws {
+        let file = directory + "/data"
+        try Data(repeating: 0x61, count: 300_000).write(to: URL(fileURLWithPath: file))
+        let fd = try open(file)
+        defer { try? fd.close() }
+        let bounded = try fd.readAll(limit: 100_000, chunk: 4096)
+        #expect(bounded.exceeded)
+        #expect(bounded.bytes.count > 100_000 && bounded.bytes.count <= 100_000 + 4096)
+        // The same file under a limit it fits: all of it, not exceeded.
+        let whole = try open(file)
+        defer { try? whole.close() }
+        let all = try whole.readAll(limit: 300_000)
+        #expect(!all.exceeded && all.bytes.count == 300_000)
+    }
+
+    @Test func directoryEntriesAreSortedRawAndBounded() throws {
+        for name in ["b", "a", "c"] { FileManager.default.createFile(atPath: directory + "/" + name, contents: nil) }
+        // A name that is not UTF-8 comes back as its bytes.
+        let raw: [UInt8] = Array((directory + "/").utf8) + [0xFF, 0x41, 0]
+        let made = raw.withUnsafeBufferPointer { Glibc.open(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), O_CREAT | O_WRONLY | O_CLOEXEC, 0o600) }
+        #expect(made >= 0)
+        close(made)
+        let fd = try open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { try? fd.close() }
+        let entries = try fd.directoryEntries()
+        #expect(entries.map(\.bytes) == [[0x61], [0x62], [0x63], [0xFF, 0x41]])
+        #expect(entries.allSatisfy { $0.type == UInt8(DT_REG) })
+        // A second read of the same descriptor starts from the beginning again.
+        #expect(try fd.directoryEntries().count == 4)
+        #expect(throws: Errno.fileTooLarge) { try fd.directoryEntries(limit: 3) }
+    }
+
+    @Test func openat2BeneathRefusesToClimbOut() throws {
+        let fd = try open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { try? fd.close() }
+        #expect(throws: Errno.improperLink) {
+            try fd.openat2("..", flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC, resolve: RESOLVE_BENEATH)
+        }
+        // Control: without the confinement the same path opens.
+        let parent = try fd.openat2("..", flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC, resolve: 0)
+        try parent.close()
+    }
+
+    @Test func aTemporaryFileAppearsWholeUnderItsName() throws {
+        let dir = try open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { try? dir.close() }
+        let file = FileDescriptor(rawValue: try systemCall { openat(dir.rawValue, ".", LinuxFlags.O_TMPFILE | O_WRONLY | O_CLOEXEC, 0o644) }.get())
+        defer { try? file.close() }
+        try file.writeAll(Array("whole".utf8))
+        #expect(!FileManager.default.fileExists(atPath: directory + "/named"))
+        try file.linkTemporaryFile(as: "named", in: dir)
+        #expect(try String(contentsOfFile: directory + "/named", encoding: .utf8) == "whole")
+        #expect(throws: Errno.fileExists) { try file.linkTemporaryFile(as: "named", in: dir) }
+    }
+
+    @Test func aFailedCallCarriesItsErrno() {
+        let result = systemCall { Glibc.open("/nonexistent/stockade", O_RDONLY) }
+        #expect(result == .failure(.noSuchFileOrDirectory))
+        #expect(SearchPath.default.split(separator: ":").contains("/usr/bin"))
+    }
+}
