@@ -15,3 +15,8 @@ static inline int clinux_pidfd_open(pid_t pid) {
 static inline int clinux_close_from(unsigned int first) {
     return (int)syscall(SYS_close_range, first, ~0U, 0);
 }
+
+/// renameat2(2) with RENAME_NOREPLACE: the first of several racing writers keeps its name.
+static inline int clinux_rename_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newpath) {
+    return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, 1U);
+}

@@ -14,7 +14,8 @@ struct ImageReference: CustomStringConvertible {
     var directory: String
     var tag: String
 
-    init(_ text: String) throws {
+    init(_ given: String) throws {
+        let text = given.hasPrefix("oci:") ? String(given.dropFirst(4)) : given
         if let colon = text.lastIndex(of: ":"), !text[text.index(after: colon)...].contains("/") {
             directory = String(text[..<colon])
             tag = String(text[text.index(after: colon)...])

@@ -35,7 +35,10 @@ struct LifecycleRun {
         var code: Int32
         var auditLog: AuditLog?
         do {
-            let user = try options.stackUser()
+            // A builder image is the build image, the buildpacks, the order, the stack user, the run image.
+            let builderImage = try BuilderImages.open(options, configuration: configuration, progress: progress)
+            let user = try options.user == nil ? builderImage?.stackUser ?? options.stackUser() : options.stackUser()
+            let rootfs = builderImage?.root ?? options.rootfs
             let detectProfile = configuration.profile(options.detectProfile, for: "detect", default: "strict")
             let buildProfile = configuration.profile(options.buildProfile, for: "build", default: "default")
             try CleanupJournal.startJanitor(for: user)
@@ -49,7 +52,7 @@ struct LifecycleRun {
                                               sink: log, newSandboxID: AuditTrail.newSandboxID)
             }
             let (limits, enforcement) = try options.limits.resolve(configuration)
-            let sandbox = SandboxExecutor(user: user, rootfs: options.rootfs,
+            let sandbox = SandboxExecutor(user: user, rootfs: rootfs,
                                           detectFilter: try ProfileSelection.filter(named: detectProfile),
                                           buildFilter: try ProfileSelection.filter(named: buildProfile),
                                           limits: limits, enforcement: enforcement, console: console, audit: audit)
@@ -58,18 +61,20 @@ struct LifecycleRun {
             var store = BuildpackStore()
             for directory in options.buildpacks { try store.add(directory: directory) }
             if let dir = options.buildpacksDir { try store.add(buildpacksDirectory: dir) }
-            let builder = try options.builder.map { (path) throws -> BuilderTOML in try Self.loadBuilder(path, into: &store) }
+            if let builderImage { try store.add(buildpacksDirectory: builderImage.buildpacksDirectory) }
+            let builderOrder = try options.builderFile.map { (path) throws -> BuilderTOML in try Self.loadBuilder(path, into: &store) }?.order
+                ?? builderImage?.order
             let project = try Self.read(ProjectTOML.self, in: app, name: ProjectTOML.defaultFileName)
             let work = try Self.makeScratch()
             scratch = work
-            let order = try self.order(store: &store, builder: builder, project: project, app: app, scratch: work)
+            let order = try self.order(store: &store, builderOrder: builderOrder, project: project, app: app, scratch: work)
             try store.resolve(order: order)
             for warning in store.warnings { complain(warning, level: "warning") }
 
             let disk = try options.disk.account(writingTo: [work, image?.output.map { try ImageReference($0).directory },
                                                             image?.cacheDir].compactMap { $0 },
                                             configuration: configuration)
-            let images = try openImages(budget: disk)
+            let images = try openImages(budget: disk, defaultRunImage: try builderImage.flatMap { try BuilderImages.runImage(of: $0) })
             let platform = try options.platform.map { try Self.directory($0, what: "platform directory") }
                 ?? (try makePlatform(in: work, project: project))
             let layers = try makeLayers(in: work)
@@ -77,7 +82,7 @@ struct LifecycleRun {
                 appDirectory: app, platformDirectory: platform, layersDirectory: layers,
                 scratchDirectory: work,
                 environment: LifecycleContext.baseEnvironment(from: Self.processEnvironment(), home: user.home),
-                target: Self.target(rootfs: options.rootfs),
+                target: Self.target(rootfs: rootfs),
                 timeoutSeconds: options.timeout ?? (build ? nil : Self.detectTimeout))
             var appForBuildpacks = app
             if build {
@@ -206,12 +211,12 @@ struct LifecycleRun {
     }
 
     /// Opens every image input before anything is built, so a wrong path fails in a second.
-    private func openImages(budget: DiskAccount) throws -> Images {
+    private func openImages(budget: DiskAccount, defaultRunImage: String?) throws -> Images {
         var images = Images()
         guard let image, image.output != nil || image.cacheDir != nil else { return images }
         try SHA256.checkAvailable()
         images.cache = image.cacheDir.map { LayerCache(path: $0, budget: budget) }
-        images.run = try image.runImage.map { try ImageReference($0).runImage() }
+        images.run = try (image.runImage ?? defaultRunImage).map { try ImageReference($0).runImage() }
         if let run = images.run { try Exporter.check(run) }  // before the build, not after
         if let output = image.output {
             _ = try Self.sourceDateEpoch()  // a bad value fails before the build, not after
@@ -257,7 +262,7 @@ struct LifecycleRun {
 
     /// Explicit --buildpack flags, else the project's group, else --order, else the builder's; then the
     /// project's pre and post buildpacks around every group.
-    private func order(store: inout BuildpackStore, builder: BuilderTOML?, project: ProjectTOML?, app: String,
+    private func order(store: inout BuildpackStore, builderOrder: [OrderGroup]?, project: ProjectTOML?, app: String,
                        scratch: String) throws -> [OrderGroup] {
         var order: [OrderGroup]?
         if !options.buildpacks.isEmpty {
@@ -272,8 +277,8 @@ struct LifecycleRun {
             if let path = options.order {
                 let file = try Self.splitPath(path)
                 order = try Self.read(OrderTOML.self, in: file.directory, name: file.name, required: true)!.order
-            } else if let builder {
-                order = builder.order
+            } else if let builderOrder {
+                order = builderOrder
             }
         }
         guard var project else {
