@@ -40,13 +40,16 @@ public struct BuilderImage: Sendable {
     /// `CNB_USER_ID` and `CNB_GROUP_ID` of its config, when it sets them.
     public var user: (uid: UInt32, gid: UInt32)?
 
-    public init(config: ImageConfig, root: String, name: String) throws(LifecycleError) {
-        self.root = root
-        func bad(_ message: String) -> LifecycleError {
-            var failure = LifecycleError("\(name): \(message)", exitCode: LifecycleError.Code.invalidArguments)
-            failure.cause = OCIError(.malformed, failure.message)
-            return failure
-        }
+    static func bad(_ name: String, _ message: String) -> LifecycleError {
+        var failure = LifecycleError("\(name): \(message)", exitCode: LifecycleError.Code.invalidArguments)
+        failure.cause = OCIError(.malformed, failure.message)
+        return failure
+    }
+
+    /// The builder's labels, checked before anything of the image is unpacked; returns its metadata.
+    @discardableResult
+    public static func checkLabels(of config: ImageConfig, name: String) throws(LifecycleError) -> JSONValue {
+        func bad(_ message: String) -> LifecycleError { Self.bad(name, message) }
         guard let metadata = try BuilderLabel.json(config.labels, BuilderLabel.metadata, in: name) else {
             throw bad("not a builder image: it has no \(BuilderLabel.metadata) label")
         }
@@ -57,6 +60,13 @@ public struct BuilderImage: Sendable {
         if let order = try BuilderLabel.json(config.labels, BuilderLabel.buildpackOrder, in: name), order.arrayValue == nil {
             throw bad("label \(BuilderLabel.buildpackOrder) is not a JSON array")
         }
+        return metadata
+    }
+
+    public init(config: ImageConfig, root: String, name: String) throws(LifecycleError) {
+        self.root = root
+        func bad(_ message: String) -> LifecycleError { Self.bad(name, message) }
+        let metadata = try Self.checkLabels(of: config, name: name)
         stackID = config.labels[BuilderLabel.stackID]
         let uid = config.environmentValue("CNB_USER_ID")
         let gid = config.environmentValue("CNB_GROUP_ID")

@@ -38,6 +38,7 @@ enum BuilderImages {
         guard let given = options.builder, case .image(let reference) = try BuilderSource(given) else { return nil }
         let storePath = try storePath(options.store)
         let (layout, image) = try reference.open()
+        try BuilderImage.checkLabels(of: image.config, name: reference.description)
         try SHA256.checkAvailable()
         let budget = try options.disk.account(writingTo: [storePath], configuration: configuration)
         let tree = try RootfsStore(path: storePath).rootfs(of: image, in: layout, budget: budget, progress: progress.line)
