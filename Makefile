@@ -15,8 +15,9 @@ BUILD_PACKAGES := libseccomp-dev libcap-dev libarchive-dev zlib1g-dev libzstd1 l
 # Tools nobody here wrote read what stockade exports: skopeo, umoci, runc.
 # busybox-static makes the run image (example and tests), from Debian, at that moment.
 IMAGE_PACKAGES := skopeo umoci runc busybox-static
-# The tests craft hostile images with python3 and count syscalls with strace.
-TEST_PACKAGES := python3 strace
+# The tests craft hostile images with python3 and count syscalls with strace; debootstrap
+# makes the Debian build image (cached in /var/cache/stockade-tests) a builder test runs on.
+TEST_PACKAGES := python3 strace debootstrap
 BENCH_PACKAGES := bubblewrap hyperfine strace openssl time
 
 .PHONY: deps bench-deps build test mutate example bench profiles fuzz-short fuzz clean
