@@ -46,6 +46,7 @@ public struct RootfsStore: Sendable {
             }
             return Tree(path: path + "/" + name, unpacked: false)
         }
+        try Self.removeAbandoned(in: store, path: path)
         let temporary = ".unpacking-\(name.prefix(12))-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         guard mkdirat(store, temporary, 0o755) == 0 else { throw OCIError.system("mkdir", path + "/" + temporary) }
         var done = false
@@ -68,6 +69,18 @@ public struct RootfsStore: Sendable {
         }
         done = true
         return Tree(path: path + "/" + name, unpacked: true)
+    }
+
+    /// Removes what unpackings killed midway left: `.unpacking-<key>-<pid>-<n>` whose process is
+    /// gone. (A live process, or a pid reused since, keeps its directory until a later build.)
+    static func removeAbandoned(in store: Int32, path: String) throws(OCIError) {
+        for entry in try DirectoryEntries.read(store, path: path) where entry.name.hasPrefix(".unpacking-") {
+            let fields = entry.name.split(separator: "-")
+            guard fields.count == 4, let pid = pid_t(fields[2]), pid > 0 else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH {
+                try LayerExtractor.remove(entry.name, in: store, path: path + "/" + entry.name)
+            }
+        }
     }
 
     /// The store's directory, made (with its parents) when missing; never through a symbolic link

@@ -150,6 +150,26 @@ enum Builders {
         #expect(trees.count == 1 && !trees[0].hasPrefix("."), "\(trees)")
     }
 
+    /// A build killed while unpacking leaves `.unpacking-…-<pid>-…`: the next unpacking into the
+    /// store removes it once that process is gone, and leaves a live one's alone.
+    @Test func anAbandonedUnpackingIsRemoved() throws {
+        let builder = try Builders.shellBuilder()
+        let store = Builders.store()
+        let pidMax = Int32(Images.text("/proc/sys/kernel/pid_max")?.split(separator: "\n").first ?? "") ?? 32768
+        let dead = try #require((1..<pidMax).reversed().first { kill($0, 0) != 0 && errno == ESRCH })
+        let abandoned = store + "/.unpacking-000000000000-\(dead)-1"
+        let live = store + "/.unpacking-000000000000-\(getpid())-2"
+        for directory in [abandoned, live] {
+            try FileManager.default.createDirectory(atPath: directory + "/sub", withIntermediateDirectories: true)
+            try "x".write(toFile: directory + "/sub/file", atomically: true, encoding: .utf8)
+        }
+        let built = Builders.build(builder: builder, store: store)
+        #expect(built.status == 0, "\(built)")
+        #expect(!FileManager.default.fileExists(atPath: abandoned), "\(Builders.entries(store))")
+        #expect(FileManager.default.fileExists(atPath: live + "/sub/file"), "\(Builders.entries(store))")
+        #expect(Builders.entries(store).count == 2)
+    }
+
     /// `--rootfs` and a builder image both name the build image.
     @Test func aBuilderImageAndRootfsConflict() throws {
         let builder = try Builders.shellBuilder()
