@@ -170,6 +170,18 @@ enum Builders {
         #expect(Builders.entries(store).count == 2)
     }
 
+    /// An older builder names its run image in /cnb/stack.toml only: that is the default run image.
+    @Test func anOlderBuildersStackTOMLNamesTheRunImage() throws {
+        let stack = "[run-image]\nimage = \"oci:\(Images.runImageTwo):latest\"\nmirrors = []\n"
+        let builder = try HostileBuilderTests.craft([["cnb/stack.toml", "file", stack]])
+        let output = Images.newPath("stack-toml-app")
+        let built = Builders.build(builder: builder, store: Builders.store(), output: output,
+                                   extra: ["--buildpack", Images.examples + "/buildpacks/shell"])
+        #expect(built.status == 0, "\(built)")
+        let runLayers = Images.layerDigests(Images.runImageTwo, tag: "latest")
+        #expect(Array(Images.layerDigests(output, tag: "app").prefix(runLayers.count)) == runLayers)
+    }
+
     /// `--rootfs` and a builder image both name the build image.
     @Test func aBuilderImageAndRootfsConflict() throws {
         let builder = try Builders.shellBuilder()
