@@ -8,35 +8,39 @@ import OCI
 import Sandbox
 import SandboxExecutor
 
-/// What `--builder` names: a builder.toml, or a builder image.
+/// What `--builder` names: a builder.toml, or a builder image (a layout or a registry reference).
 enum BuilderSource {
     case file(String)
-    case image(ImageReference)
+    case image(String)
 
     init(_ text: String) throws {
-        if text.hasPrefix("oci:") {
-            self = .image(try ImageReference(text))
-            return
-        }
         var st = stat()
-        if text.hasSuffix(".toml") || stat(text, &st) == 0 && st.st_mode & S_IFMT == S_IFREG {
+        if !text.hasPrefix("oci:") && (text.hasSuffix(".toml") || stat(text, &st) == 0 && st.st_mode & S_IFMT == S_IFREG) {
             self = .file(text)
             return
         }
-        let reference = try ImageReference(text)
-        guard access(reference.directory + "/oci-layout", F_OK) == 0 else {
+        if case .layout(let directory, _) = try imageName(text), access(directory + "/oci-layout", F_OK) != 0 {
             throw ValidationError("--builder \(text) is neither a builder.toml nor an OCI image layout (oci:DIR[:TAG]).")
         }
-        self = .image(reference)
+        self = .image(text)
     }
 }
 
 /// Builder images for `stockade build`: unpacked into the store once, then read.
 enum BuilderImages {
-    static func open(_ options: LifecycleOptions, configuration: Configuration,
+    static func open(_ options: LifecycleOptions, registry: RegistryFlags, configuration: Configuration,
                      progress: ConsoleProgress) throws -> BuilderImage? {
-        guard let given = options.builder, case .image(let reference) = try BuilderSource(given) else { return nil }
+        guard let given = options.builder, case .image(let text) = try BuilderSource(given) else { return nil }
         let storePath = try storePath(options.store)
+        let reference: ImageReference
+        switch try imageName(text) {
+        case .layout(let directory, let tag):
+            reference = ImageReference(directory: directory, tag: tag)
+        case .registry:
+            // Pulled into the blob cache (only what it lacks), then unpacked like any layout.
+            let budget = try options.disk.account(writingTo: [try RegistryImages.cacheDirectory()], configuration: configuration)
+            reference = try ImageReference.local(text, registry: RegistryImages(registry), budget: budget)
+        }
         let (layout, image) = try reference.open()
         try BuilderImage.checkLabels(of: image.config, name: reference.description)
         try SHA256.checkAvailable()
@@ -62,10 +66,12 @@ enum BuilderImages {
         return getcwd(&buffer, buffer.count).map { String(cString: $0) }
     }
 
-    /// The first of the builder's run images, or of their mirrors, that is an image layout here.
+    /// The first of the builder's run images, or of their mirrors, that is in a registry or is an
+    /// image layout here.
     static func runImage(of builder: BuilderImage) throws -> String? {
         guard let first = builder.runImages.first else { return nil }
         for candidate in [first.image] + first.mirrors {
+            if case .registry = try? imageName(candidate) { return candidate }
             guard let reference = try? ImageReference(candidate),
                   (try? ImageLayout.open(reference.directory).image(tag: reference.tag)) != nil else { continue }
             return candidate

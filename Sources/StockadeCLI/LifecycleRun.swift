@@ -1,9 +1,11 @@
 import BuildpackSpec
 import CrashSafety
 import Glibc
+import ArgumentParser
 import JSON
 import Lifecycle
 import OCI
+import Registry
 import Sandbox
 import SandboxExecutor
 import TerminalText
@@ -36,7 +38,8 @@ struct LifecycleRun {
         var auditLog: AuditLog?
         do {
             // A builder image is the build image, the buildpacks, the order, the stack user, the run image.
-            let builderImage = try BuilderImages.open(options, configuration: configuration, progress: progress)
+            let builderImage = try BuilderImages.open(options, registry: image?.registry ?? RegistryFlags(),
+                                                      configuration: configuration, progress: progress)
             let user = try options.user == nil ? builderImage?.stackUser ?? options.stackUser() : options.stackUser()
             let rootfs = builderImage?.root ?? options.rootfs
             let detectProfile = configuration.profile(options.detectProfile, for: "detect", default: "strict")
@@ -71,10 +74,16 @@ struct LifecycleRun {
             try store.resolve(order: order)
             for warning in store.warnings { complain(warning, level: "warning") }
 
-            let disk = try options.disk.account(writingTo: [work, image?.output.map { try ImageReference($0).directory },
-                                                            image?.cacheDir].compactMap { $0 },
+            let outputDirectory = try image?.output.map { (text) throws -> String in
+                if case .layout(let directory, _) = try imageName(text) { directory } else { Self.scratchBase }
+            }
+            let pulls = try [image?.output, image?.runImage, image?.previousImage].flatMap(registryCache)
+            let disk = try options.disk.account(writingTo: [work, outputDirectory, image?.cacheDir].compactMap { $0 } + pulls,
                                             configuration: configuration)
-            let images = try openImages(budget: disk, defaultRunImage: try builderImage.flatMap { try BuilderImages.runImage(of: $0) })
+            let registryImages = RegistryImages(image?.registry ?? RegistryFlags())
+            let images = try openImages(budget: disk, registry: registryImages,
+                                        defaultRunImage: try builderImage.flatMap { try BuilderImages.runImage(of: $0) })
+            defer { images.output?.removeTemporary() }
             let platform = try options.platform.map { try Self.directory($0, what: "platform directory") }
                 ?? (try makePlatform(in: work, project: project))
             let layers = try makeLayers(in: work)
@@ -149,7 +158,8 @@ struct LifecycleRun {
                         progress: progress)
                     if let created = try Self.sourceDateEpoch() { exporter.created = created }
                     let exported = try exporter.export(to: output.layout, tag: output.tag)
-                    progress.line("Image \(output.layout.path):\(output.tag) \(exported.manifest.digest)")
+                    progress.line("Image \(output.name) \(exported.manifest.digest)")
+                    try output.publish(registryImages, runImage: image?.runImage)
                 }
                 if let cache = images.cache {
                     try cache.save(layersDirectory: layers, group: detected.group.group.group,
@@ -172,6 +182,12 @@ struct LifecycleRun {
         } catch let error as OCIError {
             complain(error.message)
             code = ExitCode.of(error)
+        } catch let error as RegistryError {
+            complain(error.message)
+            code = ExitCode.of(error)
+        } catch let error as ValidationError {
+            complain(error.message)
+            code = ExitCode.usage
         } catch {
             complain("\(error)")
             code = ExitCode.system
@@ -204,26 +220,34 @@ struct LifecycleRun {
     // MARK: - inputs
 
     struct Images {
-        var output: (layout: ImageLayout, tag: String)?
+        var output: OutputImage?
         var run: Exporter.RunImage?
         var previous: Exporter.Previous?
         var cache: LayerCache?
     }
 
     /// Opens every image input before anything is built, so a wrong path fails in a second.
-    private func openImages(budget: DiskAccount, defaultRunImage: String?) throws -> Images {
+    private func openImages(budget: DiskAccount, registry: RegistryImages, defaultRunImage: String?) throws -> Images {
         var images = Images()
         guard let image, image.output != nil || image.cacheDir != nil else { return images }
         try SHA256.checkAvailable()
         images.cache = image.cacheDir.map { LayerCache(path: $0, budget: budget) }
-        images.run = try (image.runImage ?? defaultRunImage).map { try ImageReference($0).runImage() }
+        images.run = try (image.runImage ?? defaultRunImage).map {
+            try ImageReference.local($0, registry: registry, budget: budget).runImage()
+        }
         if let run = images.run { try Exporter.check(run) }  // before the build, not after
         if let output = image.output {
             _ = try Self.sourceDateEpoch()  // a bad value fails before the build, not after
-            let reference = try ImageReference(output)
-            let layout = try ImageLayout.openOrCreate(reference.directory, budget: budget)
-            images.output = (layout, reference.tag)
-            images.previous = try ImageReference.previous(explicit: image.previousImage, output: reference, layout: layout)
+            let opened = try OutputImage.open(output, budget: budget)
+            images.output = opened
+            do {
+                images.previous = try ImageReference.previous(
+                    explicit: image.previousImage, output: ImageReference(directory: opened.layout.path, tag: opened.tag),
+                    layout: opened.layout, registry: registry, budget: budget)
+            } catch {
+                opened.removeTemporary()
+                throw error
+            }
         }
         return images
     }
@@ -431,8 +455,10 @@ struct LifecycleRun {
     }
 
     /// A private directory in `$TMPDIR`, in the cleanup journal before it exists.
+    static var scratchBase: String { getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp" }
+
     static func makeScratch() throws -> String {
-        let base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+        let base = scratchBase
         do {
             return try CleanupJournal.makeTemporaryDirectory(in: base)
         } catch {

@@ -182,6 +182,25 @@ enum Builders {
         #expect(Array(Images.layerDigests(output, tag: "app").prefix(runLayers.count)) == runLayers)
     }
 
+    /// A builder pushed to a registry (loopback docker-registry) builds by its reference: pulled
+    /// into the blob cache, unpacked into the store, as a layout would be.
+    @Test(.timeLimit(.minutes(5))) func aBuilderFromARegistryBuilds() throws {
+        guard TestRegistry.available else { try skip("docker-registry is not installed") }
+        let layout = try Builders.shellBuilder()
+        let registry = try TestRegistry()
+        let reference = "\(registry.host)/builder:1"
+        let pushed = Fixture.run(["skopeo", "copy", "-q", "--dest-tls-verify=false", "oci:\(layout):builder", "docker://" + reference])
+        try #require(pushed.status == 0, "\(pushed)")
+        let output = Images.newPath("registry-builder-app")
+        let built = Images.fx.stockade(["build", "--builder", reference, "--insecure-registry", registry.host,
+                                        "--store", Builders.store(), "--path", Images.shellApp, "--network", "none",
+                                        "--output", "oci:\(output):app"], as: .suiteUser)
+        #expect(built.status == 0, "\(built)")
+        #expect(built.stdout.contains("Unpacking layer 1/"), "\(built)")
+        let ran = Images.fx.stockade(["run", "oci:\(output):app"], as: .suiteUser)
+        #expect(ran.stdout.hasPrefix(Images.hello), "\(ran)")
+    }
+
     /// `--rootfs` and a builder image both name the build image.
     @Test func aBuilderImageAndRootfsConflict() throws {
         let builder = try Builders.shellBuilder()
