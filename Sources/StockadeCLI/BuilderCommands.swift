@@ -28,7 +28,7 @@ enum BuilderSource {
 
 /// Builder images for `stockade build`: unpacked into the store once, then read.
 enum BuilderImages {
-    static func open(_ options: LifecycleOptions, registry: RegistryFlags, configuration: Configuration,
+    static func open(_ options: LifecycleOptions, registry: RegistryImages?, configuration: Configuration,
                      progress: ConsoleProgress) throws -> BuilderImage? {
         guard let given = options.builder, case .image(let text) = try BuilderSource(given) else { return nil }
         let storePath = try storePath(options.store)
@@ -39,7 +39,7 @@ enum BuilderImages {
         case .registry:
             // Pulled into the blob cache (only what it lacks), then unpacked like any layout.
             let budget = try options.disk.account(writingTo: [try RegistryImages.cacheDirectory()], configuration: configuration)
-            reference = try ImageReference.local(text, registry: RegistryImages(registry), budget: budget)
+            reference = try ImageReference.local(text, registry: registry ?? RegistryImages(insecureHosts: []), budget: budget)
         }
         let (layout, image) = try reference.open()
         try BuilderImage.checkLabels(of: image.config, name: reference.description)

@@ -38,7 +38,7 @@ struct LifecycleRun {
         var auditLog: AuditLog?
         do {
             // A builder image is the build image, the buildpacks, the order, the stack user, the run image.
-            let builderImage = try BuilderImages.open(options, registry: image?.registry ?? RegistryFlags(),
+            let builderImage = try BuilderImages.open(options, registry: image.map { RegistryImages($0.registry) },
                                                       configuration: configuration, progress: progress)
             let user = try options.user == nil ? builderImage?.stackUser ?? options.stackUser() : options.stackUser()
             let rootfs = builderImage?.root ?? options.rootfs
@@ -80,7 +80,7 @@ struct LifecycleRun {
             let pulls = try [image?.output, image?.runImage, image?.previousImage].flatMap(registryCache)
             let disk = try options.disk.account(writingTo: [work, outputDirectory, image?.cacheDir].compactMap { $0 } + pulls,
                                             configuration: configuration)
-            let registryImages = RegistryImages(image?.registry ?? RegistryFlags())
+            let registryImages = image.map { RegistryImages($0.registry) } ?? RegistryImages(insecureHosts: [])
             let images = try openImages(budget: disk, registry: registryImages,
                                         defaultRunImage: try builderImage.flatMap { try BuilderImages.runImage(of: $0) })
             defer { images.output?.removeTemporary() }

@@ -35,6 +35,12 @@ final class RegistryImages {
         options = RegistryOptions.fromEnvironment(insecureHosts: Set(flags.insecureRegistries))
     }
 
+    /// For commands without registry flags (`detect`): a `RegistryFlags()` made outside parsing
+    /// cannot be read (ArgumentParser stops the process), so its values are given here.
+    init(insecureHosts: Set<String>) {
+        options = RegistryOptions.fromEnvironment(insecureHosts: insecureHosts)
+    }
+
     func client(_ host: String) -> RegistryClient {
         if let client = clients[host] { return client }
         let client = RegistryClient(host: host, options: options)
