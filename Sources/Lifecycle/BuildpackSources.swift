@@ -12,6 +12,17 @@ public struct BuildpackSources: Sendable {
     public var order: String?
     /// A `builder.toml` as `pack builder create` reads it: local buildpack uris only.
     public var builder: String?
+    /// A builder image, unpacked: its buildpacks and its order, used where no `builder.toml` is given.
+    public var builderImage: UnpackedBuilder?
+
+    public struct UnpackedBuilder: Sendable {
+        public var buildpacksDirectory: String
+        public var order: [OrderGroup]
+        public init(buildpacksDirectory: String, order: [OrderGroup]) {
+            self.buildpacksDirectory = buildpacksDirectory
+            self.order = order
+        }
+    }
 
     public init(buildpacks: [String] = [], buildpacksDirectory: String? = nil, order: String? = nil, builder: String? = nil) {
         self.buildpacks = buildpacks
@@ -25,6 +36,7 @@ public struct BuildpackSources: Sendable {
         var store = BuildpackStore()
         for directory in buildpacks { try store.add(directory: directory) }
         if let buildpacksDirectory { try store.add(buildpacksDirectory: buildpacksDirectory) }
+        if let builderImage { try store.add(buildpacksDirectory: builderImage.buildpacksDirectory) }
         let builder = try self.builder.map { (path) throws(LifecycleError) -> BuilderTOML in
             try Self.loadBuilder(path, into: &store)
         }
@@ -49,6 +61,8 @@ public struct BuildpackSources: Sendable {
                 order = try HostInputs.document(OrderTOML.self, in: file.directory, name: file.name, required: true)!.order
             } else if let builder {
                 order = builder.order
+            } else if let builderImage {
+                order = builderImage.order
             }
         }
         guard var project else {

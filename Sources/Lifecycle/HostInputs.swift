@@ -50,10 +50,12 @@ public enum HostInputs {
     }
 
     /// A private directory in `$TMPDIR`, in the cleanup journal before it exists.
+    /// Where scratch directories go: `$TMPDIR`, else /tmp.
+    public static var scratchBase: String { getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp" }
+
     public static func makeScratch() throws(LifecycleError) -> String {
-        let base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
         do {
-            return try CleanupJournal.makeTemporaryDirectory(in: base)
+            return try CleanupJournal.makeTemporaryDirectory(in: scratchBase)
         } catch {
             throw LifecycleError("\(error)", exitCode: LifecycleError.Code.system)
         }

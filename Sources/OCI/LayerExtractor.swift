@@ -14,6 +14,9 @@ public struct LayerExtractor {
     public var owners: (@Sendable (UInt32, UInt32) -> (uid: UInt32, gid: UInt32)?)?
     /// What every file and directory created is charged to, in whole blocks, before it is written.
     public var budget: DiskAccount?
+    /// For trees kept and shared (a builder's store): a device, FIFO or socket, or an entry whose
+    /// path passes through a symbolic link, is refused rather than skipped or resolved in the tree.
+    public var strict = false
 
     public init(owners: (@Sendable (UInt32, UInt32) -> (uid: UInt32, gid: UInt32)?)? = nil, budget: DiskAccount? = nil) {
         self.owners = owners
@@ -22,10 +25,29 @@ public struct LayerExtractor {
 
     /// Extracts `layer` of `layout` into the directory `root` (a descriptor).
     public func extract(_ layer: Descriptor, from layout: ImageLayout, into root: Int32, rootPath: String) throws(OCIError) {
-        _ = ArchiveLocale.utf8Names
         let fd = try layout.openBlob(layer)
         defer { close(fd) }
         let source = BlobSource(fd: fd)
+        let label = "layer \(layer.digest)"
+        try read(source, label: label, image: layout.path, into: root, rootPath: rootPath,
+                 notTar: "\(layout.path): \(label) is not a tar")
+        let digest = source.hasher.finish()
+        guard digest == layer.digest, source.size == layer.size else {
+            throw OCIError(.digestMismatch, "\(layout.path): layer \(layer.digest) does not match its digest (it hashes to \(digest))")
+        }
+    }
+
+    /// Extracts the tar file at `path` (gzip or zstd or plain): a `.tgz` buildpack, a `.cnb` package.
+    public func extract(archive path: String, into root: Int32, rootPath: String) throws(OCIError) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw OCIError.system("open", path) }
+        defer { close(fd) }
+        try read(BlobSource(fd: fd), label: path, image: path, into: root, rootPath: rootPath, notTar: "\(path) is not a tar")
+    }
+
+    private func read(_ source: BlobSource, label: String, image: String, into root: Int32, rootPath: String,
+                      notTar: String) throws(OCIError) {
+        _ = ArchiveLocale.utf8Names
         let archive = archive_read_new()!
         defer { archive_read_free(archive) }
         archive_read_support_filter_gzip(archive)
@@ -36,25 +58,21 @@ public struct LayerExtractor {
             let source = Unmanaged<BlobSource>.fromOpaque(context!).takeUnretainedValue()
             return source.next(out!)
         }, nil, nil) == ARCHIVE_OK else {
-            throw OCIError(.malformed, "\(layout.path): layer \(layer.digest) is not a tar: \(LayerWriter.message(archive))")
+            throw OCIError(.malformed, "\(notTar): \(LayerWriter.message(archive))")
         }
-        let directories = DirectoryCache(root: root, rootPath: rootPath)
+        let directories = DirectoryCache(root: root, rootPath: rootPath, strict: strict)
         var entry: OpaquePointer?
         while true {
             let status = archive_read_next_header(archive, &entry)
             if status == ARCHIVE_EOF { break }
             guard status == ARCHIVE_OK || status == ARCHIVE_WARN, let entry else {
-                throw OCIError(.malformed, "\(layout.path): layer \(layer.digest): \(LayerWriter.message(archive))")
+                throw OCIError(.malformed, "\(image): \(label): \(LayerWriter.message(archive))")
             }
-            try apply(entry, archive: archive, directories: directories, layer: layer, image: layout.path)
+            try apply(entry, archive: archive, directories: directories, label: label, image: image)
         }
         // Hash the rest (the end-of-archive padding) before comparing.
         source.drain()
         if let failure = source.failure { throw failure }
-        let digest = source.hasher.finish()
-        guard digest == layer.digest, source.size == layer.size else {
-            throw OCIError(.digestMismatch, "\(layout.path): layer \(layer.digest) does not match its digest (it hashes to \(digest))")
-        }
     }
 
     /// Where an entry goes: its parent directory (a descriptor the cache owns) and its name there.
@@ -72,37 +90,39 @@ public struct LayerExtractor {
     }
 
     /// One tar entry: a whiteout, a hard link, or a directory, file or symbolic link made in place.
-    private func apply(_ entry: OpaquePointer, archive: OpaquePointer, directories: DirectoryCache, layer: Descriptor,
+    private func apply(_ entry: OpaquePointer, archive: OpaquePointer, directories: DirectoryCache, label: String,
                        image: String) throws(OCIError) {
-        guard let place = try placement(of: entry, directories: directories, layer: layer) else { return }
+        guard let place = try placement(of: entry, directories: directories, label: label) else { return }
         // Whiteouts hide what lower layers put there, never what this layer wrote before them.
         if place.name == ".wh..wh..opq" { return try removeOpaquely(place, directories: directories) }
-        if place.name.hasPrefix(".wh.") { return try whiteOut(place, directories: directories, layer: layer) }
+        if place.name.hasPrefix(".wh.") { return try whiteOut(place, directories: directories, label: label) }
         directories.written.insert(place.relative)
         let mode = mode_t(archive_entry_perm(entry)) & 0o1777  // never setuid or setgid on the host
         if let hardlink = archive_entry_hardlink_utf8(entry) ?? archive_entry_hardlink(entry) {
-            return try link(place, to: String(cString: hardlink), directories: directories, layer: layer)
+            return try link(place, to: String(cString: hardlink), directories: directories, label: label)
         }
-        let charged = "\(image): layer \(layer.digest): \(place.path)"
+        let charged = "\(image): \(label): \(place.path)"
         switch mode_t(archive_entry_filetype(entry)) {
         case S_IFDIR: try makeDirectory(entry, place, mode: mode, charged: charged)
-        case S_IFREG: try writeFile(entry, archive: archive, place, mode: mode, layer: layer, charged: charged)
-        case S_IFLNK: try makeSymbolicLink(entry, place, layer: layer)
+        case S_IFREG: try writeFile(entry, archive: archive, place, mode: mode, label: label, charged: charged)
+        case S_IFLNK: try makeSymbolicLink(entry, place, label: label)
         // Devices and FIFOs: an unprivileged extraction cannot make them and nothing here needs them.
-        default: return
+        default:
+            if strict { throw OCIError(.unsupportedContent, "\(label): \(place.path) is a device, FIFO or socket") }
+            return
         }
     }
 
     /// The entry's parent, opened beneath the root, and its name; nil for the root itself.
-    private func placement(of entry: OpaquePointer, directories: DirectoryCache, layer: Descriptor) throws(OCIError) -> Placement? {
+    private func placement(of entry: OpaquePointer, directories: DirectoryCache, label: String) throws(OCIError) -> Placement? {
         guard let raw = archive_entry_pathname_utf8(entry) ?? archive_entry_pathname(entry) else {
-            throw OCIError(.malformed, "layer \(layer.digest): an entry has a name that cannot be read")
+            throw OCIError(.malformed, "\(label): an entry has a name that cannot be read")
         }
         let path = String(cString: raw)
         var components = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init).filter { $0 != "." }
         guard !components.isEmpty else { return nil }
         guard !components.contains("..") else {
-            throw OCIError(.malformed, "layer \(layer.digest): entry \(path) climbs out with ..")
+            throw OCIError(.malformed, "\(label): entry \(path) climbs out with ..")
         }
         let name = components.removeLast()
         let parent = try directories.open(components)
@@ -123,11 +143,11 @@ public struct LayerExtractor {
     }
 
     /// `.wh.NAME`: removes NAME, unless this layer wrote it.
-    private func whiteOut(_ place: Placement, directories: DirectoryCache, layer: Descriptor) throws(OCIError) {
+    private func whiteOut(_ place: Placement, directories: DirectoryCache, label: String) throws(OCIError) {
         // `.wh..` and `.wh...` would name the directory itself or, at the root, the host directory above it.
         let target = String(place.name.dropFirst(4))
         guard !target.isEmpty, target != ".", target != ".." else {
-            throw OCIError(.malformed, "layer \(layer.digest): whiteout \(place.path) names no file")
+            throw OCIError(.malformed, "\(label): whiteout \(place.path) names no file")
         }
         if !directories.written.contains(place.directory.isEmpty ? target : place.directory + "/" + target) {
             try Self.remove(target, in: place.parent, path: place.shown)
@@ -135,16 +155,16 @@ public struct LayerExtractor {
     }
 
     /// A hard link to an entry already extracted, found beneath the root.
-    private func link(_ place: Placement, to hardlink: String, directories: DirectoryCache, layer: Descriptor) throws(OCIError) {
+    private func link(_ place: Placement, to hardlink: String, directories: DirectoryCache, label: String) throws(OCIError) {
         var target = hardlink.split(separator: "/").map(String.init).filter { $0 != "." }
         guard !target.contains(".."), let targetName = target.popLast() else {
-            throw OCIError(.malformed, "layer \(layer.digest): hard link \(place.path) points outside")
+            throw OCIError(.malformed, "\(label): hard link \(place.path) points outside")
         }
         // Its own descriptor: the parent belongs to the directory cache and must stay open.
         let targetParent = target.isEmpty ? dup(directories.root)
-            : (try? DirectoryCache.resolve(directories.root, target.joined(separator: "/"))) ?? -1
+            : (try? DirectoryCache.resolve(directories.root, target.joined(separator: "/"), strict: strict)) ?? -1
         guard targetParent >= 0 else {
-            throw OCIError(.malformed, "layer \(layer.digest): hard link \(place.path) points to \(target.joined(separator: "/")), which is not a directory in the image")
+            throw OCIError(.malformed, "\(label): hard link \(place.path) points to \(target.joined(separator: "/")), which is not a directory in the image")
         }
         defer { close(targetParent) }
         try Self.remove(place.name, in: place.parent, path: place.shown)
@@ -169,7 +189,7 @@ public struct LayerExtractor {
 
     /// A regular file, created afresh (never through what was there) and written block by block.
     private func writeFile(_ entry: OpaquePointer, archive: OpaquePointer, _ place: Placement, mode: mode_t,
-                           layer: Descriptor, charged: String) throws(OCIError) {
+                           label: String, charged: String) throws(OCIError) {
         // The declared size, before a byte is written: a sparse entry is written out whole.
         let declared = UInt64(max(archive_entry_size(entry), 0))
         try budget?.charge(DiskAccount.blocks(max(declared, 1)), for: charged)
@@ -184,7 +204,7 @@ public struct LayerExtractor {
             let status = archive_read_data_block(archive, &block, &size, &offset)
             if status == ARCHIVE_EOF { break }
             guard status == ARCHIVE_OK || status == ARCHIVE_WARN else {
-                throw OCIError(.malformed, "layer \(layer.digest): \(place.path): \(LayerWriter.message(archive))")
+                throw OCIError(.malformed, "\(label): \(place.path): \(LayerWriter.message(archive))")
             }
             try OCIError.attempt("write", place.shown) { () throws(Errno) in
                 try FileDescriptor(rawValue: fd).writeAll(UnsafeRawBufferPointer(start: block, count: size), at: Int64(offset))
@@ -196,9 +216,9 @@ public struct LayerExtractor {
     }
 
     /// A symbolic link, its target as the layer wrote it: the directory cache resolves later entries in the root.
-    private func makeSymbolicLink(_ entry: OpaquePointer, _ place: Placement, layer: Descriptor) throws(OCIError) {
+    private func makeSymbolicLink(_ entry: OpaquePointer, _ place: Placement, label: String) throws(OCIError) {
         guard let target = archive_entry_symlink_utf8(entry) ?? archive_entry_symlink(entry) else {
-            throw OCIError(.malformed, "layer \(layer.digest): link \(place.path) has a target that cannot be read")
+            throw OCIError(.malformed, "\(label): link \(place.path) has a target that cannot be read")
         }
         try Self.remove(place.name, in: place.parent, path: place.shown)
         guard symlinkat(target, place.parent, place.name) == 0 else { throw OCIError.system("symlink", place.shown) }
@@ -280,13 +300,15 @@ final class BlobSource {
 final class DirectoryCache {
     let root: Int32
     let rootPath: String
+    let strict: Bool
     /// What this layer has written so far (paths relative to the root): its whiteouts spare them.
     var written: Set<String> = []
     private var last: (components: [String], fd: Int32)?
 
-    init(root: Int32, rootPath: String) {
+    init(root: Int32, rootPath: String, strict: Bool = false) {
         self.root = root
         self.rootPath = rootPath
+        self.strict = strict
     }
 
     deinit { forget() }
@@ -313,14 +335,17 @@ final class DirectoryCache {
         var fd = Glibc.dup(root)
         for (i, component) in components.enumerated() {
             let path = components[0...i].joined(separator: "/")
-            var next = Result { () throws(Errno) in try Self.resolve(root, path) }
+            var next = Result { () throws(Errno) in try Self.resolve(root, path, strict: strict) }
             if case .failure(.noSuchFileOrDirectory) = next {
                 mkdirat(fd, component, 0o755)
-                next = Result { () throws(Errno) in try Self.resolve(root, path) }
+                next = Result { () throws(Errno) in try Self.resolve(root, path, strict: strict) }
             }
             close(fd)
             switch next {
             case .success(let opened): fd = opened
+            case .failure(let error) where strict && (error == .tooManySymbolicLinkLevels || error == .improperLink):
+                throw OCIError(.unsupportedContent, "\(path) is a symbolic link, and nothing may be written through one here",
+                               path: rootPath + "/" + path, errno: error.rawValue)
             case .failure(let error) where error == .noSuchFileOrDirectory || error == .notDirectory:
                 throw OCIError(.malformed, "\(path) is not a directory in the image (a file, or a link that leads nowhere in it)",
                                path: rootPath + "/" + path, errno: error.rawValue)
@@ -334,8 +359,10 @@ final class DirectoryCache {
 
     /// `openat2(root, path, O_DIRECTORY, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`: symbolic links in
     /// the image resolve as they would inside it, never to the host.
-    static func resolve(_ root: Int32, _ path: String) throws(Errno) -> Int32 {
+    /// Strict: no symbolic link at all (`RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`).
+    static func resolve(_ root: Int32, _ path: String, strict: Bool = false) throws(Errno) -> Int32 {
         try FileDescriptor(rawValue: root).openat2(path, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC,
-                                                   resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS).rawValue
+                                                   resolve: strict ? RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS
+                                                                   : RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS).rawValue
     }
 }

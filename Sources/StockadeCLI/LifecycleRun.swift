@@ -1,8 +1,10 @@
+import ArgumentParser
 import BuildpackSpec
 import CrashSafety
 import Glibc
 import Lifecycle
 import OCI
+import Registry
 import Sandbox
 import SandboxExecutor
 import TerminalText
@@ -30,7 +32,11 @@ struct LifecycleRun {
         var code: Int32
         var auditLog: AuditLog?
         do {
-            let user = try options.stackUser()
+            // A builder image is the build image, the buildpacks, the order, the stack user, the run image.
+            let builderImage = try BuilderImages.open(options, registry: image.map { RegistryImages($0.registry) },
+                                                      configuration: configuration, progress: progress)
+            let user = try options.user == nil ? builderImage?.stackUser ?? options.stackUser() : options.stackUser()
+            let rootfs = builderImage?.root ?? options.rootfs
             let detectProfile = configuration.profile(options.detectProfile, for: "detect", default: "strict")
             let buildProfile = configuration.profile(options.buildProfile, for: "build", default: "default")
             try CleanupJournal.startJanitor(for: user)
@@ -44,18 +50,27 @@ struct LifecycleRun {
                                               sink: log, newSandboxID: AuditTrail.newSandboxID)
             }
             let (limits, enforcement) = try options.limits.resolve(configuration)
-            let sandbox = SandboxExecutor(user: user, rootfs: options.rootfs,
+            let sandbox = SandboxExecutor(user: user, rootfs: rootfs,
                                           detectFilter: try ProfileSelection.filter(named: detectProfile),
                                           buildFilter: try ProfileSelection.filter(named: buildProfile),
                                           limits: limits, enforcement: enforcement, console: console, audit: audit,
                                           requireNamespaces: options.namespaces.required(configuration))
-            let started = try BuildSession(inputs(user: user), executor: sandbox, progress: progress, runs: log)
+            let started = try BuildSession(inputs(user: user, rootfs: rootfs, builderImage: builderImage),
+                                           executor: sandbox, progress: progress, runs: log)
             session = started
             for warning in started.warnings { complain(warning, level: "warning") }
-            let disk = try options.disk.account(writingTo: [started.scratch, image?.output.map { try ImageReference($0).directory },
-                                                            image?.cacheDir].compactMap { $0 },
+            let outputDirectory = try image?.output.map { (text) throws -> String in
+                if case .layout(let directory, _) = try imageName(text) { directory } else { HostInputs.scratchBase }
+            }
+            let pulls = try [image?.output, image?.runImage, image?.previousImage].flatMap(registryCache)
+            let disk = try options.disk.account(writingTo: [started.scratch, outputDirectory, image?.cacheDir].compactMap { $0 } + pulls,
                                                 configuration: configuration)
-            try started.run(build: build, images: try openImages(budget: disk), disk: disk)
+            let registryImages = image.map { RegistryImages($0.registry) } ?? RegistryImages(insecureHosts: [])
+            let (images, output) = try openImages(budget: disk, registry: registryImages,
+                                                  defaultRunImage: try builderImage.flatMap { try BuilderImages.runImage(of: $0) })
+            defer { output?.removeTemporary() }
+            try started.run(build: build, images: images, disk: disk)
+            try output?.publish(registryImages, runImage: image?.runImage)
             keep = options.keepLayers || options.layers != nil
             code = 0
             finish(progress: progress, runs: log.runs, code: code, error: nil)
@@ -69,6 +84,12 @@ struct LifecycleRun {
         } catch let error as OCIError {
             complain(error.message)
             code = LifecycleError.exitStatus(of: error)
+        } catch let error as RegistryError {
+            complain(error.message)
+            code = ExitStatus.of(error)
+        } catch let error as ValidationError {
+            complain(error.message)
+            code = ExitStatus.usage
         } catch {
             complain("\(error)")
             code = ExitStatus.system
@@ -80,11 +101,15 @@ struct LifecycleRun {
         return code
     }
 
-    private func inputs(user: StackUser) -> BuildSession.Inputs {
+    private func inputs(user: StackUser, rootfs: String?, builderImage: BuilderImage?) -> BuildSession.Inputs {
+        var sources = BuildpackSources(buildpacks: options.buildpacks, buildpacksDirectory: options.buildpacksDir,
+                                       order: options.order, builder: options.builderFile)
+        sources.builderImage = builderImage.map {
+            BuildpackSources.UnpackedBuilder(buildpacksDirectory: $0.buildpacksDirectory, order: $0.order)
+        }
         var inputs = BuildSession.Inputs(
             app: options.path,
-            sources: BuildpackSources(buildpacks: options.buildpacks, buildpacksDirectory: options.buildpacksDir,
-                                      order: options.order, builder: options.builder),
+            sources: sources,
             owner: EntryOwner(uid: user.uid, gid: user.gid), home: user.home)
         inputs.platform = options.platform
         inputs.environment = options.environment
@@ -93,7 +118,7 @@ struct LifecycleRun {
         inputs.keepLayers = options.keepLayers
         inputs.timeoutSeconds = options.timeout
         inputs.jobs = options.jobs
-        inputs.rootfs = options.rootfs
+        inputs.rootfs = rootfs
         inputs.network = network
         return inputs
     }
@@ -117,21 +142,30 @@ struct LifecycleRun {
     }
 
     /// Opens every image input before anything is built, so a wrong path fails in a second.
-    private func openImages(budget: DiskAccount?) throws -> BuildSession.Images {
+    /// With a registry output, the image is exported into a temporary layout, published after the build.
+    private func openImages(budget: DiskAccount, registry: RegistryImages,
+                            defaultRunImage: String?) throws -> (BuildSession.Images, OutputImage?) {
         var images = BuildSession.Images()
-        guard let image, image.output != nil || image.cacheDir != nil else { return images }
+        guard let image, image.output != nil || image.cacheDir != nil else { return (images, nil) }
         try SHA256.checkAvailable()
         images.cache = image.cacheDir.map { LayerCache(path: $0, budget: budget) }
-        images.run = try image.runImage.map { try ImageReference($0).runImage() }
-        if let run = images.run { try Exporter.check(run) }  // before the build, not after
-        if let output = image.output {
-            _ = try HostInputs.sourceDateEpoch()  // a bad value fails before the build, not after
-            let reference = try ImageReference(output)
-            let layout = try ImageLayout.openOrCreate(reference.directory, budget: budget)
-            images.output = (layout, reference.tag)
-            images.previous = try ImageReference.previous(explicit: image.previousImage, output: reference, layout: layout)
+        images.run = try (image.runImage ?? defaultRunImage).map {
+            try ImageReference.local($0, registry: registry, budget: budget).runImage()
         }
-        return images
+        if let run = images.run { try Exporter.check(run) }  // before the build, not after
+        guard let output = image.output else { return (images, nil) }
+        _ = try HostInputs.sourceDateEpoch()  // a bad value fails before the build, not after
+        let opened = try OutputImage.open(output, budget: budget)
+        images.output = (opened.layout, opened.tag)
+        do {
+            images.previous = try ImageReference.previous(
+                explicit: image.previousImage, output: ImageReference(directory: opened.layout.path, tag: opened.tag),
+                layout: opened.layout, registry: registry, budget: budget)
+        } catch {
+            opened.removeTemporary()
+            throw error
+        }
+        return (images, opened)
     }
 }
 

@@ -38,7 +38,7 @@ import Testing
         #expect(try ProjectMetadataTOML(parsing: project.rendered()) == project)
         let run = try RunTOML(parsing: "[[images]]\nimage = \"a\"\nmirrors = [\"b\"]\n[[images]]\nimage = \"c\"\n")
         #expect(run.images.map(\.image) == ["a", "c"] && run.images[0].mirrors == ["b"])
-        let stack = try RunTOML(parsing: "[run-image]\nimage = \"legacy\"\n")
-        #expect(stack.images.map(\.image) == ["legacy"])
+        let stack = try StackTOML(parsing: "[run-image]\nimage = \"legacy\"\n")
+        #expect(stack.runImage?.image == "legacy")
     }
 }

@@ -377,8 +377,12 @@ struct PhaseSession {
     /// `-run-image`, else the first image of run.toml (stack.toml before Platform 0.12).
     private func runImageName() throws -> String {
         if let given = inputs.path("run-image") { return given }
+        if inputs.api.atLeast(12) {
+            if let run = try readIfPresent(RunTOML.self, at: inputs.runPath), let first = run.images.first { return first.image }
+        } else if let image = try readIfPresent(StackTOML.self, at: inputs.stackPath)?.runImage?.image {
+            return image
+        }
         let file = inputs.api.atLeast(12) ? inputs.runPath : inputs.stackPath
-        if let run = try readIfPresent(RunTOML.self, at: file), let first = run.images.first { return first.image }
         throw PhaseFailure("no run image: give -run-image or a \(file) with [[images]]", code: PhaseFailure.invalidArguments)
     }
 
