@@ -175,3 +175,58 @@ struct OutputImage {
         if let temporary { RegistryImages.removeTree(temporary) }
     }
 }
+
+/// `stockade copy SRC DST`: an image from a layout to a registry, a registry to a layout, or
+/// either to the other of its kind, as `skopeo copy` does.
+struct Copy: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Copy an image between OCI layouts and registries (pull, push), checking every blob's digest.")
+
+    @Argument(help: ArgumentHelp("The image to copy: a layout or a registry reference.", valueName: "source"))
+    var source: String
+
+    @Argument(help: ArgumentHelp("Where it goes: a layout (created if missing or empty) or a registry reference.", valueName: "destination"))
+    var destination: String
+
+    @OptionGroup var disk: DiskOption
+
+    @OptionGroup var registry: RegistryFlags
+
+    func validate() throws {
+        _ = try imageName(source)
+        _ = try imageName(destination)
+    }
+
+    func run() throws {
+        try reportingErrors {
+            try SHA256.checkAvailable()
+            let registry = RegistryImages(self.registry)
+            let target = try imageName(destination)
+            var directories = try registryCache(source)
+            if case .layout(let directory, _) = target { directories.append(directory) }
+            let budget = try disk.account(writingTo: directories, configuration: try Configuration.load())
+            switch (try imageName(source), target) {
+            case (.registry(let from), .layout(let directory, let tag)):
+                // Straight into the destination: only the blobs it lacks are fetched.
+                let layout = try ImageLayout.openOrCreate(directory, budget: budget)
+                let image = try registry.client(from.host).pull(from, into: layout)
+                try layout.setTag(tag, to: image.descriptor)
+                print("Copied \(from) to \(directory):\(tag) \(image.descriptor.digest)")
+            case (let from, .registry(let to)):
+                let local = try ImageReference.local(source, registry: registry, budget: budget)
+                let layout = try ImageLayout.open(local.directory, budget: budget)
+                let mounts = if case .registry(let reference) = from, reference.host == to.host { [reference] } else { [RegistryReference]() }
+                try registry.push(layout, tag: local.tag, to: to, mountFrom: mounts)
+            case (.layout(let fromDirectory, let fromTag), .layout(let directory, let tag)):
+                let sourceLayout = try ImageLayout.open(fromDirectory)
+                let image = try sourceLayout.image(tag: fromTag)
+                let layout = try ImageLayout.openOrCreate(directory, budget: budget)
+                for blob in [image.descriptor, image.manifest.config] + image.manifest.layers {
+                    try layout.importBlob(blob, from: sourceLayout)
+                }
+                try layout.setTag(tag, to: image.descriptor)
+                print("Copied \(fromDirectory):\(fromTag) to \(directory):\(tag) \(image.descriptor.digest)")
+            }
+        }
+    }
+}
