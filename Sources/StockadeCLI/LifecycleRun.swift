@@ -74,7 +74,7 @@ struct LifecycleRun {
             let pulls = try [image?.output, image?.runImage, image?.previousImage].flatMap(registryCache)
             let disk = try options.disk.account(writingTo: [work, outputDirectory, image?.cacheDir].compactMap { $0 } + pulls,
                                             configuration: configuration)
-            let registryImages = RegistryImages(image?.registry ?? RegistryFlags())
+            let registryImages = RegistryImages(insecureHosts: image?.registry.insecureRegistries ?? [])
             let images = try openImages(budget: disk, registry: registryImages)
             defer { images.output?.removeTemporary() }
             let platform = try options.platform.map { try Self.directory($0, what: "platform directory") }

@@ -31,8 +31,13 @@ final class RegistryImages {
     private var clients: [String: RegistryClient] = [:]
     private let progress = ConsoleTransferProgress(fd: STDOUT_FILENO)
 
-    init(_ flags: RegistryFlags) {
-        options = RegistryOptions.fromEnvironment(insecureHosts: Set(flags.insecureRegistries))
+    convenience init(_ flags: RegistryFlags) {
+        self.init(insecureHosts: flags.insecureRegistries)
+    }
+
+    /// `detect` has no image options: a default-constructed option group cannot be read.
+    init(insecureHosts: [String]) {
+        options = RegistryOptions.fromEnvironment(insecureHosts: Set(insecureHosts))
     }
 
     func client(_ host: String) -> RegistryClient {
