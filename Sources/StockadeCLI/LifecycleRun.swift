@@ -76,7 +76,10 @@ struct LifecycleRun {
                                             configuration: configuration)
             let registryImages = RegistryImages(insecureHosts: image?.registry.insecureRegistries ?? [])
             let images = try openImages(budget: disk, registry: registryImages)
-            defer { images.output?.removeTemporary() }
+            defer {
+                images.output?.removeTemporary()
+                if let directory = images.cacheImage?.directory { RegistryImages.removeTree(directory) }
+            }
             let platform = try options.platform.map { try Self.directory($0, what: "platform directory") }
                 ?? (try makePlatform(in: work, project: project))
             let layers = try makeLayers(in: work)
@@ -158,6 +161,7 @@ struct LifecycleRun {
                     try cache.save(layersDirectory: layers, group: detected.group.group.group,
                                    user: EntryOwner(uid: user.uid, gid: user.gid), restored: restored,
                                    progress: progress)
+                    try images.cacheImage?.push(registryImages)
                 }
             }
             keep = options.keepLayers || options.layers != nil
@@ -217,14 +221,19 @@ struct LifecycleRun {
         var run: Exporter.RunImage?
         var previous: Exporter.Previous?
         var cache: LayerCache?
+        var cacheImage: CacheImage?
     }
 
     /// Opens every image input before anything is built, so a wrong path fails in a second.
     private func openImages(budget: DiskAccount, registry: RegistryImages) throws -> Images {
         var images = Images()
-        guard let image, image.output != nil || image.cacheDir != nil else { return images }
+        guard let image, image.output != nil || image.cacheDir != nil || image.cacheImage != nil else { return images }
         try SHA256.checkAvailable()
         images.cache = image.cacheDir.map { LayerCache(path: $0, budget: budget) }
+        if let text = image.cacheImage, let reference = registryReference(text) {
+            images.cacheImage = try CacheImage.pull(reference, registry: registry, budget: budget)
+            images.cache = LayerCache(path: images.cacheImage!.directory, budget: budget)
+        }
         images.run = try image.runImage.map { try ImageReference.local($0, registry: registry, budget: budget).runImage() }
         if let run = images.run { try Exporter.check(run) }  // before the build, not after
         if let output = image.output {
