@@ -65,12 +65,16 @@ struct LifecycleRun {
             let pulls = try [image?.output, image?.runImage, image?.previousImage].flatMap(registryCache)
             let disk = try options.disk.account(writingTo: [started.scratch, outputDirectory, image?.cacheDir].compactMap { $0 } + pulls,
                                                 configuration: configuration)
-            let registryImages = image.map { RegistryImages($0.registry) } ?? RegistryImages(insecureHosts: [])
-            let (images, output) = try openImages(budget: disk, registry: registryImages,
-                                                  defaultRunImage: try builderImage.flatMap { try BuilderImages.runImage(of: $0) })
-            defer { output?.removeTemporary() }
-            try started.run(build: build, images: images, disk: disk)
-            try output?.publish(registryImages, runImage: image?.runImage)
+            let registryImages = RegistryImages(insecureHosts: image?.registry.insecureRegistries ?? [])
+            let opened = try openImages(budget: disk, registry: registryImages,
+                                        defaultRunImage: try builderImage.flatMap { try BuilderImages.runImage(of: $0) })
+            defer {
+                opened.output?.removeTemporary()
+                if let directory = opened.cacheImage?.directory { RegistryImages.removeTree(directory) }
+            }
+            try started.run(build: build, images: opened.images, disk: disk)
+            try opened.output?.publish(registryImages, runImage: image?.runImage)
+            if build { try opened.cacheImage?.push(registryImages) }
             keep = options.keepLayers || options.layers != nil
             code = 0
             finish(progress: progress, runs: log.runs, code: code, error: nil)
@@ -142,30 +146,44 @@ struct LifecycleRun {
     }
 
     /// Opens every image input before anything is built, so a wrong path fails in a second.
-    /// With a registry output, the image is exported into a temporary layout, published after the build.
-    private func openImages(budget: DiskAccount, registry: RegistryImages,
-                            defaultRunImage: String?) throws -> (BuildSession.Images, OutputImage?) {
+    /// The images of a build, and the registry images behind them: a registry output is exported
+    /// into a temporary layout and published after the build; a cache image is pulled into a
+    /// temporary layout used as a cache directory, and pushed back after the build.
+    struct OpenedImages {
         var images = BuildSession.Images()
-        guard let image, image.output != nil || image.cacheDir != nil else { return (images, nil) }
+        var output: OutputImage?
+        var cacheImage: CacheImage?
+    }
+
+    /// Opens every image input before anything is built, so a wrong path fails in a second.
+    private func openImages(budget: DiskAccount, registry: RegistryImages, defaultRunImage: String?) throws -> OpenedImages {
+        var opened = OpenedImages()
+        guard let image, image.output != nil || image.cacheDir != nil || image.cacheImage != nil else { return opened }
         try SHA256.checkAvailable()
-        images.cache = image.cacheDir.map { LayerCache(path: $0, budget: budget) }
-        images.run = try (image.runImage ?? defaultRunImage).map {
+        opened.images.cache = image.cacheDir.map { LayerCache(path: $0, budget: budget) }
+        if let text = image.cacheImage, let reference = registryReference(text) {
+            let pulled = try CacheImage.pull(reference, registry: registry, budget: budget)
+            opened.cacheImage = pulled
+            opened.images.cache = LayerCache(path: pulled.directory, budget: budget)
+        }
+        opened.images.run = try (image.runImage ?? defaultRunImage).map {
             try ImageReference.local($0, registry: registry, budget: budget).runImage()
         }
-        if let run = images.run { try Exporter.check(run) }  // before the build, not after
-        guard let output = image.output else { return (images, nil) }
+        if let run = opened.images.run { try Exporter.check(run) }  // before the build, not after
+        guard let output = image.output else { return opened }
         _ = try HostInputs.sourceDateEpoch()  // a bad value fails before the build, not after
-        let opened = try OutputImage.open(output, budget: budget)
-        images.output = (opened.layout, opened.tag)
+        let outputImage = try OutputImage.open(output, budget: budget)
+        opened.images.output = (outputImage.layout, outputImage.tag)
         do {
-            images.previous = try ImageReference.previous(
-                explicit: image.previousImage, output: ImageReference(directory: opened.layout.path, tag: opened.tag),
-                layout: opened.layout, registry: registry, budget: budget)
+            opened.images.previous = try ImageReference.previous(
+                explicit: image.previousImage, output: ImageReference(directory: outputImage.layout.path, tag: outputImage.tag),
+                layout: outputImage.layout, registry: registry, budget: budget)
         } catch {
-            opened.removeTemporary()
+            outputImage.removeTemporary()
             throw error
         }
-        return (images, opened)
+        opened.output = outputImage
+        return opened
     }
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import OCI
+import Lifecycle
 import Registry
 
 /// `--insecure-registry`, for every command that may name a registry image.
@@ -31,8 +32,13 @@ final class RegistryImages {
     private var clients: [String: RegistryClient] = [:]
     private let progress = ConsoleTransferProgress(fd: STDOUT_FILENO)
 
-    init(_ flags: RegistryFlags) {
-        options = RegistryOptions.fromEnvironment(insecureHosts: Set(flags.insecureRegistries))
+    convenience init(_ flags: RegistryFlags) {
+        self.init(insecureHosts: flags.insecureRegistries)
+    }
+
+    /// `detect` has no image options: a default-constructed option group cannot be read.
+    init(insecureHosts: [String]) {
+        options = RegistryOptions.fromEnvironment(insecureHosts: Set(insecureHosts))
     }
 
     /// For commands without registry flags (`detect`): a `RegistryFlags()` made outside parsing
@@ -179,5 +185,90 @@ struct OutputImage {
 
     func removeTemporary() {
         if let temporary { RegistryImages.removeTree(temporary) }
+    }
+}
+
+/// `stockade copy SRC DST`: an image from a layout to a registry, a registry to a layout, or
+/// either to the other of its kind, as `skopeo copy` does.
+struct Copy: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "copy", abstract: "Copy an image between OCI layouts and registries (pull, push), checking every blob's digest.")
+
+    @Argument(help: ArgumentHelp("The image to copy: a layout or a registry reference.", valueName: "source"))
+    var source: String
+
+    @Argument(help: ArgumentHelp("Where it goes: a layout (created if missing or empty) or a registry reference.", valueName: "destination"))
+    var destination: String
+
+    @OptionGroup var disk: DiskOption
+
+    @OptionGroup var registry: RegistryFlags
+
+    func validate() throws {
+        _ = try imageName(source)
+        _ = try imageName(destination)
+    }
+
+    func run() throws {
+        try reportingErrors {
+            try SHA256.checkAvailable()
+            let registry = RegistryImages(self.registry)
+            let target = try imageName(destination)
+            var directories = try registryCache(source)
+            if case .layout(let directory, _) = target { directories.append(directory) }
+            let budget = try disk.account(writingTo: directories, configuration: try Configuration.load())
+            switch (try imageName(source), target) {
+            case (.registry(let from), .layout(let directory, let tag)):
+                // Straight into the destination: only the blobs it lacks are fetched.
+                let layout = try ImageLayout.openOrCreate(directory, budget: budget)
+                let image = try registry.client(from.host).pull(from, into: layout)
+                try layout.setTag(tag, to: image.descriptor)
+                print("Copied \(from) to \(directory):\(tag) \(image.descriptor.digest)")
+            case (let from, .registry(let to)):
+                let local = try ImageReference.local(source, registry: registry, budget: budget)
+                let layout = try ImageLayout.open(local.directory, budget: budget)
+                let mounts = if case .registry(let reference) = from, reference.host == to.host { [reference] } else { [RegistryReference]() }
+                try registry.push(layout, tag: local.tag, to: to, mountFrom: mounts)
+            case (.layout(let fromDirectory, let fromTag), .layout(let directory, let tag)):
+                let sourceLayout = try ImageLayout.open(fromDirectory)
+                let image = try sourceLayout.image(tag: fromTag)
+                let layout = try ImageLayout.openOrCreate(directory, budget: budget)
+                for blob in [image.descriptor, image.manifest.config] + image.manifest.layers {
+                    try layout.importBlob(blob, from: sourceLayout)
+                }
+                try layout.setTag(tag, to: image.descriptor)
+                print("Copied \(fromDirectory):\(fromTag) to \(directory):\(tag) \(image.descriptor.digest)")
+            }
+        }
+    }
+}
+
+/// `--cache-image`: the cache kept in a registry image. Pulled (digests checked) into a temporary
+/// layout that serves as `--cache-dir` with all its rules, pushed back after the build.
+struct CacheImage {
+    let reference: RegistryReference
+    let directory: String
+
+    static func pull(_ reference: RegistryReference, registry: RegistryImages, budget: DiskAccount) throws -> CacheImage {
+        let directory = try RegistryImages.temporaryLayout()
+        do {
+            let layout = try ImageLayout.openOrCreate(directory, budget: budget)
+            do {
+                let image = try registry.client(reference.host).pull(reference, into: layout)
+                try layout.setTag(LayerCache.tag, to: image.descriptor)
+            } catch let error as RegistryError where error.kind == .notFound {
+                // The first build with this cache image: it starts empty.
+            }
+            return CacheImage(reference: reference, directory: directory)
+        } catch {
+            RegistryImages.removeTree(directory)
+            throw error
+        }
+    }
+
+    func push(_ registry: RegistryImages) throws {
+        let layout = try ImageLayout.open(directory)
+        guard try layout.tags().contains(LayerCache.tag) else { return }
+        try registry.push(layout, tag: LayerCache.tag, to: reference)
     }
 }

@@ -11,7 +11,8 @@ public struct Stockade: ParsableCommand {
         commandName: "stockade",
         abstract: "Run Cloud Native Buildpacks, and any command, in an unprivileged sandbox.",
         version: Version.text,
-        subcommands: [Exec.self, Detect.self, Build.self, Export.self, Run.self, Rebase.self, BuilderCommand.self, BuildpackCommand.self, Profile.self, Janitor.self])
+        subcommands: [Exec.self, Detect.self, Build.self, Export.self, Run.self, Rebase.self, Copy.self,
+                      BuilderCommand.self, BuildpackCommand.self, Profile.self, Janitor.self])
 
     public init() {}
 }
