@@ -88,7 +88,11 @@ public enum PhaseMain {
 
 /// One phase's run: its inputs resolved, privileges dropped, then the work.
 struct PhaseSession {
-    static let version = "stockade (Platform API 0.7-0.15, Buildpack API 0.7-0.12)"
+    static var version: String {
+        let platform = APIVersion.supportedPlatformAPIs, buildpack = APIVersion.supportedBuildpackAPIs
+        return "stockade \(Version.release) (Platform API \(platform.lowerBound)-\(platform.upperBound), "
+            + "Buildpack API \(buildpack.lowerBound)-\(buildpack.upperBound))"
+    }
 
     let inputs: PhaseInputs
     let progress: LeveledProgress
