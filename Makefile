@@ -10,14 +10,17 @@ RELEASE_FLAGS := -c release --static-swift-stdlib
 # libseccomp-dev and libcap-dev to build; uidmap (newuidmap) for subordinate
 # id ranges; gcc builds the tests' static probe; bubblewrap and hyperfine for bench/.
 # libarchive-dev and zlib1g-dev: libarchive is linked statically; libzstd1 and
-# libssl3 (libcrypto, loaded when images are hashed) at run time.
-BUILD_PACKAGES := libseccomp-dev libcap-dev libarchive-dev zlib1g-dev libzstd1 libssl3 pkg-config gcc libc6-dev uidmap util-linux passwd
+# libssl3 (libcrypto, loaded when images are hashed) at run time; libcurl4
+# (loaded when a registry is first contacted) at run time.
+BUILD_PACKAGES := libseccomp-dev libcap-dev libarchive-dev zlib1g-dev libzstd1 libssl3 libcurl4 pkg-config gcc libc6-dev uidmap util-linux passwd
 # Tools nobody here wrote read what stockade exports: skopeo, umoci, runc.
 # busybox-static makes the run image (example and tests), from Debian, at that moment.
 IMAGE_PACKAGES := skopeo umoci runc busybox-static
-# The tests craft hostile images with python3 and count syscalls with strace.
-TEST_PACKAGES := python3 strace
-BENCH_PACKAGES := bubblewrap hyperfine strace openssl time
+# The tests craft hostile images (and a hostile registry) with python3 and count syscalls
+# with strace; they start their own docker-registry (htpasswd from apache2-utils, a
+# certificate from openssl) on a loopback port.
+TEST_PACKAGES := python3 strace docker-registry apache2-utils openssl
+BENCH_PACKAGES := bubblewrap hyperfine strace openssl time docker-registry skopeo
 
 .PHONY: deps bench-deps build test mutate example bench profiles fuzz-short fuzz clean
 
@@ -51,6 +54,7 @@ bench: bench-deps build
 	@bash bench/audit.sh $(RELEASE)
 	@bash bench/export.sh $(RELEASE)
 	@bash bench/concurrent.sh $(RELEASE)
+	@bash bench/registry.sh $(RELEASE)
 
 # libFuzzer over the parsers of untrusted input and the terminal filter
 # (scripts/fuzz.sh, bench/fuzz.md): 25 s per target for CI, or FUZZ_SECONDS

@@ -1,8 +1,8 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Arrows point one way: stockade → StockadeCLI → {GoFlags, SandboxExecutor}; SandboxExecutor → {Lifecycle → {BuildpackSpec, OCI, TerminalText},
-// Sandbox → Seccomp, CSandbox}; stockade-launcher → BuildpackSpec.
+// Arrows point one way: stockade → StockadeCLI → {GoFlags, Registry → OCI, SandboxExecutor → {Lifecycle → {BuildpackSpec, OCI, TerminalText},
+// Sandbox → Seccomp, CSandbox}}; stockade-launcher → BuildpackSpec.
 // The sandbox knows nothing of buildpacks, OCI nothing of either; C is confined to the leaf targets.
 // CrashSafety (fault points, the cleanup journal) is a leaf every layer may use.
 let package = Package(
@@ -45,6 +45,9 @@ let package = Package(
                                                "-Xlinker", "-Bdynamic", "-Xlinker", "-l:libzstd.so.1"])]),
         // Go's `flag` syntax, which platforms use to call the lifecycle's phases.
         .target(name: "GoFlags"),
+        // Registries (OCI distribution spec) through libcurl, loaded with dlopen when a registry is
+        // first contacted: no other command loads it. Pulls into and pushes from OCI layouts.
+        .target(name: "Registry", dependencies: ["OCI", "JSON", "CrashSafety"]),
         // The Buildpack and Platform API as values: the files, their rules, detection's resolution.
         .target(name: "BuildpackSpec"),
         // The lifecycle: order, detection, build plan, layers. Runs processes only
@@ -53,7 +56,7 @@ let package = Package(
         // The lifecycle's executor backed by real sandboxes.
         .target(name: "SandboxExecutor", dependencies: ["Lifecycle", "Sandbox", "Seccomp", "TerminalText", "CrashSafety"]),
         .target(name: "StockadeCLI", dependencies: [
-            "Sandbox", "Seccomp", "BuildpackSpec", "Lifecycle", "GoFlags", "SandboxExecutor", "OCI", "TerminalText", "CrashSafety", "CLinux",
+            "Sandbox", "Seccomp", "BuildpackSpec", "Lifecycle", "GoFlags", "SandboxExecutor", "OCI", "Registry", "TerminalText", "CrashSafety", "CLinux",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "stockade", dependencies: ["StockadeCLI"]),
@@ -73,6 +76,7 @@ let package = Package(
         // The launcher is not a dependency: its -static-executable would be linked into the test bundle.
         // `make test` builds it first; the fixture finds it next to stockade.
         .testTarget(name: "LauncherTests", dependencies: ["StockadeTestSupport", "stockade"]),
+        .testTarget(name: "RegistryTests", dependencies: ["Registry", "OCI", "JSON", "StockadeTestSupport", "stockade"]),
         .testTarget(name: "ImageTests", dependencies: ["OCI", "JSON", "Lifecycle", "CrashSafety", "StockadeTestSupport", "stockade"]),
     ],
     swiftLanguageModes: [.v6]

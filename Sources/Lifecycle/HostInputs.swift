@@ -50,8 +50,10 @@ public enum HostInputs {
     }
 
     /// A private directory in `$TMPDIR`, in the cleanup journal before it exists.
+    public static var scratchBase: String { getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp" }
+
     public static func makeScratch() throws(LifecycleError) -> String {
-        let base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+        let base = scratchBase
         do {
             return try CleanupJournal.makeTemporaryDirectory(in: base)
         } catch {

@@ -8,8 +8,10 @@ public enum Rebaser {
         LifecycleError(message, exitCode: LifecycleError.Code.rebaseFailed)
     }
 
+    /// `layersElsewhere`: the layouts hold manifests and configs only and the layers stay where
+    /// they are (a registry, which the caller pushes to); the run image's blobs are not copied.
     public static func rebase(_ image: Image, in layout: ImageLayout, tag: String, onto run: Exporter.RunImage,
-                              progress: any ProgressReporter) throws(LifecycleError) -> Image {
+                              progress: any ProgressReporter, layersElsewhere: Bool = false) throws(LifecycleError) -> Image {
         guard var metadata = LifecycleMetadata(label: image.config.labels[ImageLabel.lifecycleMetadata]) else {
             throw fail("\(layout.path):\(tag) has no \(ImageLabel.lifecycleMetadata) label; it was not built by a buildpacks lifecycle")
         }
@@ -28,7 +30,7 @@ public enum Rebaser {
             keep = 0
         }
         do throws(OCIError) {
-            for layer in run.image.manifest.layers { try layout.importBlob(layer, from: run.layout) }
+            for layer in run.image.manifest.layers where !layersElsewhere { try layout.importBlob(layer, from: run.layout) }
             var config = image.config
             let appLayers = Array(image.manifest.layers[keep...])
             config.diffIDs = run.image.config.diffIDs + Array(image.config.diffIDs[keep...])

@@ -233,6 +233,11 @@ public final class ImageLayout: Sendable {
         return fd
     }
 
+    /// Removes a blob that was stored but must not be kept (it did not hash to what was asked for).
+    public func removeBlob(_ digest: Digest) {
+        unlinkat(blobs, digest.hex, 0)
+    }
+
     @discardableResult
     public func writeBlob(_ bytes: [UInt8], mediaType: String) throws(OCIError) -> Descriptor {
         let writer = try BlobWriter(layout: self)

@@ -5,30 +5,43 @@ import Glibc
 import JSON
 import Lifecycle
 import OCI
+import Registry
 import Sandbox
 import Seccomp
 import SandboxExecutor
 
-/// `DIR[:TAG]`: an OCI image layout and a tag in it (default `latest`).
+/// An image on disk: an OCI image layout and a tag in it. Registry images become one by being
+/// pulled into the blob cache (`RegistryImages.pull`).
 struct ImageReference: CustomStringConvertible {
     var directory: String
     var tag: String
+    /// How people and labels name it: the registry reference it came from, else `DIR:TAG`.
+    var name: String
 
-    init(_ text: String) throws {
-        if let colon = text.lastIndex(of: ":"), !text[text.index(after: colon)...].contains("/") {
-            directory = String(text[..<colon])
-            tag = String(text[text.index(after: colon)...])
-        } else {
-            directory = text
-            tag = "latest"
-        }
-        guard !directory.isEmpty else { throw ValidationError("\(text) names no directory; give DIR[:TAG].") }
-        guard !tag.isEmpty, tag.utf8.count <= 128,
-              tag.unicodeScalars.allSatisfy({ $0.properties.isAlphabetic && $0.isASCII || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0) })
-        else { throw ValidationError("\(tag) is not a valid tag: use letters, digits, '.', '_' and '-'.") }
+    init(directory: String, tag: String, name: String? = nil) {
+        self.directory = directory
+        self.tag = tag
+        self.name = name ?? directory + ":" + tag
     }
 
-    var description: String { directory + ":" + tag }
+    /// A layout argument; a registry reference is refused where only a layout will do.
+    init(_ text: String) throws {
+        guard case .layout(let directory, let tag) = try imageName(text) else {
+            throw ValidationError("\(text) names a registry image; here give a layout: oci:DIR[:TAG].")
+        }
+        self.init(directory: directory, tag: tag)
+    }
+
+    /// Any image argument made local: a layout as it is, a registry image pulled (only what the
+    /// blob cache lacks; `layers: false` brings manifest and config only).
+    static func local(_ text: String, registry: RegistryImages, budget: DiskAccount?, layers: Bool = true) throws -> ImageReference {
+        switch try imageName(text) {
+        case .layout(let directory, let tag): ImageReference(directory: directory, tag: tag)
+        case .registry(let reference): try registry.pull(reference, budget: budget, layers: layers)
+        }
+    }
+
+    var description: String { name }
 
     func open(budget: DiskAccount? = nil) throws -> (ImageLayout, Image) {
         let layout = try ImageLayout.open(directory, budget: budget)
@@ -37,10 +50,11 @@ struct ImageReference: CustomStringConvertible {
 
     /// The image a build into `output` replaces: `explicit`, else the output's own tag when it
     /// exists. An image without the lifecycle label gives nothing to reuse.
-    static func previous(explicit: String?, output: ImageReference, layout: ImageLayout) throws -> Exporter.Previous? {
+    static func previous(explicit: String?, output: ImageReference, layout: ImageLayout, registry: RegistryImages,
+                         budget: DiskAccount?) throws -> Exporter.Previous? {
         let reference: ImageReference
         if let explicit {
-            reference = try ImageReference(explicit)
+            reference = try ImageReference.local(explicit, registry: registry, budget: budget)
         } else if try layout.tags().contains(output.tag) {
             reference = output
         } else {
@@ -71,6 +85,9 @@ func reportingErrors(_ body: () throws -> Void) throws {
     } catch let error as SandboxError {
         complain(error.description)
         throw Failure(code: ExitStatus.of(error))
+    } catch let error as RegistryError {
+        complain(error.message)
+        throw Failure(code: ExitStatus.of(error))
     } catch let error as ValidationError {
         complain(error.message)
         throw Failure(code: ExitStatus.usage)
@@ -84,7 +101,7 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run an exported image's process in the sandbox: its root filesystem read-only, /tmp writable.")
 
-    @Argument(help: ArgumentHelp("The image: an OCI image layout and a tag.", valueName: "dir[:tag]"))
+    @Argument(help: ArgumentHelp("The image: an OCI image layout and a tag, or a registry reference (pulled first).", valueName: "image"))
     var image: String
 
     @Option(help: ArgumentHelp("The process type to run (default: the image's default process).", valueName: "type"))
@@ -105,12 +122,14 @@ struct Run: ParsableCommand {
 
     @OptionGroup var namespaces: NamespaceOption
 
+    @OptionGroup var registry: RegistryFlags
+
     @Argument(parsing: .postTerminator, help: "Arguments for the process, after `--`.")
     var arguments: [String] = []
 
     func validate() throws {
         if let network, network != "none" && network != "host" { throw ValidationError("--network must be none or host.") }
-        _ = try ImageReference(image)
+        _ = try imageName(image)
         if let process, process.isEmpty || process.contains("/") { throw ValidationError("\(process) is not a process type.") }
     }
 
@@ -121,7 +140,9 @@ struct Run: ParsableCommand {
         let (limits, enforcement) = try self.limits.resolve(configuration)
         try reportingErrors {
             try SHA256.checkAvailable()
-            let reference = try ImageReference(image)
+            let account = try disk.account(writingTo: [HostInputs.scratchBase] + (try registryCache(image)),
+                                           configuration: configuration)
+            let reference = try ImageReference.local(image, registry: RegistryImages(registry), budget: account)
             let (layout, image) = try reference.open()
             let user = try Self.user(image.config.user)
             try CleanupJournal.startJanitor(for: user)
@@ -129,7 +150,7 @@ struct Run: ParsableCommand {
             let rootfs = try HostInputs.makeScratch()
             defer { try? StackUserFiles.removeTree(rootfs, for: user) }
             let mapping = try IdentityMapping.forCurrentProcess(user)
-            var extractor = LayerExtractor(budget: try disk.account(writingTo: [rootfs], configuration: configuration))
+            var extractor = LayerExtractor(budget: account)
             if geteuid() == 0 {
                 // Files keep their owners as the sandbox's user namespace sees them.
                 extractor.owners = { uid, gid in
@@ -178,29 +199,46 @@ struct Rebase: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Put an exported image's app layers onto a new run image, without rebuilding.")
 
-    @Argument(help: ArgumentHelp("The app image.", valueName: "dir[:tag]"))
+    @Argument(help: ArgumentHelp("The app image: a layout, or a registry reference (rebased in the registry).", valueName: "image"))
     var image: String
 
-    @Option(help: ArgumentHelp("The new run image: an OCI image layout and a tag.", valueName: "dir[:tag]"))
+    @Option(help: ArgumentHelp("The new run image: an OCI image layout and a tag, or a registry reference.", valueName: "image"))
     var runImage: String
 
     @OptionGroup var disk: DiskOption
 
+    @OptionGroup var registry: RegistryFlags
+
     func validate() throws {
-        _ = try ImageReference(image)
-        _ = try ImageReference(runImage)
+        _ = try imageName(image)
+        _ = try imageName(runImage)
     }
 
     func run() throws {
         try reportingErrors {
             try SHA256.checkAvailable()
-            let reference = try ImageReference(image)
-            let (layout, app) = try reference.open(budget: try disk.account(writingTo: [reference.directory],
-                                                                                   configuration: try Configuration.load()))
-            let run = try ImageReference(runImage).runImage()
+            let registry = RegistryImages(self.registry)
             let progress = ConsoleProgress(console: Console(fd: STDOUT_FILENO))
-            let rebased = try Rebaser.rebase(app, in: layout, tag: reference.tag, onto: run, progress: progress)
-            progress.line("\(reference) \(rebased.descriptor.digest)")
+            switch try imageName(image) {
+            case .layout(let directory, let tag):
+                let reference = ImageReference(directory: directory, tag: tag)
+                let budget = try disk.account(writingTo: [directory] + (try registryCache(runImage)), configuration: try Configuration.load())
+                let (layout, app) = try reference.open(budget: budget)
+                let run = try ImageReference.local(runImage, registry: registry, budget: budget).runImage()
+                let rebased = try Rebaser.rebase(app, in: layout, tag: reference.tag, onto: run, progress: progress)
+                progress.line("\(reference) \(rebased.descriptor.digest)")
+            case .registry(let target):
+                // In the registry: manifests and configs come down, a new config and manifest go
+                // up, the run image's layers are mounted from its repository. No layer moves
+                // through here when the registry has them all.
+                let budget = try disk.account(writingTo: try registryCache(image), configuration: try Configuration.load())
+                let app = try registry.pull(target, budget: budget, layers: false)
+                let run = try ImageReference.local(runImage, registry: registry, budget: budget, layers: false).runImage()
+                let (layout, found) = try app.open(budget: budget)
+                let tag = "rebased-" + found.descriptor.digest.hex
+                _ = try Rebaser.rebase(found, in: layout, tag: tag, onto: run, progress: progress, layersElsewhere: true)
+                try registry.push(layout, tag: tag, to: target, mountFrom: registryReference(runImage).map { [$0] } ?? [])
+            }
         }
     }
 }
@@ -224,7 +262,7 @@ struct Export: ParsableCommand {
     @OptionGroup var disk: DiskOption
 
     func validate() throws {
-        guard image.output != nil else { throw ValidationError("Give --output DIR[:TAG].") }
+        guard image.output != nil else { throw ValidationError("Give --output IMAGE.") }
         try image.validate()
         guard image.cacheDir == nil else { throw ValidationError("--cache-dir belongs to stockade build.") }
     }
@@ -242,20 +280,28 @@ struct Export: ParsableCommand {
             } catch {
                 throw LifecycleError("\(error)", exitCode: LifecycleError.Code.exportFailed)
             }
-            let output = try ImageReference(image.output!)
-            let layout = try ImageLayout.openOrCreate(output.directory,
-                                                      budget: try disk.account(writingTo: [output.directory],
-                                                                                      configuration: try Configuration.load()))
-            let previous = try ImageReference.previous(explicit: image.previousImage, output: output, layout: layout)
+            let outputDirectory: String
+            if case .layout(let directory, _) = try imageName(image.output!) { outputDirectory = directory } else { outputDirectory = HostInputs.scratchBase }
+            let pulls = try [image.output, image.runImage, image.previousImage].flatMap(registryCache)
+            let budget = try disk.account(writingTo: [outputDirectory] + pulls, configuration: try Configuration.load())
+            let registry = RegistryImages(image.registry)
+            let output = try OutputImage.open(image.output!, budget: budget)
+            defer { output.removeTemporary() }
+            let layout = output.layout
+            let previous = try ImageReference.previous(explicit: image.previousImage,
+                                                       output: ImageReference(directory: layout.path, tag: output.tag),
+                                                       layout: layout, registry: registry, budget: budget)
             let progress = ConsoleProgress(console: Console(fd: STDOUT_FILENO))
             var exporter = Exporter(
                 layersDirectory: layersPath, appDirectory: appPath, group: metadata.buildpacks,
                 user: EntryOwner(uid: owner.uid, gid: owner.gid), launcher: try HostInputs.launcherPath(),
-                runImage: try image.runImage.map { try ImageReference($0).runImage() }, previous: previous,
+                runImage: try image.runImage.map { try ImageReference.local($0, registry: registry, budget: budget).runImage() },
+                previous: previous,
                 restored: RestoredLayers(), projectMetadata: .object([:]), progress: progress)
             if let created = try HostInputs.sourceDateEpoch() { exporter.created = created }
             let result = try exporter.export(to: layout, tag: output.tag)
-            progress.line("Image \(output) \(result.manifest.digest)")
+            progress.line("Image \(output.name) \(result.manifest.digest)")
+            try output.publish(registry, runImage: image.runImage)
         }
     }
 }

@@ -124,20 +124,22 @@ struct Build: ParsableCommand {
 
 /// Where `stockade build` puts the image, and what it builds on.
 struct ImageOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Export the image into this OCI image layout, tagged TAG (default latest).", valueName: "dir[:tag]"))
+    @Option(help: ArgumentHelp("Export the image into this OCI image layout (oci:DIR[:TAG]), or push it to this registry reference.", valueName: "image"))
     var output: String?
 
-    @Option(help: ArgumentHelp("The run image the app goes on: an OCI image layout (default: none, the launcher only).", valueName: "dir[:tag]"))
+    @Option(help: ArgumentHelp("The run image the app goes on: a layout or a registry reference (default: none, the launcher only).", valueName: "image"))
     var runImage: String?
 
-    @Option(help: ArgumentHelp("The image this build replaces, whose launch layers buildpacks may keep (default: --output's, when it exists).", valueName: "dir[:tag]"))
+    @Option(help: ArgumentHelp("The image this build replaces, whose launch layers buildpacks may keep (default: a layout --output's, when it exists).", valueName: "image"))
     var previousImage: String?
 
     @Option(help: ArgumentHelp("Restore cache layers from here before the build and save them after.", valueName: "dir"))
     var cacheDir: String?
 
+    @OptionGroup var registry: RegistryFlags
+
     func validate() throws {
-        for reference in [output, runImage, previousImage].compactMap({ $0 }) { _ = try ImageReference(reference) }
+        for reference in [output, runImage, previousImage].compactMap({ $0 }) { _ = try imageName(reference) }
         if output == nil && (runImage != nil || previousImage != nil) {
             throw ValidationError("--run-image and --previous-image need --output.")
         }

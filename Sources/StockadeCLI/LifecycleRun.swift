@@ -1,8 +1,10 @@
 import BuildpackSpec
 import CrashSafety
+import ArgumentParser
 import Glibc
 import Lifecycle
 import OCI
+import Registry
 import Sandbox
 import SandboxExecutor
 import TerminalText
@@ -52,10 +54,17 @@ struct LifecycleRun {
             let started = try BuildSession(inputs(user: user), executor: sandbox, progress: progress, runs: log)
             session = started
             for warning in started.warnings { complain(warning, level: "warning") }
-            let disk = try options.disk.account(writingTo: [started.scratch, image?.output.map { try ImageReference($0).directory },
-                                                            image?.cacheDir].compactMap { $0 },
+            let outputDirectory = try image?.output.map { (text) throws -> String in
+                if case .layout(let directory, _) = try imageName(text) { directory } else { HostInputs.scratchBase }
+            }
+            let pulls = try [image?.output, image?.runImage, image?.previousImage].flatMap(registryCache)
+            let disk = try options.disk.account(writingTo: [started.scratch, outputDirectory, image?.cacheDir].compactMap { $0 } + pulls,
                                                 configuration: configuration)
-            try started.run(build: build, images: try openImages(budget: disk), disk: disk)
+            let registryImages = RegistryImages(insecureHosts: image?.registry.insecureRegistries ?? [])
+            let (images, output) = try openImages(budget: disk, registry: registryImages)
+            defer { output?.removeTemporary() }
+            try started.run(build: build, images: images, disk: disk)
+            if build, let output { try output.publish(registryImages, runImage: image?.runImage) }
             keep = options.keepLayers || options.layers != nil
             code = 0
             finish(progress: progress, runs: log.runs, code: code, error: nil)
@@ -69,6 +78,12 @@ struct LifecycleRun {
         } catch let error as OCIError {
             complain(error.message)
             code = LifecycleError.exitStatus(of: error)
+        } catch let error as RegistryError {
+            complain(error.message)
+            code = ExitStatus.of(error)
+        } catch let error as ValidationError {
+            complain(error.message)
+            code = ExitStatus.usage
         } catch {
             complain("\(error)")
             code = ExitStatus.system
@@ -116,22 +131,30 @@ struct LifecycleRun {
         }
     }
 
-    /// Opens every image input before anything is built, so a wrong path fails in a second.
-    private func openImages(budget: DiskAccount?) throws -> BuildSession.Images {
+    /// Opens every image input before anything is built, so a wrong path fails in a second. The output
+    /// comes back beside the images: a registry output is exported into a temporary layout, then pushed.
+    private func openImages(budget: DiskAccount, registry: RegistryImages) throws
+        -> (BuildSession.Images, OutputImage?) {
         var images = BuildSession.Images()
-        guard let image, image.output != nil || image.cacheDir != nil else { return images }
+        guard let image, image.output != nil || image.cacheDir != nil else { return (images, nil) }
         try SHA256.checkAvailable()
         images.cache = image.cacheDir.map { LayerCache(path: $0, budget: budget) }
-        images.run = try image.runImage.map { try ImageReference($0).runImage() }
+        images.run = try image.runImage.map { try ImageReference.local($0, registry: registry, budget: budget).runImage() }
         if let run = images.run { try Exporter.check(run) }  // before the build, not after
-        if let output = image.output {
-            _ = try HostInputs.sourceDateEpoch()  // a bad value fails before the build, not after
-            let reference = try ImageReference(output)
-            let layout = try ImageLayout.openOrCreate(reference.directory, budget: budget)
-            images.output = (layout, reference.tag)
-            images.previous = try ImageReference.previous(explicit: image.previousImage, output: reference, layout: layout)
+        guard let output = image.output else { return (images, nil) }
+        _ = try HostInputs.sourceDateEpoch()  // a bad value fails before the build, not after
+        let opened = try OutputImage.open(output, budget: budget)
+        images.output = (opened.layout, opened.tag)
+        images.outputName = opened.name
+        do {
+            images.previous = try ImageReference.previous(
+                explicit: image.previousImage, output: ImageReference(directory: opened.layout.path, tag: opened.tag),
+                layout: opened.layout, registry: registry, budget: budget)
+        } catch {
+            opened.removeTemporary()
+            throw error
         }
-        return images
+        return (images, opened)
     }
 }
 

@@ -1,0 +1,114 @@
+import Foundation
+import Glibc
+import StockadeTestSupport
+import Testing
+
+/// Builds pushed to, run from and rebased in a real registry (Debian's docker-registry).
+@Suite(.serialized, .timeLimit(.minutes(5))) struct RegistryFlowTests {
+    static let invokers: [Invoker] = [.suiteUser, .subordinateUser]
+
+    @Test(arguments: invokers)
+    func buildPushesWhatSkopeoReadsAndRunRuns(_ invoker: Invoker) throws {
+        try invoker.requireAvailable()
+        guard TestRegistry.available else { try skip("docker-registry is not installed") }
+        let registry = try TestRegistry()
+        let reference = "\(registry.host)/app:1"
+        let built = Registries.build(output: reference, as: invoker, extra: ["--insecure-registry", registry.host])
+        #expect(built.status == 0, "\(built)")
+        let pushed = built.lines.first { $0.hasPrefix("Pushed \(reference)@sha256:") }
+        #expect(pushed != nil, "\(built.stdout)")
+        let digest = pushed.map { String($0.split(separator: "@").last!) } ?? "?"
+
+        let inspected = Fixture.run(["skopeo", "inspect", "--tls-verify=false", "docker://" + reference])
+        #expect(inspected.status == 0, "\(inspected)")
+        #expect(inspected.stdout.contains("\"Digest\": \"\(digest)\""), "\(inspected.stdout)")
+        let copy = Registries.fx.makeDirectory("skopeo-copy") + "/layout"
+        let copied = Fixture.run(["skopeo", "copy", "-q", "--src-tls-verify=false", "docker://" + reference, "oci:" + copy + ":app"])
+        #expect(copied.status == 0, "\(copied)")
+
+        let ran = Registries.stockade(["run", reference, "--insecure-registry", registry.host], as: invoker)
+        #expect(ran.status == 0, "\(ran)")
+        #expect(ran.stdout.contains(Registries.hello), "\(ran.stdout)")
+
+        // The same build again: every blob is in the registry already; none is uploaded.
+        let again = Registries.build(output: reference, as: invoker, extra: ["--insecure-registry", registry.host])
+        #expect(again.status == 0, "\(again)")
+        #expect(!again.stdout.contains("Pushing "), "\(again.stdout)")
+        #expect(again.stdout.contains("already there"), "\(again.stdout)")
+    }
+
+    @Test(arguments: invokers)
+    func rebaseInTheRegistryDownloadsNoLayer(_ invoker: Invoker) throws {
+        try invoker.requireAvailable()
+        guard TestRegistry.available else { try skip("docker-registry is not installed") }
+        let registry = try TestRegistry()
+        let runTwo = Registries.makeRunImage(marker: "two")
+        #expect(Registries.skopeoPush(Registries.runImage + ":latest", to: "\(registry.host)/run:1").status == 0)
+        #expect(Registries.skopeoPush(runTwo + ":latest", to: "\(registry.host)/run:2").status == 0)
+        let app = "\(registry.host)/app:1"
+        let built = Registries.build(output: app, runImage: "\(registry.host)/run:1", as: invoker,
+                                     extra: ["--insecure-registry", registry.host])
+        #expect(built.status == 0, "\(built)")
+        // The run image's layer is mounted from its repository, not uploaded.
+        #expect(built.stdout.contains("mounted from run"), "\(built.stdout)")
+
+        let before = registry.blobGETs().count
+        let rebased = Registries.stockade(["rebase", app, "--run-image", "\(registry.host)/run:2",
+                                           "--insecure-registry", registry.host], as: invoker)
+        #expect(rebased.status == 0, "\(rebased)")
+        let fetched = Array(registry.blobGETs()[before...])
+        let appLayers = Self.layers("docker://" + app)
+        let runLayers = Self.layers("docker://\(registry.host)/run:2")
+        #expect(!appLayers.isEmpty && !runLayers.isEmpty)
+        // Configs only (two documents of a few kB); no layer of either image.
+        #expect(fetched.count <= 2, "\(fetched)")
+        #expect(Set(fetched).isDisjoint(with: appLayers + runLayers), "\(fetched)")
+        #expect(appLayers.first == runLayers.first, "the rebased image starts with run:2's layer: \(appLayers) \(runLayers)")
+        let ran = Registries.stockade(["run", app, "--insecure-registry", registry.host], as: invoker)
+        #expect(ran.stdout.contains(Registries.hello), "\(ran)")
+    }
+
+    static func layers(_ reference: String) -> [String] {
+        let inspected = Fixture.run(["skopeo", "inspect", "--tls-verify=false", reference])
+        guard let json = try? JSONSerialization.jsonObject(with: Data(inspected.stdout.utf8)) as? [String: Any] else { return [] }
+        return json["Layers"] as? [String] ?? []
+    }
+
+    @Test func tlsNeedsTheCertificateOrTheInsecureFlag() throws {
+        guard TestRegistry.available else { try skip("docker-registry is not installed") }
+        let registry = try TestRegistry(tls: true)
+        let app = "\(registry.host)/app:1"
+        #expect(Registries.skopeoPush(Registries.appLayout, to: app).status == 0)
+
+        let refused = Registries.stockade(["run", app])
+        #expect(refused.status == 80, "\(refused)")
+        #expect(Registries.oneErrorLine(refused), "\(refused.stderr)")
+        #expect(refused.stderr.contains("TLS"), "\(refused.stderr)")
+
+        for (args, environment) in [(["--insecure-registry", registry.host], [String: String]()),
+                                    ([], ["SSL_CERT_FILE": registry.certificate!])] {
+            let ran = Registries.stockade(["run", app] + args, environment: environment)
+            #expect(ran.status == 0, "\(args) \(environment): \(ran)")
+            #expect(ran.stdout.contains(Registries.hello), "\(ran.stdout)")
+        }
+    }
+
+    @Test func unknownHostMissingTagAndNoRegistryHaveTheirOwnLines() throws {
+        guard TestRegistry.available else { try skip("docker-registry is not installed") }
+        let registry = try TestRegistry()
+        let cases: [([String], Int32, String)] = [
+            (["run", "no-such-host.invalid/app:1"], 68, "unknown host"),
+            (["run", "\(registry.host)/app:missing", "--insecure-registry", registry.host], 82, "does not exist"),
+        ]
+        for (args, status, text) in cases {
+            let outcome = Registries.stockade(args)
+            #expect(outcome.status == status, "\(args): \(outcome)")
+            #expect(Registries.oneErrorLine(outcome), "\(outcome.stderr)")
+            #expect(outcome.stderr.contains(text), "\(outcome.stderr)")
+        }
+        let malformed = Registries.stockade(["run", "localhost:5000/App:1"])
+        // A usage error: the reason on the first line, then the command's usage (as every usage error).
+        #expect(malformed.status == 64, "\(malformed)")
+        #expect(malformed.stderr.split(separator: "\n").first?.contains("App has upper-case letters") == true, "\(malformed.stderr)")
+    }
+}
