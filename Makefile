@@ -18,8 +18,9 @@ BUILD_PACKAGES := libseccomp-dev libcap-dev libarchive-dev zlib1g-dev libzstd1 l
 IMAGE_PACKAGES := skopeo umoci runc busybox-static
 # The tests craft hostile images (and a hostile registry) with python3 and count syscalls
 # with strace; they start their own docker-registry (htpasswd from apache2-utils, a
-# certificate from openssl) on a loopback port.
-TEST_PACKAGES := python3 strace docker-registry apache2-utils openssl
+# certificate from openssl) on a loopback port; debootstrap makes the Debian build image
+# (cached in /var/cache/stockade-tests) a builder test runs on.
+TEST_PACKAGES := python3 strace docker-registry apache2-utils openssl debootstrap
 BENCH_PACKAGES := bubblewrap hyperfine strace openssl time docker-registry skopeo
 
 .PHONY: deps bench-deps build test mutate example bench profiles fuzz-short fuzz clean

@@ -21,3 +21,8 @@ static inline int clinux_close_from(unsigned int first) {
 static inline int clinux_set_dumpable(int dumpable) {
     return prctl(PR_SET_DUMPABLE, (unsigned long)dumpable, 0UL, 0UL, 0UL);
 }
+
+/// renameat2(2) with RENAME_NOREPLACE: the first of several racing writers keeps its name.
+static inline int clinux_rename_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newpath) {
+    return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, 1U);
+}

@@ -12,6 +12,8 @@ public struct BuildpackSources: Sendable {
     public var order: String?
     /// A `builder.toml` as `pack builder create` reads it: local buildpack uris only.
     public var builder: String?
+    /// An unpacked builder image: its `/cnb/buildpacks` and `/cnb/order.toml`'s order.
+    public var builderImage: (buildpacksDirectory: String, order: [OrderGroup])?
 
     public init(buildpacks: [String] = [], buildpacksDirectory: String? = nil, order: String? = nil, builder: String? = nil) {
         self.buildpacks = buildpacks
@@ -25,6 +27,7 @@ public struct BuildpackSources: Sendable {
         var store = BuildpackStore()
         for directory in buildpacks { try store.add(directory: directory) }
         if let buildpacksDirectory { try store.add(buildpacksDirectory: buildpacksDirectory) }
+        if let builderImage { try store.add(buildpacksDirectory: builderImage.buildpacksDirectory) }
         let builder = try self.builder.map { (path) throws(LifecycleError) -> BuilderTOML in
             try Self.loadBuilder(path, into: &store)
         }
@@ -49,6 +52,8 @@ public struct BuildpackSources: Sendable {
                 order = try HostInputs.document(OrderTOML.self, in: file.directory, name: file.name, required: true)!.order
             } else if let builder {
                 order = builder.order
+            } else if let builderImage {
+                order = builderImage.order
             }
         }
         guard var project else {

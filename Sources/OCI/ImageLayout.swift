@@ -177,6 +177,23 @@ public final class ImageLayout: Sendable {
         return Image(descriptor: descriptor, manifest: manifest, config: config)
     }
 
+    /// The one image of a layout that holds one, tagged or not (a `.cnb` file as pack writes it).
+    public func soleImage() throws(OCIError) -> Image {
+        let entries = try index().manifests
+        guard entries.count == 1 else { throw OCIError(.malformed, "\(path) holds \(entries.count) images, not one") }
+        if let tag = entries[0].annotations[refNameAnnotation] { return try image(tag: tag) }
+        let descriptor = entries[0]
+        guard descriptor.mediaType == MediaType.manifest || descriptor.mediaType == MediaType.dockerManifest else {
+            throw OCIError(.malformed, "\(path): its image is a \(descriptor.mediaType), not an image manifest")
+        }
+        let manifest = try ImageManifest(json: try readJSON(descriptor), in: "\(path) manifest")
+        let config = try ImageConfig(json: try readJSON(manifest.config), in: "\(path) config")
+        guard config.diffIDs.count == manifest.layers.count else {
+            throw OCIError(.malformed, "\(path): the config lists \(config.diffIDs.count) diff_ids for \(manifest.layers.count) layers")
+        }
+        return Image(descriptor: descriptor, manifest: manifest, config: config)
+    }
+
     /// Names `manifest` `tag` in the index, replacing what the tag named before. The index is
     /// written to a temporary file and renamed over the old one: readers see the old or the new
     /// index, never a mix, and a failure leaves the old one.

@@ -12,6 +12,9 @@ public struct LayerExtractor {
     public var owners: (@Sendable (UInt32, UInt32) -> (uid: UInt32, gid: UInt32)?)?
     /// What every file and directory created is charged to, in whole blocks, before it is written.
     public var budget: DiskAccount?
+    /// For trees kept and shared (a builder's store): a device, FIFO or socket, or an entry whose
+    /// path passes through a symbolic link, is refused rather than skipped or resolved in the tree.
+    public var strict = false
 
     public init(owners: (@Sendable (UInt32, UInt32) -> (uid: UInt32, gid: UInt32)?)? = nil, budget: DiskAccount? = nil) {
         self.owners = owners
@@ -20,10 +23,29 @@ public struct LayerExtractor {
 
     /// Extracts `layer` of `layout` into the directory `root` (a descriptor).
     public func extract(_ layer: Descriptor, from layout: ImageLayout, into root: Int32, rootPath: String) throws(OCIError) {
-        _ = ArchiveLocale.utf8Names
         let fd = try layout.openBlob(layer)
         defer { close(fd) }
         let source = BlobSource(fd: fd)
+        let label = "layer \(layer.digest)"
+        try read(source, label: label, image: layout.path, into: root, rootPath: rootPath,
+                 notTar: "\(layout.path): \(label) is not a tar")
+        let digest = source.hasher.finish()
+        guard digest == layer.digest, source.size == layer.size else {
+            throw OCIError(.digestMismatch, "\(layout.path): layer \(layer.digest) does not match its digest (it hashes to \(digest))")
+        }
+    }
+
+    /// Extracts the tar file at `path` (gzip or zstd or plain): a `.tgz` buildpack, a `.cnb` package.
+    public func extract(archive path: String, into root: Int32, rootPath: String) throws(OCIError) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw OCIError.system("open", path) }
+        defer { close(fd) }
+        try read(BlobSource(fd: fd), label: path, image: path, into: root, rootPath: rootPath, notTar: "\(path) is not a tar")
+    }
+
+    private func read(_ source: BlobSource, label: String, image: String, into root: Int32, rootPath: String,
+                      notTar: String) throws(OCIError) {
+        _ = ArchiveLocale.utf8Names
         let archive = archive_read_new()!
         defer { archive_read_free(archive) }
         archive_read_support_filter_gzip(archive)
@@ -34,37 +56,33 @@ public struct LayerExtractor {
             let source = Unmanaged<BlobSource>.fromOpaque(context!).takeUnretainedValue()
             return source.next(out!)
         }, nil, nil) == ARCHIVE_OK else {
-            throw OCIError(.malformed, "\(layout.path): layer \(layer.digest) is not a tar: \(LayerWriter.message(archive))")
+            throw OCIError(.malformed, "\(notTar): \(LayerWriter.message(archive))")
         }
-        let directories = DirectoryCache(root: root, rootPath: rootPath)
+        let directories = DirectoryCache(root: root, rootPath: rootPath, strict: strict)
         var entry: OpaquePointer?
         while true {
             let status = archive_read_next_header(archive, &entry)
             if status == ARCHIVE_EOF { break }
             guard status == ARCHIVE_OK || status == ARCHIVE_WARN, let entry else {
-                throw OCIError(.malformed, "\(layout.path): layer \(layer.digest): \(LayerWriter.message(archive))")
+                throw OCIError(.malformed, "\(image): \(label): \(LayerWriter.message(archive))")
             }
-            try apply(entry, archive: archive, directories: directories, layer: layer, image: layout.path)
+            try apply(entry, archive: archive, directories: directories, label: label, image: image)
         }
         // Hash the rest (the end-of-archive padding) before comparing.
         source.drain()
         if let failure = source.failure { throw failure }
-        let digest = source.hasher.finish()
-        guard digest == layer.digest, source.size == layer.size else {
-            throw OCIError(.digestMismatch, "\(layout.path): layer \(layer.digest) does not match its digest (it hashes to \(digest))")
-        }
     }
 
-    private func apply(_ entry: OpaquePointer, archive: OpaquePointer, directories: DirectoryCache, layer: Descriptor,
+    private func apply(_ entry: OpaquePointer, archive: OpaquePointer, directories: DirectoryCache, label: String,
                        image: String) throws(OCIError) {
         guard let raw = archive_entry_pathname_utf8(entry) ?? archive_entry_pathname(entry) else {
-            throw OCIError(.malformed, "layer \(layer.digest): an entry has a name that cannot be read")
+            throw OCIError(.malformed, "\(label): an entry has a name that cannot be read")
         }
         let path = String(cString: raw)
         var components = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init).filter { $0 != "." }
         guard !components.isEmpty else { return }
         guard !components.contains("..") else {
-            throw OCIError(.malformed, "layer \(layer.digest): entry \(path) climbs out with ..")
+            throw OCIError(.malformed, "\(label): entry \(path) climbs out with ..")
         }
         let name = components.removeLast()
         let parent = try directories.open(components)
@@ -88,7 +106,7 @@ public struct LayerExtractor {
             // directory above it.
             let target = String(name.dropFirst(4))
             guard !target.isEmpty, target != ".", target != ".." else {
-                throw OCIError(.malformed, "layer \(layer.digest): whiteout \(path) names no file")
+                throw OCIError(.malformed, "\(label): whiteout \(path) names no file")
             }
             if !directories.written.contains(directory.isEmpty ? target : directory + "/" + target) {
                 try Self.remove(target, in: parent, path: shown)
@@ -101,12 +119,13 @@ public struct LayerExtractor {
         if let hardlink = archive_entry_hardlink_utf8(entry) ?? archive_entry_hardlink(entry) {
             var target = String(cString: hardlink).split(separator: "/").map(String.init).filter { $0 != "." }
             guard !target.contains(".."), let targetName = target.popLast() else {
-                throw OCIError(.malformed, "layer \(layer.digest): hard link \(path) points outside")
+                throw OCIError(.malformed, "\(label): hard link \(path) points outside")
             }
             // Its own descriptor: `parent` belongs to the directory cache and must stay open.
-            let targetParent = target.isEmpty ? dup(directories.root) : DirectoryCache.resolve(directories.root, target.joined(separator: "/"))
+            let targetParent = target.isEmpty ? dup(directories.root)
+                : DirectoryCache.resolve(directories.root, target.joined(separator: "/"), strict: strict)
             guard targetParent >= 0 else {
-                throw OCIError(.malformed, "layer \(layer.digest): hard link \(path) points to \(target.joined(separator: "/")), which is not a directory in the image")
+                throw OCIError(.malformed, "\(label): hard link \(path) points to \(target.joined(separator: "/")), which is not a directory in the image")
             }
             defer { close(targetParent) }
             try Self.remove(name, in: parent, path: shown)
@@ -121,7 +140,7 @@ public struct LayerExtractor {
                 try Self.remove(name, in: parent, path: shown)
             }
             if !exists || st.st_mode & S_IFMT != S_IFDIR {
-                try budget?.charge(DiskAccount.blocks(1), for: "\(image): layer \(layer.digest): \(path)")
+                try budget?.charge(DiskAccount.blocks(1), for: "\(image): \(label): \(path)")
             }
             if mkdirat(parent, name, 0o700) != 0 && errno != EEXIST { throw OCIError.system("mkdir", shown) }
             // Owner write stays on while extracting; later layers may add to the directory.
@@ -130,7 +149,7 @@ public struct LayerExtractor {
         case S_IFREG:
             // The declared size, before a byte is written: a sparse entry is written out whole.
             let declared = UInt64(max(archive_entry_size(entry), 0))
-            try budget?.charge(DiskAccount.blocks(max(declared, 1)), for: "\(image): layer \(layer.digest): \(path)")
+            try budget?.charge(DiskAccount.blocks(max(declared, 1)), for: "\(image): \(label): \(path)")
             try Self.remove(name, in: parent, path: shown)
             let fd = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw OCIError.system("create", shown) }
@@ -142,7 +161,7 @@ public struct LayerExtractor {
                 let status = archive_read_data_block(archive, &block, &size, &offset)
                 if status == ARCHIVE_EOF { break }
                 guard status == ARCHIVE_OK || status == ARCHIVE_WARN else {
-                    throw OCIError(.malformed, "layer \(layer.digest): \(path): \(LayerWriter.message(archive))")
+                    throw OCIError(.malformed, "\(label): \(path): \(LayerWriter.message(archive))")
                 }
                 var done = 0
                 while done < size {
@@ -157,12 +176,15 @@ public struct LayerExtractor {
             try chown(entry, parent, name, shown)
         case S_IFLNK:
             guard let target = archive_entry_symlink_utf8(entry) ?? archive_entry_symlink(entry) else {
-                throw OCIError(.malformed, "layer \(layer.digest): link \(path) has a target that cannot be read")
+                throw OCIError(.malformed, "\(label): link \(path) has a target that cannot be read")
             }
             try Self.remove(name, in: parent, path: shown)
             guard symlinkat(target, parent, name) == 0 else { throw OCIError.system("symlink", shown) }
             try chown(entry, parent, name, shown)
         default:
+            if strict {
+                throw OCIError(.unsupportedContent, "\(label): \(path) is a device, FIFO or socket")
+            }
             // Devices and FIFOs: an unprivileged extraction cannot make them and nothing here needs them.
             return
         }
@@ -246,13 +268,15 @@ final class BlobSource {
 final class DirectoryCache {
     let root: Int32
     let rootPath: String
+    let strict: Bool
     /// What this layer has written so far (paths relative to the root): its whiteouts spare them.
     var written: Set<String> = []
     private var last: (components: [String], fd: Int32)?
 
-    init(root: Int32, rootPath: String) {
+    init(root: Int32, rootPath: String, strict: Bool = false) {
         self.root = root
         self.rootPath = rootPath
+        self.strict = strict
     }
 
     deinit { forget() }
@@ -272,7 +296,7 @@ final class DirectoryCache {
         }
         // The whole path at once; step by step (creating what is missing) only when that fails,
         // so deep paths cost one resolution each, not one per component.
-        let whole = Self.resolve(root, components.joined(separator: "/"))
+        let whole = Self.resolve(root, components.joined(separator: "/"), strict: strict)
         if whole >= 0 {
             last = (components, whole)
             return whole
@@ -280,14 +304,18 @@ final class DirectoryCache {
         var fd = Glibc.dup(root)
         for (i, component) in components.enumerated() {
             let path = components[0...i].joined(separator: "/")
-            var next = Self.resolve(root, path)
+            var next = Self.resolve(root, path, strict: strict)
             if next < 0 && errno == ENOENT {
                 mkdirat(fd, component, 0o755)
-                next = Self.resolve(root, path)
+                next = Self.resolve(root, path, strict: strict)
             }
             close(fd)
             guard next >= 0 else {
                 let err = errno
+                if strict && (err == ELOOP || err == EXDEV) {
+                    throw OCIError(.unsupportedContent, "\(path) is a symbolic link, and nothing may be written through one here",
+                                   path: rootPath + "/" + path, errno: err)
+                }
                 if err == ENOENT || err == ENOTDIR {
                     throw OCIError(.malformed, "\(path) is not a directory in the image (a file, or a link that leads nowhere in it)",
                                    path: rootPath + "/" + path, errno: err)
@@ -302,10 +330,11 @@ final class DirectoryCache {
 
     /// `openat2(root, path, O_DIRECTORY, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`: symbolic links in
     /// the image resolve as they would inside it, never to the host.
-    static func resolve(_ root: Int32, _ path: String) -> Int32 {
+    /// Strict: no symbolic link at all (`RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`).
+    static func resolve(_ root: Int32, _ path: String, strict: Bool = false) -> Int32 {
         var how = open_how()
         how.flags = UInt64(O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        how.resolve = UInt64(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+        how.resolve = strict ? UInt64(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) : UInt64(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
         return clinux_openat2(root, path, &how)
     }
 }

@@ -70,7 +70,7 @@ public struct FilesystemLayout: Sendable, Equatable {
         let user = plan.user
         let stackOwner = MountStep.Owner(uid: user.uid, gid: user.gid)
         if let rootfs = plan.rootfs {
-            try layout.addRootfs(rootfs, user: user)
+            try layout.addRootfs(rootfs, user: user, omitting: plan.rootfsOmitted)
         } else {
             try layout.addHostSystem(user: user)
         }
@@ -155,7 +155,7 @@ public struct FilesystemLayout: Sendable, Equatable {
         }
     }
 
-    private mutating func addRootfs(_ rootfs: String, user: StackUser) throws(SandboxError) {
+    private mutating func addRootfs(_ rootfs: String, user: StackUser, omitting: Set<String>) throws(SandboxError) {
         guard let root = HostFiles.canonical(rootfs), HostFiles.target(root)?.kind == .directory else {
             throw SandboxError(.missingPath, "rootfs \(rootfs) does not exist or is not a directory")
         }
@@ -163,7 +163,7 @@ public struct FilesystemLayout: Sendable, Equatable {
             throw SandboxError(.missingPath, "cannot list rootfs \(root)", errno: Errno.current)
         }
         let prefix = root == "/" ? "" : root
-        for name in names where !Self.replacedRootEntries.contains(name) {
+        for name in names where !Self.replacedRootEntries.contains(name) && !omitting.contains(name) {
             let path = prefix + "/" + name
             guard let entry = HostFiles.entry(path) else { continue }
             if name == "etc" && entry.kind == .directory {

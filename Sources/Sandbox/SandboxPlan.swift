@@ -12,6 +12,9 @@ public struct SandboxPlan: Sendable, Equatable {
     public var hostname: String
     /// A root filesystem to use read-only; nil uses the host's system directories.
     public var rootfs: String?
+    /// Top-level entries of `rootfs` left out, for the caller to mount its own there (a read-only
+    /// bind of the image's directory would leave no place for mount points beneath it).
+    public var rootfsOmitted: Set<String> = []
     /// Binds and tmpfs mounts applied over the base layout, in order.
     public var mounts: [MountRequest]
     public var workingDirectory: String

@@ -52,16 +52,21 @@ public struct SandboxExecutor: BuildpackExecutor {
         self.console = console
     }
 
+    static let platformDirectories: Set<String> = ["cnb", "layers", "workspace", "platform"]
+
     public func plan(for invocation: Invocation) -> SandboxPlan {
         var mounts: [MountRequest] = invocation.scratch.map { .tmpfs(destination: $0) }
         mounts += invocation.views.map { .bind(source: $0.hostPath, destination: $0.path, readOnly: !$0.writable) }
-        return SandboxPlan(command: [invocation.executable] + invocation.arguments,
-                           environment: invocation.environment, user: user,
-                           network: invocation.network ? .host : .none, hostname: "stockade", rootfs: rootfs,
-                           mounts: mounts, workingDirectory: invocation.workingDirectory, limits: limits,
-                           syscallFilter: invocation.phase == .detect ? detectFilter : buildFilter,
-                           timeoutSeconds: invocation.timeoutSeconds, enforcement: enforcement,
-                           requireNamespaces: requireNamespaces)
+        var plan = SandboxPlan(command: [invocation.executable] + invocation.arguments,
+                               environment: invocation.environment, user: user,
+                               network: invocation.network ? .host : .none, hostname: "stockade", rootfs: rootfs,
+                               mounts: mounts, workingDirectory: invocation.workingDirectory, limits: limits,
+                               syscallFilter: invocation.phase == .detect ? detectFilter : buildFilter,
+                               timeoutSeconds: invocation.timeoutSeconds, enforcement: enforcement,
+                               requireNamespaces: requireNamespaces)
+        // A builder image's own platform directories: the lifecycle mounts each buildpack's view there.
+        plan.rootfsOmitted = Self.platformDirectories
+        return plan
     }
 
     public func run(_ invocation: Invocation) async -> Result<InvocationResult, ExecutionError> {

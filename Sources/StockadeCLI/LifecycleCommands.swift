@@ -19,8 +19,11 @@ struct LifecycleOptions: ParsableArguments {
     @Option(help: ArgumentHelp("An order.toml.", valueName: "file"))
     var order: String?
 
-    @Option(help: ArgumentHelp("A builder.toml as pack builder create reads it (local buildpack uris only).", valueName: "file"))
+    @Option(help: ArgumentHelp("A builder image (oci:DIR[:TAG]), or a builder.toml as pack builder create reads it (local buildpack uris only).", valueName: "ref|file"))
     var builder: String?
+
+    @Option(help: ArgumentHelp("Where builder images are unpacked, once, and shared (default: $XDG_CACHE_HOME/stockade/rootfs, else ~/.cache/stockade/rootfs).", valueName: "dir"))
+    var store: String?
 
     @Option(name: .customLong("env"), help: ArgumentHelp("A platform environment variable for the buildpacks.", valueName: "key=value"))
     var environment: [String] = []
@@ -51,8 +54,8 @@ struct LifecycleOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Kill any buildpack process after this many seconds (detection: 60 by default).", valueName: "seconds"))
     var timeout: Double?
 
-    @Option(help: ArgumentHelp("The stack user and group.", valueName: "uid:gid"))
-    var user: String = "1000:1000"
+    @Option(help: ArgumentHelp("The stack user and group (default: the builder image's CNB_USER_ID:CNB_GROUP_ID, else 1000:1000).", valueName: "uid:gid"))
+    var user: String?
 
     @Option(help: ArgumentHelp("The build image's root filesystem, read-only (default: the host's system directories).", valueName: "dir"))
     var rootfs: String?
@@ -82,9 +85,18 @@ struct LifecycleOptions: ParsableArguments {
             throw ValidationError("--env takes KEY=VALUE, not \(entry).")
         }
         _ = try stackUser()
+        if let builder, case .image = try BuilderSource(builder), rootfs != nil {
+            throw ValidationError("--rootfs and a builder image both name the build image: give one.")
+        }
     }
 
-    func stackUser() throws -> StackUser { try StackUser.option(user) }
+    func stackUser() throws -> StackUser { try StackUser.option(user ?? "1000:1000") }
+
+    /// `--builder` when it names a builder.toml.
+    var builderFile: String? {
+        guard let builder, case .file(let path) = try? BuilderSource(builder) else { return nil }
+        return path
+    }
 }
 
 struct Detect: ParsableCommand {

@@ -32,7 +32,11 @@ struct LifecycleRun {
         var code: Int32
         var auditLog: AuditLog?
         do {
-            let user = try options.stackUser()
+            // A builder image is the build image, the buildpacks, the order, the stack user, the run image.
+            let builderImage = try BuilderImages.open(options, registry: image.map { RegistryImages($0.registry) },
+                                                      configuration: configuration, progress: progress)
+            let user = try options.user == nil ? builderImage?.stackUser ?? options.stackUser() : options.stackUser()
+            let rootfs = builderImage?.root ?? options.rootfs
             let detectProfile = configuration.profile(options.detectProfile, for: "detect", default: "strict")
             let buildProfile = configuration.profile(options.buildProfile, for: "build", default: "default")
             try CleanupJournal.startJanitor(for: user)
@@ -46,12 +50,12 @@ struct LifecycleRun {
                                               sink: log, newSandboxID: AuditTrail.newSandboxID)
             }
             let (limits, enforcement) = try options.limits.resolve(configuration)
-            let sandbox = SandboxExecutor(user: user, rootfs: options.rootfs,
+            let sandbox = SandboxExecutor(user: user, rootfs: rootfs,
                                           detectFilter: try ProfileSelection.filter(named: detectProfile),
                                           buildFilter: try ProfileSelection.filter(named: buildProfile),
                                           limits: limits, enforcement: enforcement, console: console, audit: audit,
                                           requireNamespaces: options.namespaces.required(configuration))
-            let started = try BuildSession(inputs(user: user), executor: sandbox, progress: progress, runs: log)
+            let started = try BuildSession(inputs(user: user, builderImage: builderImage, rootfs: rootfs), executor: sandbox, progress: progress, runs: log)
             session = started
             for warning in started.warnings { complain(warning, level: "warning") }
             let outputDirectory = try image?.output.map { (text) throws -> String in
@@ -61,7 +65,8 @@ struct LifecycleRun {
             let disk = try options.disk.account(writingTo: [started.scratch, outputDirectory, image?.cacheDir].compactMap { $0 } + pulls,
                                                 configuration: configuration)
             let registryImages = RegistryImages(insecureHosts: image?.registry.insecureRegistries ?? [])
-            let (images, output) = try openImages(budget: disk, registry: registryImages)
+            let (images, output) = try openImages(budget: disk, registry: registryImages,
+                                                  defaultRunImage: try builderImage.flatMap { try BuilderImages.runImage(of: $0) })
             defer { output?.removeTemporary() }
             try started.run(build: build, images: images, disk: disk)
             if build, let output { try output.publish(registryImages, runImage: image?.runImage) }
@@ -95,12 +100,12 @@ struct LifecycleRun {
         return code
     }
 
-    private func inputs(user: StackUser) -> BuildSession.Inputs {
-        var inputs = BuildSession.Inputs(
-            app: options.path,
-            sources: BuildpackSources(buildpacks: options.buildpacks, buildpacksDirectory: options.buildpacksDir,
-                                      order: options.order, builder: options.builder),
-            owner: EntryOwner(uid: user.uid, gid: user.gid), home: user.home)
+    private func inputs(user: StackUser, builderImage: BuilderImage?, rootfs: String?) -> BuildSession.Inputs {
+        var sources = BuildpackSources(buildpacks: options.buildpacks, buildpacksDirectory: options.buildpacksDir,
+                                       order: options.order, builder: options.builderFile)
+        sources.builderImage = builderImage.map { ($0.buildpacksDirectory, $0.order) }
+        var inputs = BuildSession.Inputs(app: options.path, sources: sources,
+                                         owner: EntryOwner(uid: user.uid, gid: user.gid), home: user.home)
         inputs.platform = options.platform
         inputs.environment = options.environment
         inputs.environmentFile = options.envFile
@@ -108,7 +113,7 @@ struct LifecycleRun {
         inputs.keepLayers = options.keepLayers
         inputs.timeoutSeconds = options.timeout
         inputs.jobs = options.jobs
-        inputs.rootfs = options.rootfs
+        inputs.rootfs = rootfs
         inputs.network = network
         return inputs
     }
@@ -133,13 +138,15 @@ struct LifecycleRun {
 
     /// Opens every image input before anything is built, so a wrong path fails in a second. The output
     /// comes back beside the images: a registry output is exported into a temporary layout, then pushed.
-    private func openImages(budget: DiskAccount, registry: RegistryImages) throws
+    private func openImages(budget: DiskAccount, registry: RegistryImages, defaultRunImage: String?) throws
         -> (BuildSession.Images, OutputImage?) {
         var images = BuildSession.Images()
         guard let image, image.output != nil || image.cacheDir != nil else { return (images, nil) }
         try SHA256.checkAvailable()
         images.cache = image.cacheDir.map { LayerCache(path: $0, budget: budget) }
-        images.run = try image.runImage.map { try ImageReference.local($0, registry: registry, budget: budget).runImage() }
+        images.run = try (image.runImage ?? defaultRunImage).map {
+            try ImageReference.local($0, registry: registry, budget: budget).runImage()
+        }
         if let run = images.run { try Exporter.check(run) }  // before the build, not after
         guard let output = image.output else { return (images, nil) }
         _ = try HostInputs.sourceDateEpoch()  // a bad value fails before the build, not after

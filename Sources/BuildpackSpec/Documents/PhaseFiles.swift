@@ -169,28 +169,3 @@ public struct ProjectMetadataTOML: TOMLDecodable, TOMLEncodable, Equatable {
     }
 }
 
-/// `run.toml` (`/cnb/run.toml`, Platform 0.12+): the run images a builder offers, the first the default.
-/// Legacy `stack.toml` has the same as `[run-image] image, mirrors`.
-public struct RunTOML: TOMLDecodable, Equatable {
-    public static let defaultFileName = "run.toml"
-
-    public struct Image: Sendable, Equatable {
-        public var image: String
-        public var mirrors: [String]
-    }
-
-    public var images: [Image]
-
-    public init(table: TOMLTable, context: DocumentContext) throws(SpecError) {
-        let reader = TableReader(table, context: context)
-        var images: [Image] = []
-        for entry in try reader.tables("images") {
-            images.append(Image(image: try entry.string("image"), mirrors: try entry.strings("mirrors")))
-        }
-        if let legacy = try reader.table("run-image") {  // stack.toml
-            images.append(Image(image: try legacy.string("image"), mirrors: try legacy.strings("mirrors")))
-        }
-        self.images = images
-    }
-}
-
