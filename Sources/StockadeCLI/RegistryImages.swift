@@ -40,6 +40,12 @@ final class RegistryImages {
         options = RegistryOptions.fromEnvironment(insecureHosts: Set(insecureHosts))
     }
 
+    /// For commands without registry flags (`detect`): a `RegistryFlags()` made outside parsing
+    /// cannot be read (ArgumentParser stops the process), so its values are given here.
+    init(insecureHosts: Set<String>) {
+        options = RegistryOptions.fromEnvironment(insecureHosts: insecureHosts)
+    }
+
     func client(_ host: String) -> RegistryClient {
         if let client = clients[host] { return client }
         let client = RegistryClient(host: host, options: options)
@@ -65,8 +71,12 @@ final class RegistryImages {
         return base + "/stockade/blobs"
     }
 
+    /// Where pulls go instead of the shared blob cache (the phases: a private directory, since the
+    /// user they become may have no home of its own).
+    var blobCache: String?
+
     func cache(budget: DiskAccount?) throws -> ImageLayout {
-        try ImageLayout.openOrCreate(try Self.cacheDirectory(), budget: budget)
+        try ImageLayout.openOrCreate(try blobCache ?? Self.cacheDirectory(), budget: budget)
     }
 
     /// Pulls `reference` into the blob cache (only what it lacks) and tags it there by digest.

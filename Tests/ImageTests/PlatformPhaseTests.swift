@@ -191,21 +191,6 @@ import Testing
         #expect(fx.owner(of: pod.workspace) == UInt32(uid))
     }
 
-    /// Without the layout mode the images are in a registry: one line naming the way out, exit 69,
-    /// before anything is written.
-    @Test(arguments: [("analyzer", ["-layers=L", "my-app"]), ("exporter", ["-layers=L", "my-app"]),
-                      ("restorer", ["-layers=L", "-cache-image=registry.example/cache"]), ("rebaser", ["my-app"])])
-    func registryImagesWithoutLayoutAreOneLine(phase: String, args: [String]) throws {
-        let links = LifecycleLinks()
-        let layers = fx.makeDirectory("layers")
-        try "[[group]]\nid = \"examples/shell\"\nversion = \"0.1.0\"\napi = \"0.10\"\n".write(toFile: layers + "/group.toml", atomically: true, encoding: .utf8)
-        let outcome = links.run(phase, args.map { $0 == "-layers=L" ? "-layers=\(layers)" : $0 },
-                                environment: ["CNB_PLATFORM_API": "0.13", "CNB_USER_ID": "1000", "CNB_GROUP_ID": "1000"])
-        #expect(outcome.status == 69, "\(outcome)")
-        let lines = outcome.stderr.split(separator: "\n")
-        #expect(lines.count == 1 && lines[0].contains("no registry client") && lines[0].contains("-layout"), "\(outcome)")
-    }
-
     /// The layout mode is experimental in the reference: CNB_EXPERIMENTAL_MODE=error (its default) refuses it.
     @Test func layoutModeNeedsExperimentalMode() {
         let links = LifecycleLinks()
