@@ -263,4 +263,23 @@ import Testing
         let run = fx.stockade(["run", pod.oci + "/index.docker.io/library/my-app/latest:latest", "--", "hey"], as: .suiteUser)
         #expect(run.status == 0 && run.stdout == "HEY\n", "the chosen default process: \(run)")
     }
+
+    /// The detector writes group.toml and plan.toml where -group and -plan say, and only there
+    /// (a platform that keeps them on another volume finds no stale copy in the layers).
+    @Test func detectorWritesThePlanFilesOnlyWhereAsked() throws {
+        try Invoker.plainUser.requireAvailable()
+        let (uid, gid) = Self.ids(of: "stockade-plain")
+        let pod = try Pod(owner: "\(uid):\(gid)")
+        let env = ["CNB_PLATFORM_API": "0.13", "CNB_BUILDPACKS_DIR": pod.root + "/cnb/buildpacks",
+                   "CNB_ORDER_PATH": pod.root + "/cnb/order.toml", "CNB_PLATFORM_DIR": pod.platform]
+        let outcome = pod.lifecycle.run("detector", ["-app=\(pod.workspace)", "-layers=\(pod.layers)", "-group=\(pod.report)/g.toml",
+                                                     "-plan=\(pod.report)/p.toml"], environment: env, as: .plainUser)
+        try #require(outcome.status == 0, "\(outcome)")
+        let group = try String(contentsOfFile: pod.report + "/g.toml", encoding: .utf8)
+        #expect(group.contains("examples/shell"), "\(group)")
+        #expect(FileManager.default.fileExists(atPath: pod.report + "/p.toml"))
+        for name in ["group.toml", "plan.toml"] {
+            #expect(!FileManager.default.fileExists(atPath: pod.layers + "/" + name), "\(name) is not the layers' to hold")
+        }
+    }
 }

@@ -289,7 +289,8 @@ struct PhaseSession {
         }
         try store.resolve(order: order)
         for warning in store.warnings { complain(warning, level: "warning") }
-        let detected = try session(store: store).detect(order: order)
+        // Only where -group and -plan say, as the reference writes them; the creator keeps the layers' copies.
+        let detected = try session(store: store).detect(order: order, writingPlanFiles: phase == .creator)
         try write(detected.group, to: inputs.group)
         try write(detected.plan, to: inputs.plan)
         return detected
