@@ -3,8 +3,8 @@
 # compresses it away) against Debian's docker-registry on a loopback port:
 # `stockade copy` and `skopeo copy` side by side in one hyperfine run each,
 # medians and the ratio stockade/skopeo printed. Every push goes to a fresh
-# repository (nothing is skipped as already there); every pull into an empty
-# layout. Not a test. SIZE_MB= and RUNS= change the size and the run count.
+# repository of an emptied registry (nothing is skipped or mounted); every pull
+# into an empty layout. Not a test. SIZE_MB= and RUNS= change the size and the run count.
 set -euo pipefail
 stockade=$(realpath "${1:-.build/release/stockade}")
 size_mb=${SIZE_MB:-500}
@@ -57,14 +57,17 @@ EOF
 host="localhost:$port"
 "$stockade" copy "oci:$work/image:bench" "$host/pulled:1" --insecure-registry "$host" > /dev/null
 
-hyperfine --style basic --runs "$runs" --export-json "$work/push.json" \
-    -n "stockade push" "$stockade copy oci:$work/image:bench $host/s\$(date +%s%N):1 --insecure-registry $host" \
-    -n "skopeo push" "skopeo copy -q --dest-tls-verify=false oci:$work/image:bench docker://$host/k\$(date +%s%N):1"
 hyperfine --style basic --runs "$runs" --export-json "$work/pull.json" \
     --prepare "rm -rf $work/out-stockade $work/out-skopeo" \
     -n "stockade pull" "$stockade copy $host/pulled:1 oci:$work/out-stockade:bench --insecure-registry $host" \
     -n "skopeo pull" "skopeo copy -q --src-tls-verify=false docker://$host/pulled:1 oci:$work/out-skopeo:bench"
 
+# Pushes last, each into an emptied registry: skopeo remembers (its blob-info cache) which
+# repositories had a blob and would mount it from there instead of uploading.
+hyperfine --style basic --runs "$runs" --export-json "$work/push.json" \
+    --prepare "rm -rf $work/storage/docker" \
+    -n "stockade push" "$stockade copy oci:$work/image:bench $host/s\$(date +%s%N):1 --insecure-registry $host" \
+    -n "skopeo push" "skopeo copy -q --dest-tls-verify=false oci:$work/image:bench docker://$host/k\$(date +%s%N):1"
 python3 - "$work/push.json" "$work/pull.json" "$size_mb" <<'EOF'
 import json, sys
 for path in sys.argv[1:3]:

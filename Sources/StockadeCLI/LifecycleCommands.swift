@@ -148,10 +148,17 @@ struct ImageOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Restore cache layers from here before the build and save them after.", valueName: "dir"))
     var cacheDir: String?
 
+    @Option(help: ArgumentHelp("Keep the cache in this registry image instead: pulled before the build, pushed after it.", valueName: "ref"))
+    var cacheImage: String?
+
     @OptionGroup var registry: RegistryFlags
 
     func validate() throws {
         for reference in [output, runImage, previousImage].compactMap({ $0 }) { _ = try imageName(reference) }
+        if let cacheImage {
+            guard case .registry = try imageName(cacheImage) else { throw ValidationError("--cache-image takes a registry reference; a layout is --cache-dir.") }
+            guard cacheDir == nil else { throw ValidationError("--cache-image and --cache-dir cannot be combined.") }
+        }
         if output == nil && (runImage != nil || previousImage != nil) {
             throw ValidationError("--run-image and --previous-image need --output.")
         }

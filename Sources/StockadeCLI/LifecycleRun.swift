@@ -65,11 +65,15 @@ struct LifecycleRun {
             let disk = try options.disk.account(writingTo: [started.scratch, outputDirectory, image?.cacheDir].compactMap { $0 } + pulls,
                                                 configuration: configuration)
             let registryImages = RegistryImages(insecureHosts: image?.registry.insecureRegistries ?? [])
-            let (images, output) = try openImages(budget: disk, registry: registryImages,
-                                                  defaultRunImage: try builderImage.flatMap { try BuilderImages.runImage(of: $0) })
-            defer { output?.removeTemporary() }
+            let (images, output, cacheImage) = try openImages(budget: disk, registry: registryImages,
+                                                              defaultRunImage: try builderImage.flatMap { try BuilderImages.runImage(of: $0) })
+            defer {
+                output?.removeTemporary()
+                if let directory = cacheImage?.directory { RegistryImages.removeTree(directory) }
+            }
             try started.run(build: build, images: images, disk: disk)
             if build, let output { try output.publish(registryImages, runImage: image?.runImage) }
+            if build { try cacheImage?.push(registryImages) }
             keep = options.keepLayers || options.layers != nil
             code = 0
             finish(progress: progress, runs: log.runs, code: code, error: nil)
@@ -139,16 +143,21 @@ struct LifecycleRun {
     /// Opens every image input before anything is built, so a wrong path fails in a second. The output
     /// comes back beside the images: a registry output is exported into a temporary layout, then pushed.
     private func openImages(budget: DiskAccount, registry: RegistryImages, defaultRunImage: String?) throws
-        -> (BuildSession.Images, OutputImage?) {
+        -> (BuildSession.Images, OutputImage?, CacheImage?) {
         var images = BuildSession.Images()
-        guard let image, image.output != nil || image.cacheDir != nil else { return (images, nil) }
+        guard let image, image.output != nil || image.cacheDir != nil || image.cacheImage != nil else { return (images, nil, nil) }
         try SHA256.checkAvailable()
         images.cache = image.cacheDir.map { LayerCache(path: $0, budget: budget) }
+        var cacheImage: CacheImage?
+        if let text = image.cacheImage, let reference = registryReference(text) {
+            cacheImage = try CacheImage.pull(reference, registry: registry, budget: budget)
+            images.cache = LayerCache(path: cacheImage!.directory, budget: budget)
+        }
         images.run = try (image.runImage ?? defaultRunImage).map {
             try ImageReference.local($0, registry: registry, budget: budget).runImage()
         }
         if let run = images.run { try Exporter.check(run) }  // before the build, not after
-        guard let output = image.output else { return (images, nil) }
+        guard let output = image.output else { return (images, nil, cacheImage) }
         _ = try HostInputs.sourceDateEpoch()  // a bad value fails before the build, not after
         let opened = try OutputImage.open(output, budget: budget)
         images.output = (opened.layout, opened.tag)
@@ -161,7 +170,7 @@ struct LifecycleRun {
             opened.removeTemporary()
             throw error
         }
-        return (images, opened)
+        return (images, opened, cacheImage)
     }
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import OCI
+import Lifecycle
 import Registry
 
 /// `--insecure-registry`, for every command that may name a registry image.
@@ -243,5 +244,35 @@ struct Copy: ParsableCommand {
                 print("Copied \(fromDirectory):\(fromTag) to \(directory):\(tag) \(image.descriptor.digest)")
             }
         }
+    }
+}
+
+/// `--cache-image`: the cache kept in a registry image. Pulled (digests checked) into a temporary
+/// layout that serves as `--cache-dir` with all its rules, pushed back after the build.
+struct CacheImage {
+    let reference: RegistryReference
+    let directory: String
+
+    static func pull(_ reference: RegistryReference, registry: RegistryImages, budget: DiskAccount) throws -> CacheImage {
+        let directory = try RegistryImages.temporaryLayout()
+        do {
+            let layout = try ImageLayout.openOrCreate(directory, budget: budget)
+            do {
+                let image = try registry.client(reference.host).pull(reference, into: layout)
+                try layout.setTag(LayerCache.tag, to: image.descriptor)
+            } catch let error as RegistryError where error.kind == .notFound {
+                // The first build with this cache image: it starts empty.
+            }
+            return CacheImage(reference: reference, directory: directory)
+        } catch {
+            RegistryImages.removeTree(directory)
+            throw error
+        }
+    }
+
+    func push(_ registry: RegistryImages) throws {
+        let layout = try ImageLayout.open(directory)
+        guard try layout.tags().contains(LayerCache.tag) else { return }
+        try registry.push(layout, tag: LayerCache.tag, to: reference)
     }
 }

@@ -68,6 +68,23 @@ import Testing
         #expect(ran.stdout.contains(Registries.hello), "\(ran)")
     }
 
+    @Test(arguments: invokers)
+    func theCacheCanLiveInARegistryImage(_ invoker: Invoker) throws {
+        try invoker.requireAvailable()
+        guard TestRegistry.available else { try skip("docker-registry is not installed") }
+        let registry = try TestRegistry()
+        let cache = "\(registry.host)/cache:1"
+        let flags = ["--cache-image", cache, "--insecure-registry", registry.host]
+        let first = Registries.build(output: Registries.fx.makeDirectory("out-one", mode: 0o777) + "/image:app", as: invoker, extra: flags)
+        #expect(first.status == 0, "\(first)")
+        #expect(!first.stdout.contains("Restored layer"), "\(first.stdout)")
+        #expect(first.stdout.contains("Pushed \(cache)@sha256:"), "\(first.stdout)")
+        #expect(Fixture.run(["skopeo", "inspect", "--tls-verify=false", "docker://" + cache]).status == 0)
+        let second = Registries.build(output: Registries.fx.makeDirectory("out-two", mode: 0o777) + "/image:app", as: invoker, extra: flags)
+        #expect(second.status == 0, "\(second)")
+        #expect(second.stdout.contains("Restored layer 'examples/shell:tools' from the cache"), "\(second.stdout)")
+    }
+
     static func layers(_ reference: String) -> [String] {
         let inspected = Fixture.run(["skopeo", "inspect", "--tls-verify=false", reference])
         guard let json = try? JSONSerialization.jsonObject(with: Data(inspected.stdout.utf8)) as? [String: Any] else { return [] }
