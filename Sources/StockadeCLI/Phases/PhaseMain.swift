@@ -560,7 +560,8 @@ struct PhaseSession {
         return SandboxExecutor(user: user, rootfs: nil,
                                detectFilter: try ProfileSelection.filter(named: configuration.profile(nil, for: "detect", default: "strict")),
                                buildFilter: try ProfileSelection.filter(named: configuration.profile(nil, for: "build", default: "default")),
-                               limits: limits, enforcement: enforcement, console: Console(fd: STDOUT_FILENO))
+                               limits: limits, enforcement: enforcement, console: Console(fd: STDOUT_FILENO),
+                               requireNamespaces: configuration.requireNamespaces)
     }
 
     private func disk() throws -> DiskAccount {
