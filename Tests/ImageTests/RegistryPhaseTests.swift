@@ -198,6 +198,29 @@ import Testing
         #expect(web.status == 0 && web.stdout.contains(Images.hello), "\(web)")
     }
 
+    /// The creator (pack's and CI jobs' single step) against the registry: one process analyses,
+    /// detects, builds and pushes the image under its name and each -tag.
+    @Test func creatorAgainstARegistry() throws {
+        guard TestRegistry.available else { try skip("docker-registry is not installed") }
+        try Invoker.plainUser.requireAvailable()
+        let (uid, gid) = PlatformPhaseTests.ids(of: "stockade-plain")
+        let registry = try TestRegistry(user: Self.user)
+        let pod = try Pod(registry: registry, owner: "\(uid):\(gid)")
+        let host = registry.host
+        let env = pod.environment(["CNB_PLATFORM_API": "0.13", "CNB_REGISTRY_AUTH": "{\"\(host)\": \"\(Self.basic)\"}"])
+        let app = "\(host)/team/created:1"
+        let outcome = pod.run("creator", ["-app=\(pod.workspace)", "-layers=\(pod.layers)", "-platform=\(pod.platform)",
+                                          "-run-image=\(host)/run:1", "-insecure-registry=\(host)", "-tag=\(host)/team/created:extra",
+                                          "-report=\(pod.report)/report.toml", app], environment: env, as: .plainUser)
+        try #require(outcome.status == 0, "\(outcome)")
+        let digest = try #require(Self.inspect(app).digest, "skopeo inspect \(app)")
+        #expect(Self.inspect("\(host)/team/created:extra").digest == digest)
+        let report = try String(contentsOfFile: pod.report + "/report.toml", encoding: .utf8)
+        #expect(report.contains("digest = \"\(digest)\""), "\(report)")
+        let web = runImage(app, insecure: host, environment: ["CNB_REGISTRY_AUTH={\"\(host)\": \"\(Self.basic)\"}"])
+        #expect(web.status == 0 && web.stdout.contains(Images.hello), "\(web)")
+    }
+
     /// A registry that is not there: one line, the phase's own failure code, nothing written.
     @Test(arguments: [("analyzer", 32), ("exporter", 62), ("rebaser", 72)])
     func unreachableRegistryIsOneLine(phase: String, code: Int32) throws {
