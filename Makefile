@@ -24,7 +24,7 @@ IMAGE_PACKAGES := skopeo umoci runc busybox-static
 TEST_PACKAGES := python3 strace docker-registry apache2-utils openssl debootstrap zsh fish groff-base
 BENCH_PACKAGES := bubblewrap hyperfine strace openssl time docker-registry skopeo
 
-.PHONY: deps bench-deps build test mutate example bench profiles fuzz-short fuzz clean install install-built uninstall
+.PHONY: deps bench-deps build test mutate example bench profiles fuzz-short fuzz clean install install-built uninstall lifecycle-image
 
 deps:
 	@bash scripts/install-packages.sh $(BUILD_PACKAGES) $(IMAGE_PACKAGES) $(TEST_PACKAGES)
@@ -35,6 +35,11 @@ bench-deps: deps
 build: deps
 	$(SWIFT) build $(RELEASE_FLAGS) --product stockade
 	$(SWIFT) build $(RELEASE_FLAGS) --product stockade-launcher
+
+# Stockade as a lifecycle image (kpack's ClusterLifecycle, pack's --lifecycle-image): an OCI
+# layout in .build/lifecycle-image, tag latest. umoci writes it; run as root so its files are root's.
+lifecycle-image: build
+	bash scripts/lifecycle-image.sh .build/lifecycle-image latest .build/release
 
 # The tests run the launcher that images carry; it is not a test dependency
 # (its static link flags would reach the test bundle), so it is built first.

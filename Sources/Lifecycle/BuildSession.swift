@@ -45,6 +45,8 @@ public struct BuildSession {
         public var run: Exporter.RunImage?
         public var previous: Exporter.Previous?
         public var cache: LayerCache?
+        /// How the output is named in the progress line, when not by its layout (a registry reference).
+        public var outputName: String?
 
         public init(output: (layout: ImageLayout, tag: String)? = nil, run: Exporter.RunImage? = nil,
                     previous: Exporter.Previous? = nil, cache: LayerCache? = nil) {
@@ -171,7 +173,7 @@ public struct BuildSession {
                 launcher: try HostInputs.launcherPath(), created: try HostInputs.sourceDateEpoch())
             let exported = try session.exportReadable(group: group, to: output.layout, tag: output.tag, inputs,
                                                       restoration: restoration)
-            progress.line("Image \(output.layout.path):\(output.tag) \(exported.manifest.digest)")
+            progress.line("Image \(images.outputName ?? "\(output.layout.path):\(output.tag)") \(exported.manifest.digest)")
         }
         if let cache = images.cache {
             try session.saveReadableCache(cache, group: group, restoration: restoration)

@@ -12,17 +12,8 @@ public struct BuildpackSources: Sendable {
     public var order: String?
     /// A `builder.toml` as `pack builder create` reads it: local buildpack uris only.
     public var builder: String?
-    /// A builder image, unpacked: its buildpacks and its order, used where no `builder.toml` is given.
-    public var builderImage: UnpackedBuilder?
-
-    public struct UnpackedBuilder: Sendable {
-        public var buildpacksDirectory: String
-        public var order: [OrderGroup]
-        public init(buildpacksDirectory: String, order: [OrderGroup]) {
-            self.buildpacksDirectory = buildpacksDirectory
-            self.order = order
-        }
-    }
+    /// An unpacked builder image: its `/cnb/buildpacks` and `/cnb/order.toml`'s order.
+    public var builderImage: (buildpacksDirectory: String, order: [OrderGroup])?
 
     public init(buildpacks: [String] = [], buildpacksDirectory: String? = nil, order: String? = nil, builder: String? = nil) {
         self.buildpacks = buildpacks

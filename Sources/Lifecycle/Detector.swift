@@ -20,6 +20,9 @@ public struct Detector: Sendable {
     static let planLimit = ConfinedDirectory.defaultReadLimit + 1
     /// What detection may write is bounded by the budget's remainder; its plan files are not charged.
     public var disk: DiskAccount?
+    /// Whether `group.toml` and `plan.toml` go into the layers directory (the `detector` phase
+    /// writes them where `-group` and `-plan` say instead).
+    public var writesPlanFiles = true
 
     public init(context: LifecycleContext, store: BuildpackStore, executor: any BuildpackExecutor,
                 progress: any ProgressReporter, runs: any RunSink, jobs: Int) {
@@ -31,7 +34,7 @@ public struct Detector: Sendable {
         self.jobs = max(1, jobs)
     }
 
-    /// Detects, then writes `group.toml` and `plan.toml` into the layers directory.
+    /// Detects, then writes `group.toml` and `plan.toml` into the layers directory (`writesPlanFiles`).
     /// A `Result` rather than a typed throw: see `Sandbox.run(_:stdio:) async`.
     public func detect(order: [OrderGroup]) async -> Result<DetectedGroup, LifecycleError> {
         do throws(LifecycleError) {
@@ -71,7 +74,7 @@ public struct Detector: Sendable {
             switch resolution {
             case .passed(let detected):
                 report(candidate, outcomes: outcomes, ran: ran)
-                try write(detected)
+                if writesPlanFiles { try write(detected) }
                 return detected
             case .failed(let failure):
                 report(candidate, outcomes: outcomes, ran: ran)

@@ -65,13 +65,14 @@ public struct LifecycleSession: Sendable {
     }
 
     /// Detect: tries the order's groups until one passes; writes `group.toml` and `plan.toml` into
-    /// the layers directory and returns them.
-    public func detect(order: [OrderGroup]) throws(LifecycleError) -> DetectedGroup {
+    /// the layers directory (unless not `writingPlanFiles`) and returns them.
+    public func detect(order: [OrderGroup], writingPlanFiles: Bool = true) throws(LifecycleError) -> DetectedGroup {
         var detectContext = context
         detectContext.timeoutSeconds = context.timeoutSeconds ?? Self.detectTimeoutSeconds
         var detecting = Detector(context: detectContext, store: store, executor: executor, progress: progress,
                                  runs: runs, jobs: jobs)
         detecting.disk = disk
+        detecting.writesPlanFiles = writingPlanFiles
         let detector = detecting
         return try runBlocking { await detector.detect(order: order) }
     }

@@ -1,6 +1,6 @@
-import ArgumentParser
 import BuildpackSpec
 import CrashSafety
+import ArgumentParser
 import Glibc
 import Lifecycle
 import OCI
@@ -55,8 +55,7 @@ struct LifecycleRun {
                                           buildFilter: try ProfileSelection.filter(named: buildProfile),
                                           limits: limits, enforcement: enforcement, console: console, audit: audit,
                                           requireNamespaces: options.namespaces.required(configuration))
-            let started = try BuildSession(inputs(user: user, rootfs: rootfs, builderImage: builderImage),
-                                           executor: sandbox, progress: progress, runs: log)
+            let started = try BuildSession(inputs(user: user, builderImage: builderImage, rootfs: rootfs), executor: sandbox, progress: progress, runs: log)
             session = started
             for warning in started.warnings { complain(warning, level: "warning") }
             let outputDirectory = try image?.output.map { (text) throws -> String in
@@ -66,15 +65,15 @@ struct LifecycleRun {
             let disk = try options.disk.account(writingTo: [started.scratch, outputDirectory, image?.cacheDir].compactMap { $0 } + pulls,
                                                 configuration: configuration)
             let registryImages = RegistryImages(insecureHosts: image?.registry.insecureRegistries ?? [])
-            let opened = try openImages(budget: disk, registry: registryImages,
-                                        defaultRunImage: try builderImage.flatMap { try BuilderImages.runImage(of: $0) })
+            let (images, output, cacheImage) = try openImages(budget: disk, registry: registryImages,
+                                                              defaultRunImage: try builderImage.flatMap { try BuilderImages.runImage(of: $0) })
             defer {
-                opened.output?.removeTemporary()
-                if let directory = opened.cacheImage?.directory { RegistryImages.removeTree(directory) }
+                output?.removeTemporary()
+                if let directory = cacheImage?.directory { RegistryImages.removeTree(directory) }
             }
-            try started.run(build: build, images: opened.images, disk: disk)
-            try opened.output?.publish(registryImages, runImage: image?.runImage)
-            if build { try opened.cacheImage?.push(registryImages) }
+            try started.run(build: build, images: images, disk: disk)
+            if build, let output { try output.publish(registryImages, runImage: image?.runImage) }
+            if build { try cacheImage?.push(registryImages) }
             keep = options.keepLayers || options.layers != nil
             code = 0
             finish(progress: progress, runs: log.runs, code: code, error: nil)
@@ -105,16 +104,12 @@ struct LifecycleRun {
         return code
     }
 
-    private func inputs(user: StackUser, rootfs: String?, builderImage: BuilderImage?) -> BuildSession.Inputs {
+    private func inputs(user: StackUser, builderImage: BuilderImage?, rootfs: String?) -> BuildSession.Inputs {
         var sources = BuildpackSources(buildpacks: options.buildpacks, buildpacksDirectory: options.buildpacksDir,
                                        order: options.order, builder: options.builderFile)
-        sources.builderImage = builderImage.map {
-            BuildpackSources.UnpackedBuilder(buildpacksDirectory: $0.buildpacksDirectory, order: $0.order)
-        }
-        var inputs = BuildSession.Inputs(
-            app: options.path,
-            sources: sources,
-            owner: EntryOwner(uid: user.uid, gid: user.gid), home: user.home)
+        sources.builderImage = builderImage.map { ($0.buildpacksDirectory, $0.order) }
+        var inputs = BuildSession.Inputs(app: options.path, sources: sources,
+                                         owner: EntryOwner(uid: user.uid, gid: user.gid), home: user.home)
         inputs.platform = options.platform
         inputs.environment = options.environment
         inputs.environmentFile = options.envFile
@@ -145,45 +140,37 @@ struct LifecycleRun {
         }
     }
 
-    /// Opens every image input before anything is built, so a wrong path fails in a second.
-    /// The images of a build, and the registry images behind them: a registry output is exported
-    /// into a temporary layout and published after the build; a cache image is pulled into a
-    /// temporary layout used as a cache directory, and pushed back after the build.
-    struct OpenedImages {
+    /// Opens every image input before anything is built, so a wrong path fails in a second. The output
+    /// comes back beside the images: a registry output is exported into a temporary layout, then pushed.
+    private func openImages(budget: DiskAccount, registry: RegistryImages, defaultRunImage: String?) throws
+        -> (BuildSession.Images, OutputImage?, CacheImage?) {
         var images = BuildSession.Images()
-        var output: OutputImage?
-        var cacheImage: CacheImage?
-    }
-
-    /// Opens every image input before anything is built, so a wrong path fails in a second.
-    private func openImages(budget: DiskAccount, registry: RegistryImages, defaultRunImage: String?) throws -> OpenedImages {
-        var opened = OpenedImages()
-        guard let image, image.output != nil || image.cacheDir != nil || image.cacheImage != nil else { return opened }
+        guard let image, image.output != nil || image.cacheDir != nil || image.cacheImage != nil else { return (images, nil, nil) }
         try SHA256.checkAvailable()
-        opened.images.cache = image.cacheDir.map { LayerCache(path: $0, budget: budget) }
+        images.cache = image.cacheDir.map { LayerCache(path: $0, budget: budget) }
+        var cacheImage: CacheImage?
         if let text = image.cacheImage, let reference = registryReference(text) {
-            let pulled = try CacheImage.pull(reference, registry: registry, budget: budget)
-            opened.cacheImage = pulled
-            opened.images.cache = LayerCache(path: pulled.directory, budget: budget)
+            cacheImage = try CacheImage.pull(reference, registry: registry, budget: budget)
+            images.cache = LayerCache(path: cacheImage!.directory, budget: budget)
         }
-        opened.images.run = try (image.runImage ?? defaultRunImage).map {
+        images.run = try (image.runImage ?? defaultRunImage).map {
             try ImageReference.local($0, registry: registry, budget: budget).runImage()
         }
-        if let run = opened.images.run { try Exporter.check(run) }  // before the build, not after
-        guard let output = image.output else { return opened }
+        if let run = images.run { try Exporter.check(run) }  // before the build, not after
+        guard let output = image.output else { return (images, nil, cacheImage) }
         _ = try HostInputs.sourceDateEpoch()  // a bad value fails before the build, not after
-        let outputImage = try OutputImage.open(output, budget: budget)
-        opened.images.output = (outputImage.layout, outputImage.tag)
+        let opened = try OutputImage.open(output, budget: budget)
+        images.output = (opened.layout, opened.tag)
+        images.outputName = opened.name
         do {
-            opened.images.previous = try ImageReference.previous(
-                explicit: image.previousImage, output: ImageReference(directory: outputImage.layout.path, tag: outputImage.tag),
-                layout: outputImage.layout, registry: registry, budget: budget)
+            images.previous = try ImageReference.previous(
+                explicit: image.previousImage, output: ImageReference(directory: opened.layout.path, tag: opened.tag),
+                layout: opened.layout, registry: registry, budget: budget)
         } catch {
-            outputImage.removeTemporary()
+            opened.removeTemporary()
             throw error
         }
-        opened.output = outputImage
-        return opened
+        return (images, opened, cacheImage)
     }
 }
 

@@ -72,8 +72,12 @@ final class RegistryImages {
         return base + "/stockade/blobs"
     }
 
+    /// Where pulls go instead of the shared blob cache (the phases: a private directory, since the
+    /// user they become may have no home of its own).
+    var blobCache: String?
+
     func cache(budget: DiskAccount?) throws -> ImageLayout {
-        try ImageLayout.openOrCreate(try Self.cacheDirectory(), budget: budget)
+        try ImageLayout.openOrCreate(try blobCache ?? Self.cacheDirectory(), budget: budget)
     }
 
     /// Pulls `reference` into the blob cache (only what it lacks) and tags it there by digest.

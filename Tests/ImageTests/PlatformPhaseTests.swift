@@ -191,21 +191,6 @@ import Testing
         #expect(fx.owner(of: pod.workspace) == UInt32(uid))
     }
 
-    /// Without the layout mode the images are in a registry: one line naming the way out, exit 69,
-    /// before anything is written.
-    @Test(arguments: [("analyzer", ["-layers=L", "my-app"]), ("exporter", ["-layers=L", "my-app"]),
-                      ("restorer", ["-layers=L", "-cache-image=registry.example/cache"]), ("rebaser", ["my-app"])])
-    func registryImagesWithoutLayoutAreOneLine(phase: String, args: [String]) throws {
-        let links = LifecycleLinks()
-        let layers = fx.makeDirectory("layers")
-        try "[[group]]\nid = \"examples/shell\"\nversion = \"0.1.0\"\napi = \"0.10\"\n".write(toFile: layers + "/group.toml", atomically: true, encoding: .utf8)
-        let outcome = links.run(phase, args.map { $0 == "-layers=L" ? "-layers=\(layers)" : $0 },
-                                environment: ["CNB_PLATFORM_API": "0.13", "CNB_USER_ID": "1000", "CNB_GROUP_ID": "1000"])
-        #expect(outcome.status == 69, "\(outcome)")
-        let lines = outcome.stderr.split(separator: "\n")
-        #expect(lines.count == 1 && lines[0].contains("no registry client") && lines[0].contains("-layout"), "\(outcome)")
-    }
-
     /// The layout mode is experimental in the reference: CNB_EXPERIMENTAL_MODE=error (its default) refuses it.
     @Test func layoutModeNeedsExperimentalMode() {
         let links = LifecycleLinks()
@@ -277,5 +262,24 @@ import Testing
         try #require(shout.status == 0, "\(shout)")
         let run = fx.stockade(["run", pod.oci + "/index.docker.io/library/my-app/latest:latest", "--", "hey"], as: .suiteUser)
         #expect(run.status == 0 && run.stdout == "HEY\n", "the chosen default process: \(run)")
+    }
+
+    /// The detector writes group.toml and plan.toml where -group and -plan say, and only there
+    /// (a platform that keeps them on another volume finds no stale copy in the layers).
+    @Test func detectorWritesThePlanFilesOnlyWhereAsked() throws {
+        try Invoker.plainUser.requireAvailable()
+        let (uid, gid) = Self.ids(of: "stockade-plain")
+        let pod = try Pod(owner: "\(uid):\(gid)")
+        let env = ["CNB_PLATFORM_API": "0.13", "CNB_BUILDPACKS_DIR": pod.root + "/cnb/buildpacks",
+                   "CNB_ORDER_PATH": pod.root + "/cnb/order.toml", "CNB_PLATFORM_DIR": pod.platform]
+        let outcome = pod.lifecycle.run("detector", ["-app=\(pod.workspace)", "-layers=\(pod.layers)", "-group=\(pod.report)/g.toml",
+                                                     "-plan=\(pod.report)/p.toml"], environment: env, as: .plainUser)
+        try #require(outcome.status == 0, "\(outcome)")
+        let group = try String(contentsOfFile: pod.report + "/g.toml", encoding: .utf8)
+        #expect(group.contains("examples/shell"), "\(group)")
+        #expect(FileManager.default.fileExists(atPath: pod.report + "/p.toml"))
+        for name in ["group.toml", "plan.toml"] {
+            #expect(!FileManager.default.fileExists(atPath: pod.layers + "/" + name), "\(name) is not the layers' to hold")
+        }
     }
 }

@@ -12,7 +12,8 @@ public struct RunImageReference: Sendable, Hashable {
     }
 }
 
-/// `/cnb/run.toml` of a builder: `[[images]] image, mirrors`, the first the default run image.
+/// `/cnb/run.toml` of a builder (Platform 0.12+): `[[images]] image, mirrors`, the first the default
+/// run image. Read, a legacy `stack.toml`'s `[run-image]` counts as one more.
 public struct RunTOML: TOMLDecodable, TOMLEncodable, Equatable {
     public static let defaultFileName = "run.toml"
     public var images: [RunImageReference]
@@ -24,6 +25,9 @@ public struct RunTOML: TOMLDecodable, TOMLEncodable, Equatable {
         var images: [RunImageReference] = []
         for entry in try reader.tables("images") {
             images.append(RunImageReference(image: try entry.string("image"), mirrors: try entry.strings("mirrors")))
+        }
+        if let legacy = try reader.table("run-image") {
+            images.append(RunImageReference(image: try legacy.string("image"), mirrors: try legacy.strings("mirrors")))
         }
         self.images = images
     }

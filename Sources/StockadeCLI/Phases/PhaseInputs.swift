@@ -249,6 +249,4 @@ struct PhaseFailure: Error {
     static let invalidArguments: Int32 = 3
     /// Go's `flag` package exits 2 on a malformed command line.
     static let badFlags: Int32 = 2
-    /// A registry was needed, and this build of Stockade has no registry client: use `-layout`.
-    static let registryUnavailable: Int32 = 69
 }

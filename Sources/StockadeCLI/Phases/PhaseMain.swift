@@ -6,6 +6,7 @@ import GoFlags
 import JSON
 import Lifecycle
 import OCI
+import Registry
 import Sandbox
 import SandboxExecutor
 import TerminalText
@@ -98,6 +99,8 @@ struct PhaseSession {
     let progress: LeveledProgress
     let configuration: Configuration
     let user: StackUser
+    /// Registry images, pulled into this session's scratch directory.
+    let registry: RegistryImages
     var phase: LifecyclePhase { inputs.phase }
     /// Created on first use, removed at the end.
     private var scratchDirectory: String?
@@ -117,6 +120,12 @@ struct PhaseSession {
                                code: PhaseFailure.invalidArguments)
         }
         user = StackUser(uid: UInt32(uid), gid: UInt32(gid))
+        // Platforms pass the parameter even when it is empty (`-insecure-registry=`).
+        let insecure = inputs.list("insecure-registry").flatMap { $0.split(separator: ",").map(String.init) }.filter { !$0.isEmpty }
+        for host in insecure where !RegistryReference.isValidHost(host) {
+            throw PhaseFailure("failed to parse arguments: -insecure-registry takes host[:port], not \(host)", code: PhaseFailure.invalidArguments)
+        }
+        registry = RegistryImages(insecureHosts: insecure)
     }
 
     mutating func perform() throws {
@@ -219,12 +228,13 @@ struct PhaseSession {
     // MARK: - the phases
 
     /// analyzer: the previous image's layer metadata and the run image, into analyzed.toml.
-    private func analyze() throws -> AnalyzedTOML {
+    private mutating func analyze() throws -> AnalyzedTOML {
         guard inputs.positional.count == 1 else {
             throw PhaseFailure("failed to parse arguments: received \(inputs.positional.count) arguments, but expected 1 (the image)",
                                code: PhaseFailure.invalidArguments)
         }
         let image = inputs.positional[0]
+        guard try layoutMode() else { return try analyzeInRegistry(image) }
         let layout = try layoutDirectory(for: image)
         var analyzed = AnalyzedTOML()
         let previousName = inputs.path("previous-image") ?? image
@@ -248,6 +258,31 @@ struct PhaseSession {
         return analyzed
     }
 
+    /// analyzer against registries: manifests and configs only, the images recorded by digest.
+    private mutating func analyzeInRegistry(_ image: String) throws -> AnalyzedTOML {
+        var analyzed = AnalyzedTOML()
+        let previousName = inputs.path("previous-image") ?? image
+        if !(try inputs.bool("skip-layers")), let (reference, pulled) = try pullIfPresent(previousName) {
+            let (_, found) = try pulled.open()
+            analyzed.previousImage = reference.with(digest: found.descriptor.digest).description
+            if let label = found.config.labels[ImageLabel.lifecycleMetadata], let json = try? JSONParser.parse(Array(label.utf8), maxBytes: ImageLayout.documentLimit) {
+                analyzed.metadata = TOMLJSON.table(json) ?? TOMLTable()
+            }
+            progress.line("Previous image \(previousName): \(found.descriptor.digest)")
+        }
+        let runName = try runImageName()
+        let (runReference, pulled) = try pull(runName, layers: false)
+        let (_, run) = try pulled.open()
+        let platform = run.config.platform
+        analyzed.runImage = AnalyzedTOML.RunImage(
+            image: runName, reference: runReference.with(digest: run.descriptor.digest).description,
+            target: TargetPlatform(os: platform.os, arch: platform.architecture, archVariant: platform.variant ?? "",
+                                   distro: Self.distro(of: run.config)))
+        try write(analyzed, to: inputs.analyzed)
+        progress.line("Run image \(runName): \(run.descriptor.digest)")
+        return analyzed
+    }
+
     /// detector: the first group of the order that passes, into group.toml and plan.toml.
     private mutating func detect() throws -> DetectedGroup {
         var store = BuildpackStore()
@@ -258,7 +293,8 @@ struct PhaseSession {
         }
         try store.resolve(order: order)
         for warning in store.warnings { complain(warning, level: "warning") }
-        let detected = try session(store: store).detect(order: order)
+        // Only where -group and -plan say, as the reference writes them; the creator keeps the layers' copies.
+        let detected = try session(store: store).detect(order: order, writingPlanFiles: phase == .creator)
         try write(detected.group, to: inputs.group)
         try write(detected.plan, to: inputs.plan)
         return detected
@@ -268,7 +304,7 @@ struct PhaseSession {
     private mutating func restore(analyzed: AnalyzedTOML?, group: GroupTOML) throws -> LifecycleSession.Restoration {
         let previous = try inputs.bool("skip-layers") ? nil : try previousImage(analyzed)
         // An empty cache volume is a first build, not a broken cache.
-        let cache = try cacheLocation().flatMap { access($0 + "/index.json", F_OK) == 0 ? LayerCache(path: $0) : nil }?
+        let cache = try cacheLocation(pulling: true).flatMap { access($0.path + "/index.json", F_OK) == 0 ? LayerCache(path: $0.path) : nil }?
             .load(progress: progress)
         guard previous != nil || cache != nil else { return LifecycleSession.Restoration() }
         return try session(store: BuildpackStore()).restore(group: group.group, previous: previous, cache: cache)
@@ -301,10 +337,17 @@ struct PhaseSession {
             throw PhaseFailure("failed to parse arguments: at least one image argument is required", code: PhaseFailure.invalidArguments)
         }
         let names = inputs.positional + (phase == .creator ? inputs.list("tag") : [])
-        let layout = try layoutDirectory(for: first)
+        let inRegistry = !(try layoutMode())
+        let layout = inRegistry ? "" : try layoutDirectory(for: first)
+        let recorded = analyzed?.runImage.map(\.reference).flatMap { $0.isEmpty ? nil : $0 }
         let run: Exporter.RunImage
-        if let reference = analyzed?.runImage?.reference, !reference.isEmpty {
-            run = try LayoutPath.open(reference: reference)
+        var runReference: RegistryReference?
+        if inRegistry {
+            let (reference, pulled) = try pull(try recorded ?? runImageName(), layers: true)
+            runReference = reference
+            run = try pulled.runImage()
+        } else if let recorded {
+            run = try LayoutPath.open(reference: recorded)
         } else {
             run = try LayoutPath(try runImageName(), in: layout).open()
         }
@@ -321,7 +364,18 @@ struct PhaseSession {
         let session = try session(store: BuildpackStore())
         var digest = ""
         var size: Int64 = 0
-        for name in names {
+        if inRegistry {
+            // One export into a private layout, then a push per name: the registry gets each blob once.
+            let output = try ImageLayout.openOrCreate(try scratch() + "/output", budget: session.disk)
+            let result = try session.export(group: group.group, to: output, tag: "latest", exportInputs, restoration: restoration)
+            for name in names {
+                try registry.push(output, tag: "latest", to: try Self.registryReference(name), mountFrom: runReference.map { [$0] } ?? [])
+                progress.line("Saved \(name): \(result.manifest.digest)")
+            }
+            digest = result.manifest.digest.description
+            size = result.manifest.size
+        }
+        for name in names where !inRegistry {
             let target = try LayoutPath(name, in: layout)
             try Self.makeParents(of: target.path)
             let output = try ImageLayout.openOrCreate(target.path, budget: session.disk)
@@ -331,20 +385,24 @@ struct PhaseSession {
             size = result.manifest.size
         }
         try write(ReportTOML(tags: names, digest: digest, manifestSize: size), to: inputs.report)
-        if let cache = try cacheLocation() {
-            try session.saveCache(LayerCache(path: cache, budget: session.disk), group: group.group, restoration: restoration)
+        if let cache = try cacheLocation(pulling: true) {
+            try session.saveCache(LayerCache(path: cache.path, budget: session.disk), group: group.group, restoration: restoration)
+            if let image = cache.image {
+                try registry.push(try ImageLayout.open(cache.path), tag: LayerCache.tag, to: image)
+            }
         }
     }
 
     /// rebaser: each image onto the run image, in its layout.
-    private func rebase() throws {
+    private mutating func rebase() throws {
         guard let first = inputs.positional.first else {
             throw PhaseFailure("failed to parse arguments: at least one image argument is required", code: PhaseFailure.invalidArguments)
         }
-        let layout = try layoutDirectory(for: first)
         guard let runName = inputs.path("run-image") ?? inputs.path("image") else {
-            throw PhaseFailure("rebaser needs -run-image in layout mode", code: PhaseFailure.invalidArguments)
+            throw PhaseFailure("rebaser needs -run-image", code: PhaseFailure.invalidArguments)
         }
+        guard try layoutMode() else { return try rebaseInRegistry(runName) }
+        let layout = try layoutDirectory(for: first)
         let run = try LayoutPath(runName, in: layout).open()
         var digest = ""
         var size: Int64 = 0
@@ -358,14 +416,61 @@ struct PhaseSession {
         try write(ReportTOML(tags: inputs.positional, digest: digest, manifestSize: size), to: inputs.report)
     }
 
+    /// rebaser against a registry: manifests and configs down, a new config and manifest up, the
+    /// run image's layers mounted from its repository; no layer is downloaded.
+    private mutating func rebaseInRegistry(_ runName: String) throws {
+        let (runReference, runPulled) = try pull(runName, layers: false)
+        let run = try runPulled.runImage()
+        var digest = ""
+        var size: Int64 = 0
+        for name in inputs.positional {
+            let (target, pulled) = try pull(name, layers: false)
+            let (layout, image) = try pulled.open()
+            let tag = "rebased-" + image.descriptor.digest.hex
+            let rebased = try Rebaser.rebase(image, in: layout, tag: tag, onto: run, progress: progress, layersElsewhere: true)
+            try registry.push(layout, tag: tag, to: target, mountFrom: [runReference])
+            digest = rebased.descriptor.digest.description
+            size = rebased.descriptor.size
+        }
+        try write(ReportTOML(tags: inputs.positional, digest: digest, manifestSize: size), to: inputs.report)
+    }
+
     // MARK: - inputs
 
-    /// `-layout-dir`, when layout mode is on; registries otherwise, which this Stockade cannot reach.
-    private func layoutDirectory(for image: String) throws -> String {
-        guard try inputs.bool("layout") || inputs.environment["CNB_USE_LAYOUT"].flatMap(GoFlagSet.parseBool) == true else {
-            throw PhaseFailure("\(phase.rawValue): \(image) is in a registry, and this Stockade has no registry client yet: use the OCI layout mode (-layout -layout-dir DIR, or CNB_USE_LAYOUT=true CNB_LAYOUT_DIR=DIR)",
-                               code: PhaseFailure.registryUnavailable)
+    /// `-layout` (`CNB_USE_LAYOUT`): images are OCI layouts under `-layout-dir`; else they are in registries.
+    private func layoutMode() throws -> Bool {
+        try inputs.bool("layout") || inputs.environment["CNB_USE_LAYOUT"].flatMap(GoFlagSet.parseBool) == true
+    }
+
+    /// An image name as the phases take it: a registry reference (`app` is `docker.io/library/app:latest`).
+    static func registryReference(_ name: String) throws -> RegistryReference {
+        do {
+            return try RegistryReference(parsing: name)
+        } catch {
+            throw PhaseFailure("failed to parse arguments: \(error.message)", code: PhaseFailure.invalidArguments)
         }
+    }
+
+    /// Pulls `name` into this session's scratch directory (`layers: false`: manifest and config only).
+    private mutating func pull(_ name: String, layers: Bool) throws -> (RegistryReference, ImageReference) {
+        let reference = try Self.registryReference(name)
+        let blobs = try scratch() + "/blobs"
+        registry.blobCache = blobs
+        let budget = try DiskOption.parse([]).account(writingTo: [try scratch()], configuration: configuration)
+        return (reference, try registry.pull(reference, budget: budget, layers: layers))
+    }
+
+    /// As `pull`, nil when the registry has no such image (a first build).
+    private mutating func pullIfPresent(_ name: String) throws -> (RegistryReference, ImageReference)? {
+        do {
+            return try pull(name, layers: false)
+        } catch let error as RegistryError where error.kind == .notFound {
+            return nil
+        }
+    }
+
+    /// `-layout-dir`, when layout mode is on.
+    private func layoutDirectory(for image: String) throws -> String {
         let mode = inputs.environment["CNB_EXPERIMENTAL_MODE"] ?? "error"
         if mode == "error" {
             throw PhaseFailure("the OCI layout mode is experimental and CNB_EXPERIMENTAL_MODE=error forbids it: set CNB_EXPERIMENTAL_MODE=warn or quiet",
@@ -390,19 +495,38 @@ struct PhaseSession {
         throw PhaseFailure("no run image: give -run-image or a \(file) with [[images]]", code: PhaseFailure.invalidArguments)
     }
 
-    private func previousImage(_ analyzed: AnalyzedTOML?) throws -> Exporter.Previous? {
+    /// The previous image analyzed.toml names; from a registry with its layers, since the restorer
+    /// takes the reused layers' SBOMs from its SBOM layer and the exporter the layers themselves.
+    private mutating func previousImage(_ analyzed: AnalyzedTOML?) throws -> Exporter.Previous? {
         guard let reference = analyzed?.previousImage else { return nil }
-        let found = try LayoutPath.open(reference: reference)
+        let found: Exporter.RunImage
+        if try layoutMode() {
+            found = try LayoutPath.open(reference: reference)
+        } else {
+            found = try pull(reference, layers: true).1.runImage()
+        }
         return LifecycleMetadata(label: found.image.config.labels[ImageLabel.lifecycleMetadata]).map {
             Exporter.Previous(layout: found.layout, image: found.image, metadata: $0)
         }
     }
 
-    /// `-cache-dir`, else `-cache-image` in layout mode; a cache image in a registry is out of reach.
-    private func cacheLocation() throws -> String? {
-        if let directory = inputs.path("cache-dir") { return directory }
+    /// `-cache-dir`, else `-cache-image`: in layout mode its layout; in a registry (`pulling`), a
+    /// private layout it is pulled into (none yet: an empty one) and `image`, where the exporter pushes it back.
+    private mutating func cacheLocation(pulling: Bool) throws -> (path: String, image: RegistryReference?)? {
+        if let directory = inputs.path("cache-dir") { return (directory, nil) }
         guard let image = inputs.path("cache-image") else { return nil }
-        return try LayoutPath(image, in: try layoutDirectory(for: image)).path
+        if try layoutMode() { return (try LayoutPath(image, in: try layoutDirectory(for: image)).path, nil) }
+        let reference = try Self.registryReference(image)
+        let path = try scratch() + "/cache"
+        let budget = try DiskOption.parse([]).account(writingTo: [try scratch()], configuration: configuration)
+        let layout = try ImageLayout.openOrCreate(path, budget: budget)
+        do {
+            let pulled = try registry.client(reference.host).pull(reference, into: layout)
+            try layout.setTag(LayerCache.tag, to: pulled.descriptor)
+        } catch let error as RegistryError where error.kind == .notFound {
+            progress.line("No cache image \(image) yet")
+        }
+        return (path, reference)
     }
 
     /// The lifecycle core over this phase's directories, its buildpacks run by sandboxes as the stack user.
@@ -444,7 +568,8 @@ struct PhaseSession {
         return SandboxExecutor(user: user, rootfs: nil,
                                detectFilter: try ProfileSelection.filter(named: configuration.profile(nil, for: "detect", default: "strict")),
                                buildFilter: try ProfileSelection.filter(named: configuration.profile(nil, for: "build", default: "default")),
-                               limits: limits, enforcement: enforcement, console: Console(fd: STDOUT_FILENO))
+                               limits: limits, enforcement: enforcement, console: Console(fd: STDOUT_FILENO),
+                               requireNamespaces: configuration.requireNamespaces)
     }
 
     private func disk() throws -> DiskAccount {
@@ -542,6 +667,8 @@ struct PhaseSession {
             return PhaseFailure(error.description, code: LifecycleError.from(error, phaseCode: phase.failureCode).exitCode)
         case let error as ExecutionError:
             return PhaseFailure(error.description, code: phase.failureCode)
+        case let error as RegistryError:
+            return PhaseFailure(error.message, code: phase.failureCode)
         default:
             return PhaseFailure("\(error)", code: phase.failureCode)
         }
