@@ -8,10 +8,9 @@ set -euo pipefail
 out=${1:?usage: lifecycle-image.sh OUTPUT-LAYOUT [TAG] [BINARY-DIRECTORY]}
 tag=${2:-latest}
 bin=${3:-.build/release}
-version=${LIFECYCLE_VERSION:-0.1.0}
-
 banner=$(CNB_PLATFORM_API=0.13 "$bin/stockade" lifecycle analyzer -version)
-# "stockade (Platform API 0.7-0.15, Buildpack API 0.7-0.12)"
+# "stockade 0.1.0 (Platform API 0.7-0.15, Buildpack API 0.7-0.12)"
+version=${LIFECYCLE_VERSION:-$(sed -n 's/^stockade \([^ ]*\) .*/\1/p' <<<"$banner")}
 platform=$(sed -n 's/.*Platform API \([0-9.]*-[0-9.]*\).*/\1/p' <<<"$banner")
 buildpack=$(sed -n 's/.*Buildpack API \([0-9.]*-[0-9.]*\).*/\1/p' <<<"$banner")
 [[ -n $platform && -n $buildpack ]] || { echo "lifecycle-image: cannot read the API ranges from: $banner" >&2; exit 1; }
