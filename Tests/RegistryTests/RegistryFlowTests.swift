@@ -75,6 +75,10 @@ import Testing
         #expect(created.stdout.contains("buildpack examples/shell@0.1.0"), "\(created.stdout)")
         let builderInfo = Fixture.run(["skopeo", "inspect", "--tls-verify=false", "docker://" + builder])
         #expect(builderInfo.status == 0 && builderInfo.stdout.contains("io.buildpacks.builder.metadata"), "\(builderInfo)")
+        // A buildpack uri naming a tag the registry lacks: one line, the registry's own exit code.
+        try write("[[buildpacks]]\nuri = \"\(host)/shell-bp:missing\"\n[build]\nimage = \"\(host)/run:1\"\n", to: dir + "/missing.toml")
+        let missing = Registries.stockade(["builder", "create", "\(host)/never:1", "--config", dir + "/missing.toml"] + insecure, as: invoker)
+        #expect(missing.status == 82 && Registries.oneErrorLine(missing), "\(missing)")
 
         let app = "\(host)/app:1"
         let store = fx.makeDirectory("store", mode: 0o777) + "/store"
