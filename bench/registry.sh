@@ -4,7 +4,11 @@
 # `stockade copy` and `skopeo copy` side by side in one hyperfine run each,
 # medians and the ratio stockade/skopeo printed. Every push goes to a fresh
 # repository of an emptied registry (nothing is skipped or mounted); every pull
-# into an empty layout. Not a test. SIZE_MB= and RUNS= change the size and the run count.
+# into an empty layout. Then a build from a builder image in the registry (the
+# example buildpacks on a busybox build image): the first with an empty blob
+# cache and builder store (pull and unpack) against a second with both warm
+# (unpacks nothing), side by side in one hyperfine run.
+# Not a test. SIZE_MB= and RUNS= change the size and the run count.
 set -euo pipefail
 stockade=$(realpath "${1:-.build/release/stockade}")
 size_mb=${SIZE_MB:-500}
@@ -68,8 +72,36 @@ hyperfine --style basic --runs "$runs" --export-json "$work/push.json" \
     --prepare "rm -rf $work/storage/docker" \
     -n "stockade push" "$stockade copy oci:$work/image:bench $host/s\$(date +%s%N):1 --insecure-registry $host" \
     -n "skopeo push" "skopeo copy -q --dest-tls-verify=false oci:$work/image:bench docker://$host/k\$(date +%s%N):1"
-python3 - "$work/push.json" "$work/pull.json" "$size_mb" <<'EOF'
+
+# The example builder (as `make example` makes it), pushed; one warm-up build fills its store.
+here=$(cd "$(dirname "$0")/.." && pwd)
+bash "$here/examples/make-run-image.sh" "$work/run-image" latest > /dev/null
+{
+    for bp in shell python labeller app-meta greeting-provider greeting-consumer; do
+        printf '[[buildpacks]]\nuri = "%s"\n' "$here/examples/buildpacks/$bp"
+    done
+    sed -n '/^\[\[order\]\]/,$p' "$here/examples/builder.toml"
+    printf '[build]\nimage = "oci:%s:latest"\n[[run.images]]\nimage = "oci:%s:latest"\n' "$work/run-image" "$work/run-image"
+} > "$work/builder.toml"
+"$stockade" builder create "$host/builder:1" --config "$work/builder.toml" --insecure-registry "$host" > /dev/null
+build() {  # build CACHE STORE
+    echo "XDG_CACHE_HOME=$work/$1 $stockade build --builder $host/builder:1 --insecure-registry $host --store $work/$2" \
+         "--path $here/examples/apps/shell-app --network none"
+}
+warmup=$(eval "$(build warm-cache warm-store)")
+warm=$(eval "$(build warm-cache warm-store)")
+grep -q "Unpacking" <<< "$warmup" || { echo "the first build unpacked nothing" >&2; exit 1; }
+if grep -q "Unpacking" <<< "$warm"; then echo "the warm build unpacked a layer" >&2; exit 1; fi
+hyperfine --style basic --runs "$runs" --export-json "$work/builder.json" \
+    --prepare "rm -rf $work/cold-cache $work/cold-store" --prepare true \
+    -n "first build (cold store)" "$(build cold-cache cold-store)" \
+    -n "second build (warm store)" "$(build warm-cache warm-store)"
+
+python3 - "$work/push.json" "$work/pull.json" "$size_mb" "$work/builder.json" <<'EOF'
 import json, sys
+results = {r["command"]: r["median"] for r in json.load(open(sys.argv[4]))["results"]}
+(cold_name, cold), (warm_name, warm) = results.items()
+print(f"{cold_name}: {cold:.2f} s  {warm_name}: {warm:.2f} s  ratio warm/cold: {warm / cold:.2f}")
 for path in sys.argv[1:3]:
     results = {r["command"]: r["median"] for r in json.load(open(path))["results"]}
     names = list(results)

@@ -92,12 +92,15 @@ struct ModuleSources {
     let base: String
     /// Private scratch space for unpacked archives and packages.
     let scratch: String
+    /// Brings a registry image into the blob cache, as `--builder REF` does.
+    let pull: (RegistryReference) throws -> ImageReference
     var store = BuildpackStore()
     private var count = 0
 
-    init(base: String, scratch: String) {
+    init(base: String, scratch: String, pull: @escaping (RegistryReference) throws -> ImageReference) {
         self.base = base
         self.scratch = scratch
+        self.pull = pull
     }
 
     /// Adds what `uri` holds; returns its entries (a package holds several).
@@ -110,7 +113,7 @@ struct ModuleSources {
             throw LifecycleError("\(file): buildpack uri \(uri): downloads are not supported; give a directory, a .tgz or .cnb file, or an image",
                                  exitCode: LifecycleError.Code.invalidArguments)
         }
-        if uri.hasPrefix("docker://") { return try addImage(String(uri.dropFirst(9)), uri: uri, in: file) }
+        if uri.hasPrefix("docker://") { return try addImage(uri, uri: uri, in: file) }
         if uri.hasPrefix("oci:") { return try addImage(uri, uri: uri, in: file) }
         let local = absolute(uri.hasPrefix("file://") ? String(uri.dropFirst(7)) : uri)
         var st = stat()
@@ -148,11 +151,16 @@ struct ModuleSources {
     }
 
     private mutating func addImage(_ text: String, uri: String, in file: String) throws -> [BuildpackStore.Entry] {
-        let stripped = text.hasPrefix("oci:") ? String(text.dropFirst(4)) : text
-        let reference = try ImageReference(stripped.hasPrefix("/") ? stripped : absolute(stripped))
-        guard access(reference.directory + "/oci-layout", F_OK) == 0 else {
-            throw LifecycleError("\(file): buildpack \(uri) is not an OCI image layout here (registry images are not supported yet)",
-                                 exitCode: ExitStatus.missingPath)
+        let reference: ImageReference
+        switch try imageName(text) {
+        case .registry(let name):
+            reference = try pull(name)
+        case .layout(let directory, let tag):
+            reference = ImageReference(directory: absolute(directory), tag: tag)
+            guard access(reference.directory + "/oci-layout", F_OK) == 0 else {
+                throw LifecycleError("\(file): buildpack \(uri) is neither an OCI image layout here nor a registry reference",
+                                     exitCode: ExitStatus.missingPath)
+            }
         }
         let (layout, image) = try reference.open()
         return try addPackage(image, layout: layout, name: uri)
@@ -188,12 +196,25 @@ struct ModuleSources {
     }
 }
 
-/// `oci:DIR[:TAG]` or `DIR[:TAG]` to write into, made when missing.
-private func outputLayout(_ text: String, budgetFor configuration: Configuration, disk: DiskOption) throws -> (ImageLayout, ImageReference) {
-    let reference = try ImageReference(text)
-    let layout = try ImageLayout.openOrCreate(reference.directory,
-                                              budget: try disk.account(writingTo: [reference.directory], configuration: configuration))
-    return (layout, reference)
+/// The image `builder create` or `buildpack package` writes: a layout (made when missing), or a
+/// temporary layout pushed to the registry the reference names, its digest printed.
+private func writeOutput(_ text: String, configuration: Configuration, disk: DiskOption, registry: RegistryImages,
+                         write: (ImageLayout, String) throws -> Descriptor) throws -> (name: String, digest: Digest) {
+    var directories = [HostInputs.scratchBase]
+    if case .layout(let directory, _) = try imageName(text) { directories = [directory] }
+    let output = try OutputImage.open(text, budget: try disk.account(writingTo: directories, configuration: configuration))
+    defer { output.removeTemporary() }
+    let manifest = try write(output.layout, output.tag)
+    try output.publish(registry, runImage: nil)
+    return (output.name, manifest.digest)
+}
+
+/// A pull into the blob cache within the disk budget, for registry images a config file names.
+private func pulling(_ registry: RegistryImages, configuration: Configuration, disk: DiskOption) -> (RegistryReference) throws -> ImageReference {
+    { reference in
+        let budget = try disk.account(writingTo: [try RegistryImages.cacheDirectory()], configuration: configuration)
+        return try registry.pull(reference, budget: budget)
+    }
 }
 
 /// The stockade binary itself: a builder's lifecycle.
@@ -214,7 +235,8 @@ struct BuilderCreate: ParsableCommand {
         commandName: "create",
         abstract: "Make a builder image from a builder.toml, as pack builder create does, with this stockade as its lifecycle.")
 
-    @Argument(help: ArgumentHelp("The image to write: an OCI image layout and a tag.", valueName: "oci:dir[:tag]"))
+    @Argument(help: ArgumentHelp("The image to write: an OCI image layout and a tag, or a registry reference (pushed).",
+                                 valueName: "oci:dir[:tag]|ref"))
     var image: String
 
     @Option(help: ArgumentHelp("The builder.toml.", valueName: "file"))
@@ -222,7 +244,9 @@ struct BuilderCreate: ParsableCommand {
 
     @OptionGroup var disk: DiskOption
 
-    func validate() throws { _ = try ImageReference(image) }
+    @OptionGroup var registry: RegistryFlags
+
+    func validate() throws { _ = try imageName(image) }
 
     func run() throws {
         try reportingErrors {
@@ -236,7 +260,9 @@ struct BuilderCreate: ParsableCommand {
                 try? StackUserFiles.removeTree(scratch, for: StackUser(uid: getuid(), gid: getgid()))
                 CleanupJournal.finished()
             }
-            var sources = ModuleSources(base: file.directory, scratch: scratch)
+            let registryImages = RegistryImages(registry)
+            let pull = pulling(registryImages, configuration: configuration, disk: disk)
+            var sources = ModuleSources(base: file.directory, scratch: scratch, pull: pull)
             var entries: [BuildpackStore.Entry] = []
             for reference in builder.buildpacks {
                 guard let uri = reference.uri else {
@@ -255,7 +281,10 @@ struct BuilderCreate: ParsableCommand {
                 throw LifecycleError("\(config): no build image: set [build] image (or [stack] build-image)",
                                      exitCode: LifecycleError.Code.invalidArguments)
             }
-            let buildReference = try ImageReference(localImage(buildName, base: file.directory))
+            let buildReference = switch try imageName(localImage(buildName, base: file.directory)) {
+            case .layout(let directory, let tag): ImageReference(directory: directory, tag: tag)
+            case .registry(let reference): try pull(reference)
+            }
             let build = try buildReference.open()
             var runImages = builder.runImages.map { RunImageReference(image: $0.image, mirrors: $0.mirrors) }
             if runImages.isEmpty, let stack = builder.stack, let run = stack.runImage {
@@ -272,12 +301,13 @@ struct BuilderCreate: ParsableCommand {
             if build.1.config.environmentValue("CNB_USER_ID") == nil {
                 complain("the build image \(buildName) sets no CNB_USER_ID/CNB_GROUP_ID: the builder's stack user is 1000:1000", level: "warning")
             }
-            let (layout, output) = try outputLayout(image, budgetFor: configuration, disk: disk)
-            let manifest = try creation.write(to: layout, tag: output.tag)
+            let output = try writeOutput(image, configuration: configuration, disk: disk, registry: registryImages) {
+                try creation.write(to: $0, tag: $1)
+            }
             for entry in entries.sorted(by: { $0.descriptor.reference < $1.descriptor.reference }) {
                 progress.line("  buildpack \(entry.descriptor.reference)")
             }
-            progress.line("Builder \(output) \(manifest.digest)")
+            progress.line("Builder \(output.name) \(output.digest)")
         }
     }
 
@@ -310,9 +340,11 @@ struct BuildpackPackage: ParsableCommand {
 
     @OptionGroup var disk: DiskOption
 
+    @OptionGroup var registry: RegistryFlags
+
     func validate() throws {
         guard format == "image" || format == "file" else { throw ValidationError("--format must be image or file.") }
-        if format == "image" { _ = try ImageReference(name) }
+        if format == "image" { _ = try imageName(name) }
     }
 
     func run() throws {
@@ -337,7 +369,9 @@ struct BuildpackPackage: ParsableCommand {
                 try? StackUserFiles.removeTree(scratch, for: StackUser(uid: getuid(), gid: getgid()))
                 CleanupJournal.finished()
             }
-            var sources = ModuleSources(base: base, scratch: scratch)
+            let registryImages = RegistryImages(registry)
+            var sources = ModuleSources(base: base, scratch: scratch,
+                                        pull: pulling(registryImages, configuration: configuration, disk: disk))
             let what = config ?? "package.toml"
             let main = try sources.add(buildpackURI, in: what)
             guard main.count == 1 else {
@@ -348,9 +382,10 @@ struct BuildpackPackage: ParsableCommand {
             for dependency in dependencies { others += try sources.add(dependency.uri ?? "", in: what) }
             let packaging = BuildpackPackaging(main: main[0], dependencies: others)
             if format == "image" {
-                let (layout, output) = try outputLayout(name, budgetFor: configuration, disk: disk)
-                let manifest = try packaging.write(to: layout, tag: output.tag)
-                progress.line("Buildpackage \(output) \(manifest.digest)")
+                let output = try writeOutput(name, configuration: configuration, disk: disk, registry: registryImages) {
+                    try packaging.write(to: $0, tag: $1)
+                }
+                progress.line("Buildpackage \(output.name) \(output.digest)")
             } else {
                 try writeFile(packaging, configuration: configuration)
                 progress.line("Buildpackage \(name)")

@@ -37,6 +37,85 @@ import Testing
         #expect(again.stdout.contains("already there"), "\(again.stdout)")
     }
 
+    /// The issue's flow with every image in the registry: a buildpackage and then a builder pushed
+    /// by stockade (the builder's buildpack, build and run image named by registry reference), a
+    /// build from that builder pushed in turn, read by skopeo, run by stockade and (as root) by runc.
+    @Test(arguments: invokers)
+    func builderCreatedInTheRegistryBuildsWhatSkopeoStockadeAndRuncRead(_ invoker: Invoker) throws {
+        try invoker.requireAvailable()
+        guard TestRegistry.available else { try skip("docker-registry is not installed") }
+        let registry = try TestRegistry()
+        let host = registry.host, insecure = ["--insecure-registry", registry.host]
+        let fx = Registries.fx
+        #expect(Registries.skopeoPush(Registries.runImage + ":latest", to: "\(host)/run:1").status == 0)
+
+        let dir = fx.makeDirectory("registry-builder")
+        let buildpack = "\(host)/shell-bp:1"
+        try write("[buildpack]\nuri = \"\(fx.examples)/buildpacks/shell\"\n", to: dir + "/package.toml")
+        let packaged = Registries.stockade(["buildpack", "package", buildpack, "--config", dir + "/package.toml"] + insecure, as: invoker)
+        #expect(packaged.status == 0, "\(packaged)")
+        #expect(packaged.stdout.contains("Pushed \(buildpack)@sha256:"), "\(packaged.stdout)")
+
+        try write("""
+            [[buildpacks]]
+            uri = "docker://\(buildpack)"
+            [[order]]
+            [[order.group]]
+            id = "examples/shell"
+            [build]
+            image = "\(host)/run:1"
+            [[run.images]]
+            image = "\(host)/run:1"
+
+            """, to: dir + "/builder.toml")
+        let builder = "\(host)/builder:1"
+        let created = Registries.stockade(["builder", "create", builder, "--config", dir + "/builder.toml"] + insecure, as: invoker)
+        #expect(created.status == 0, "\(created)")
+        #expect(created.stdout.contains("Pushed \(builder)@sha256:"), "\(created.stdout)")
+        #expect(created.stdout.contains("buildpack examples/shell@0.1.0"), "\(created.stdout)")
+        let builderInfo = Fixture.run(["skopeo", "inspect", "--tls-verify=false", "docker://" + builder])
+        #expect(builderInfo.status == 0 && builderInfo.stdout.contains("io.buildpacks.builder.metadata"), "\(builderInfo)")
+        // A buildpack uri naming a tag the registry lacks: one line, the registry's own exit code.
+        try write("[[buildpacks]]\nuri = \"\(host)/shell-bp:missing\"\n[build]\nimage = \"\(host)/run:1\"\n", to: dir + "/missing.toml")
+        let missing = Registries.stockade(["builder", "create", "\(host)/never:1", "--config", dir + "/missing.toml"] + insecure, as: invoker)
+        #expect(missing.status == 82 && Registries.oneErrorLine(missing), "\(missing)")
+
+        let app = "\(host)/app:1"
+        let store = fx.makeDirectory("store", mode: 0o777) + "/store"
+        let built = Registries.stockade(["build", "--builder", builder, "--store", store, "--path", fx.examples + "/apps/shell-app",
+                                         "--network", "none", "--output", app] + insecure, as: invoker)
+        #expect(built.status == 0, "\(built)")
+        #expect(built.stdout.contains("Pushed \(app)@sha256:"), "\(built.stdout)")
+        // On the builder's run image, which no flag named.
+        let runLayers = Self.layers("docker://\(host)/run:1"), appLayers = Self.layers("docker://" + app)
+        #expect(!runLayers.isEmpty && Array(appLayers.prefix(runLayers.count)) == runLayers, "\(appLayers) \(runLayers)")
+
+        let copy = fx.makeDirectory("skopeo-copy") + "/layout"
+        let copied = Fixture.run(["skopeo", "copy", "-q", "--src-tls-verify=false", "docker://" + app, "oci:" + copy + ":app"])
+        #expect(copied.status == 0, "\(copied)")
+        let ran = Registries.stockade(["run", app] + insecure, as: invoker)
+        #expect(ran.status == 0 && ran.stdout.contains(Registries.hello), "\(ran)")
+
+        guard fx.isRoot, invoker == .suiteUser, copied.status == 0 else { return }  // umoci unpack and runc need root
+        let bundle = fx.makeDirectory("bundle") + "/bundle"
+        defer { try? FileManager.default.removeItem(atPath: bundle) }
+        let unpacked = Fixture.run(["umoci", "unpack", "--image", copy + ":app", bundle])
+        try #require(unpacked.status == 0, "\(unpacked)")
+        let configPath = bundle + "/config.json"
+        var config = try #require((try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: configPath)))) as? [String: Any])
+        var process = try #require(config["process"] as? [String: Any])
+        process["terminal"] = false
+        config["process"] = process
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: configPath))
+        let runc = Fixture.run(["runc", "run", "--bundle", bundle, "stockade-registry-test-" + UUID().uuidString.prefix(12)])
+        #expect(runc.status == 0 && runc.stdout.hasPrefix(Registries.hello), "\(runc)")
+    }
+
+    private func write(_ text: String, to path: String) throws {
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o644)
+    }
+
     @Test(arguments: invokers)
     func rebaseInTheRegistryDownloadsNoLayer(_ invoker: Invoker) throws {
         try invoker.requireAvailable()
