@@ -49,10 +49,10 @@ public enum HostInputs {
         }
     }
 
-    /// A private directory in `$TMPDIR`, in the cleanup journal before it exists.
     /// Where scratch directories go: `$TMPDIR`, else /tmp.
     public static var scratchBase: String { getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp" }
 
+    /// A private directory in `$TMPDIR`, in the cleanup journal before it exists.
     public static func makeScratch() throws(LifecycleError) -> String {
         do {
             return try CleanupJournal.makeTemporaryDirectory(in: scratchBase)
@@ -97,14 +97,23 @@ public enum HostInputs {
         return created
     }
 
-    /// The static launcher that goes into images: `$STOCKADE_LAUNCHER`, else beside this binary.
+    /// The static launcher that goes into images: `$STOCKADE_LAUNCHER`, else `stockade-launcher` beside
+    /// this binary, else `launcher` beside it as a builder image's `/cnb/lifecycle/` holds it (never
+    /// this binary itself under that name, which would exec itself for ever).
     public static func launcherPath() throws(LifecycleError) -> String {
         if let given = getenv("STOCKADE_LAUNCHER") { return String(cString: given) }
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
         guard n > 0 else { throw LifecycleError("cannot find the stockade binary", exitCode: LifecycleError.Code.system) }
         let exe = String(cString: buffer)
-        let path = String(exe[..<exe.lastIndex(of: "/")!]) + "/stockade-launcher"
+        let directory = String(exe[..<exe.lastIndex(of: "/")!])
+        let path = directory + "/stockade-launcher"
+        var own = stat(), other = stat()
+        if access(path, X_OK) != 0, access(directory + "/launcher", X_OK) == 0,
+           stat("/proc/self/exe", &own) == 0, stat(directory + "/launcher", &other) == 0,
+           own.st_dev != other.st_dev || own.st_ino != other.st_ino {
+            return directory + "/launcher"
+        }
         guard access(path, X_OK) == 0 else {
             throw LifecycleError("the launcher \(path) is missing: build it with `swift build --product stockade-launcher`",
                                  exitCode: LifecycleError.Code.missingPath)
