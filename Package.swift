@@ -39,7 +39,7 @@ let package = Package(
         // The only code that runs between clone() and execve(): async-signal-safe C.
         .target(name: "CSandbox"),
         // Seccomp profiles in the OCI/Docker JSON format, compiled to BPF with libseccomp.
-        .target(name: "Seccomp", dependencies: ["CSeccomp", "JSON"]),
+        .target(name: "Seccomp", dependencies: ["CSeccomp", "JSON", "SystemCalls"]),
         .target(name: "Sandbox", dependencies: ["CSandbox", "Seccomp", "CCap", "JSON", "CrashSafety"]),
         // OCI image layouts: blobs by digest, manifests, configs, tar layers written and read with libarchive.
         // libarchive is linked statically, with only the parts OCI calls (--gc-sections): its
