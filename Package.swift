@@ -4,7 +4,7 @@ import PackageDescription
 // Arrows point one way: stockade → StockadeCLI → {GoFlags, Registry → OCI, SandboxExecutor → {Lifecycle → {BuildpackSpec, OCI, TerminalText},
 // Sandbox → Seccomp, CSandbox}}; stockade-launcher → BuildpackSpec. SystemCalls and TextEncoding are leaves every layer may use.
 // The sandbox knows nothing of buildpacks, OCI nothing of either; C is confined to the leaf targets.
-// CrashSafety (fault points, the cleanup journal) is a leaf every layer may use.
+// CrashSafety (fault points, the cleanup journal) sits on SystemCalls alone; every layer may use it.
 let package = Package(
     name: "stockade",
     products: [
@@ -35,7 +35,7 @@ let package = Package(
         // Untrusted output made safe for a terminal: colour passes, the rest of the escape grammar does not.
         .target(name: "TerminalText"),
         // Test fault points and the journal a janitor process cleans up from after a SIGKILL.
-        .target(name: "CrashSafety"),
+        .target(name: "CrashSafety", dependencies: ["SystemCalls"]),
         // The only code that runs between clone() and execve(): async-signal-safe C.
         .target(name: "CSandbox"),
         // Seccomp profiles in the OCI/Docker JSON format, compiled to BPF with libseccomp.
