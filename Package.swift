@@ -59,7 +59,7 @@ let package = Package(
         // through its BuildpackExecutor protocol; knows no namespaces.
         .target(name: "Lifecycle", dependencies: ["BuildpackSpec", "OCI", "JSON", "TerminalText", "CrashSafety"]),
         // The lifecycle's executor backed by real sandboxes.
-        .target(name: "SandboxExecutor", dependencies: ["Lifecycle", "Sandbox", "Seccomp", "TerminalText", "CrashSafety"]),
+        .target(name: "SandboxExecutor", dependencies: ["Lifecycle", "Sandbox", "Seccomp", "TerminalText", "CrashSafety", "SystemCalls"]),
         .target(name: "StockadeCLI", dependencies: [
             "Sandbox", "Seccomp", "BuildpackSpec", "Lifecycle", "GoFlags", "SandboxExecutor", "OCI", "Registry", "TerminalText", "CrashSafety", "CLinux",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
