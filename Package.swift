@@ -57,7 +57,7 @@ let package = Package(
         .target(name: "BuildpackSpec", dependencies: ["TextEncoding", "SystemCalls"]),
         // The lifecycle: order, detection, build plan, layers. Runs processes only
         // through its BuildpackExecutor protocol; knows no namespaces.
-        .target(name: "Lifecycle", dependencies: ["BuildpackSpec", "OCI", "JSON", "TerminalText", "CrashSafety"]),
+        .target(name: "Lifecycle", dependencies: ["BuildpackSpec", "OCI", "JSON", "TerminalText", "CrashSafety", "SystemCalls"]),
         // The lifecycle's executor backed by real sandboxes.
         .target(name: "SandboxExecutor", dependencies: ["Lifecycle", "Sandbox", "Seccomp", "TerminalText", "CrashSafety", "SystemCalls"]),
         .target(name: "StockadeCLI", dependencies: [
