@@ -3,6 +3,8 @@ import CSandbox
 import CrashSafety
 import Glibc
 import Seccomp
+import SystemCalls
+import SystemPackage
 
 /// Runs plans. The calling thread blocks until the sandbox's pid 1 is gone,
 /// and with it every process that ran inside.
@@ -170,7 +172,7 @@ final class Supervisor {
         self.stdio = stdio
         var fds: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
-            throw SandboxError(.system, "socketpair", errno: Errno.current)
+            throw SandboxError(.system, "socketpair", errno: Errno.current.rawValue)
         }
         socket = (fds[0], fds[1])
         if forwardSignals {
@@ -180,7 +182,7 @@ final class Supervisor {
             pthread_sigmask(SIG_BLOCK, &set, &savedMask)
             forwarding = true
             signalFD = signalfd(-1, &set, Int32(SFD_CLOEXEC | SFD_NONBLOCK))
-            guard signalFD >= 0 else { throw SandboxError(.system, "signalfd", errno: Errno.current) }
+            guard signalFD >= 0 else { throw SandboxError(.system, "signalfd", errno: Errno.current.rawValue) }
         }
     }
 
@@ -238,7 +240,7 @@ final class Supervisor {
         }
         var go = UInt8(ascii: "g")
         guard Glibc.write(socket.parent, &go, 1) == 1 else {
-            throw SandboxError(.system, "cannot start the sandbox", errno: Errno.current)
+            throw SandboxError(.system, "cannot start the sandbox", errno: Errno.current.rawValue)
         }
 
         let (status, usage, reports, timedOut) = try supervise(pid: pid, pidfd: pidfd, deadline: plan.timeoutSeconds.map {
@@ -304,7 +306,7 @@ final class Supervisor {
 
         let pid = stk_spawn(&cplan, socket.parent, &pidfd)
         guard pid > 0 else {
-            let code = Errno.current
+            let code = Errno.current.rawValue
             if fallback == nil && UserNamespaces.refusals.contains(code) {
                 throw SandboxError(.userNamespacesUnavailable, UserNamespaces.refused, errno: code)
             }
@@ -438,11 +440,9 @@ final class Supervisor {
         return "/"
     }
 
-    static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
     static func searchPath(_ environment: [String]) -> String {
         for entry in environment.reversed() where entry.hasPrefix("PATH=") { return String(entry.dropFirst(5)) }
-        return defaultPath
+        return SearchPath.default
     }
 
     /// The explicit rlimits, and the sandbox limits where rlimits stand in:
@@ -484,10 +484,12 @@ final class Supervisor {
                 let left = wake - monotonicMicroseconds()
                 timeout = left <= 0 ? 0 : Int32(min((left + 999) / 1000, Int64(Int32.max)))
             }
-            let ready = poll(&fds, nfds_t(fds.count), timeout)
-            if ready < 0 {
-                guard Errno.current == EINTR else { throw SandboxError(.system, "poll", errno: Errno.current) }
-                continue
+            let ready: Int32
+            switch systemCall(retryOnInterrupt: false, { poll(&fds, nfds_t(fds.count), timeout) }) {
+            case .success(let count): ready = count
+            // Not retried as it was: the timeout is recomputed from the deadline.
+            case .failure(.interrupted): continue
+            case .failure(let error): throw SandboxError(.system, "poll", errno: error.rawValue)
             }
             // Checked whenever due, not only when nothing else woke the loop.
             if let watch, let due = nextWatch, !stopped, monotonicMicroseconds() >= due {
@@ -512,7 +514,7 @@ final class Supervisor {
                 var status: Int32 = 0
                 var usage = stk_rusage()
                 guard stk_wait_pidfd(pidfd, &status, &usage) == 0 else {
-                    throw SandboxError(.system, "waitid", errno: Errno.current)
+                    throw SandboxError(.system, "waitid", errno: Errno.current.rawValue)
                 }
                 // Reports written just before the exit are still queued.
                 if socketOpen { _ = drainReports(into: &reports, pidfd: pidfd) }
@@ -538,7 +540,7 @@ final class Supervisor {
                 continue
             }
             if fd >= 0 { _ = Glibc.close(fd) }
-            if n < 0 && (Errno.current == EAGAIN || Errno.current == EINTR) { return true }
+            if n < 0 && (Errno.current == .resourceTemporarilyUnavailable || Errno.current == .interrupted) { return true }
             return false
         }
     }
