@@ -14,15 +14,12 @@ public enum Sandbox {
 
     /// Runs `plan` to completion.
     /// - Parameters:
-    ///   - stdio: descriptors to become the command's 0, 1 and 2 (-1: inherit the
-    ///     supervisor's); nil inherits all three. The sandbox takes them over and
-    ///     closes them once the child has its copies, so a reader of a pipe sees
-    ///     EOF when the sandbox is gone.
+    ///   - stdio: the command's standard input, output and error.
     ///   - forwardSignals: block the termination signals on this thread and pass
     ///     them to the sandbox instead (for a command-line supervisor).
     ///   - audit: where the events of an `.audited` plan go.
     ///   - watch: asked while the sandbox runs whether it must be stopped.
-    public static func run(_ plan: SandboxPlan, stdio: [Int32]? = nil, forwardSignals: Bool = false,
+    public static func run(_ plan: SandboxPlan, stdio: StandardStreams = .inherited, forwardSignals: Bool = false,
                            audit: AuditObserver? = nil, watch: Watch? = nil) throws(SandboxError) -> SandboxOutcome {
         guard let program = plan.command.first, !program.isEmpty else {
             throw SandboxError(.invalidPlan, "no command to run")
@@ -50,7 +47,7 @@ public enum Sandbox {
 
     /// The fallback, unless the plan requires namespaces: then the refusal, and the
     /// stdio descriptors handed in are closed as a sandbox would have.
-    private static func runWithoutNamespaces(_ plan: SandboxPlan, refusal: Int32, stdio: [Int32]?, forwardSignals: Bool,
+    private static func runWithoutNamespaces(_ plan: SandboxPlan, refusal: Int32, stdio: StandardStreams, forwardSignals: Bool,
                                              audit: AuditObserver?, watch: Watch?) throws(SandboxError) -> SandboxOutcome {
         let owner: (uid: UInt32, gid: UInt32)? = UserNamespaces.privileged ? (plan.user.uid, plan.user.gid) : nil
         let fallback: FallbackLayout
@@ -61,7 +58,7 @@ public enum Sandbox {
             }
             fallback = try FallbackLayout.plan(plan, owner: owner)
         } catch {
-            for fd in Set(stdio ?? []) where fd >= 0 { _ = Glibc.close(fd) }
+            for fd in stdio.takenOver { _ = Glibc.close(fd) }
             throw error
         }
         defer { FallbackLayout.removeScratch(fallback.scratch) }
@@ -79,7 +76,7 @@ public enum Sandbox {
     ///
     /// Async code gets a `Result` rather than a typed throw: swiftc 6.3 -O
     /// corrupts task-group results around `try await` (reproduction: `Detector.detectAll`).
-    public static func run(_ plan: SandboxPlan, stdio: [Int32]? = nil, audit: AuditObserver? = nil,
+    public static func run(_ plan: SandboxPlan, stdio: StandardStreams = .inherited, audit: AuditObserver? = nil,
                            watch: Watch? = nil) async -> Result<SandboxOutcome, SandboxError> {
         await withCheckedContinuation { (continuation: CheckedContinuation<Result<SandboxOutcome, SandboxError>, Never>) in
             DedicatedThread.start {
@@ -148,7 +145,7 @@ final class Supervisor {
     let plan: SandboxPlan
     let layout: FilesystemLayout
     let mapping: IdentityMapping
-    let stdio: [Int32]?
+    let stdio: StandardStreams
     let audit: AuditObserver?
     let watch: Watch?
     /// Set: the sandbox without namespaces.
@@ -160,7 +157,7 @@ final class Supervisor {
     private var forwarding = false
     private var stdioReleased = false
 
-    init(plan: SandboxPlan, layout: FilesystemLayout, mapping: IdentityMapping, stdio: [Int32]?,
+    init(plan: SandboxPlan, layout: FilesystemLayout, mapping: IdentityMapping, stdio: StandardStreams,
          forwardSignals: Bool, audit: AuditObserver?, watch: Watch? = nil,
          fallback: FallbackLayout? = nil) throws(SandboxError) {
         self.fallback = fallback
@@ -188,9 +185,9 @@ final class Supervisor {
 
     /// The child has its copies of the stdio descriptors handed in; ours go.
     private func releaseStdio() {
-        guard let stdio, !stdioReleased else { return }
+        guard !stdioReleased else { return }
         stdioReleased = true
-        for fd in Set(stdio) where fd >= 0 { _ = Glibc.close(fd) }
+        for fd in stdio.takenOver { _ = Glibc.close(fd) }
     }
 
     func close() {
@@ -300,8 +297,7 @@ final class Supervisor {
         for (i, fd) in cgroupJoins.enumerated() { joins[i] = fd }
         cplan.cgroup_fds = UnsafePointer(joins)
         cplan.cgroup_count = cgroupJoins.count
-        let stdio = self.stdio ?? [-1, -1, -1]
-        cplan.stdio = (stdio[0], stdio[1], stdio[2])
+        cplan.stdio = stdio.childDescriptors
         cplan.sync_fd = socket.child
 
         let pid = stk_spawn(&cplan, socket.parent, &pidfd)

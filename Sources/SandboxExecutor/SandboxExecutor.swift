@@ -103,7 +103,9 @@ public struct SandboxExecutor: BuildpackExecutor {
         let collected = reader.start()
         let outcome: SandboxOutcome
         // The sandbox takes over the write end and /dev/null.
-        switch await Sandbox.run(plan, stdio: [nullFD, fds[1], fds[1]], audit: observer, watch: watch) {
+        switch await Sandbox.run(plan, stdio: StandardStreams(input: nullFD >= 0 ? .takenOver(nullFD) : .inherited,
+                                                               output: .takenOver(fds[1]), error: .takenOver(fds[1])),
+                                 audit: observer, watch: watch) {
         case .success(let value):
             outcome = value
         case .failure(let error):
