@@ -4,7 +4,7 @@ import PackageDescription
 // Arrows point one way: stockade → StockadeCLI → {GoFlags, Registry → OCI, SandboxExecutor → {Lifecycle → {BuildpackSpec, OCI, TerminalText},
 // Sandbox → Seccomp, CSandbox}}; stockade-launcher → BuildpackSpec. SystemCalls and TextEncoding are leaves every layer may use.
 // The sandbox knows nothing of buildpacks, OCI nothing of either; C is confined to the leaf targets.
-// CrashSafety (fault points, the cleanup journal) is a leaf every layer may use.
+// CrashSafety (fault points, the cleanup journal) sits on SystemCalls alone; every layer may use it.
 let package = Package(
     name: "stockade",
     products: [
@@ -35,12 +35,12 @@ let package = Package(
         // Untrusted output made safe for a terminal: colour passes, the rest of the escape grammar does not.
         .target(name: "TerminalText"),
         // Test fault points and the journal a janitor process cleans up from after a SIGKILL.
-        .target(name: "CrashSafety"),
+        .target(name: "CrashSafety", dependencies: ["SystemCalls"]),
         // The only code that runs between clone() and execve(): async-signal-safe C.
         .target(name: "CSandbox"),
         // Seccomp profiles in the OCI/Docker JSON format, compiled to BPF with libseccomp.
-        .target(name: "Seccomp", dependencies: ["CSeccomp", "JSON"]),
-        .target(name: "Sandbox", dependencies: ["CSandbox", "Seccomp", "CCap", "JSON", "CrashSafety"]),
+        .target(name: "Seccomp", dependencies: ["CSeccomp", "JSON", "SystemCalls"]),
+        .target(name: "Sandbox", dependencies: ["CSandbox", "Seccomp", "CCap", "JSON", "CrashSafety", "SystemCalls"]),
         // OCI image layouts: blobs by digest, manifests, configs, tar layers written and read with libarchive.
         // libarchive is linked statically, with only the parts OCI calls (--gc-sections): its
         // shared library would load libxml2 and ICU into every `stockade exec`, ~2 ms of start-up.
@@ -57,9 +57,9 @@ let package = Package(
         .target(name: "BuildpackSpec", dependencies: ["TextEncoding", "SystemCalls"]),
         // The lifecycle: order, detection, build plan, layers. Runs processes only
         // through its BuildpackExecutor protocol; knows no namespaces.
-        .target(name: "Lifecycle", dependencies: ["BuildpackSpec", "OCI", "JSON", "TerminalText", "CrashSafety"]),
+        .target(name: "Lifecycle", dependencies: ["BuildpackSpec", "OCI", "JSON", "TerminalText", "CrashSafety", "SystemCalls"]),
         // The lifecycle's executor backed by real sandboxes.
-        .target(name: "SandboxExecutor", dependencies: ["Lifecycle", "Sandbox", "Seccomp", "TerminalText", "CrashSafety"]),
+        .target(name: "SandboxExecutor", dependencies: ["Lifecycle", "Sandbox", "Seccomp", "TerminalText", "CrashSafety", "SystemCalls"]),
         .target(name: "StockadeCLI", dependencies: [
             "Sandbox", "Seccomp", "BuildpackSpec", "Lifecycle", "GoFlags", "SandboxExecutor", "OCI", "Registry", "TerminalText", "CrashSafety", "CLinux",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,5 +1,6 @@
 import Glibc
 import Synchronization
+import SystemPackage
 
 /// A write-ahead journal of what a run creates that must not outlive it, kept by a janitor
 /// process (`stockade janitor`) that survives a SIGKILL of the run. Every path is recorded before
@@ -120,5 +121,5 @@ public struct JournalError: Error, CustomStringConvertible {
         self.message = message
         self.errno = errno
     }
-    public var description: String { "\(message): \(String(cString: strerror(errno)))" }
+    public var description: String { "\(message): \(Errno(rawValue: errno))" }
 }

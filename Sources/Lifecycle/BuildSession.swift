@@ -1,6 +1,8 @@
 import BuildpackSpec
 import Glibc
 import OCI
+import SystemCalls
+import SystemPackage
 
 /// `stockade build`, `stockade detect` and `creator`: from what the user names (an app, buildpacks,
 /// a platform environment, images) to group and plan, layers, an image and a cache, in a scratch
@@ -217,7 +219,7 @@ public struct BuildSession {
             return scratch + "/layers"
         }
         if mkdir(given, 0o755) != 0 && errno != EEXIST {
-            throw LifecycleError("cannot create the layers directory \(given): \(String(cString: strerror(errno)))",
+            throw LifecycleError("cannot create the layers directory \(given): \(Errno.current)",
                                  exitCode: LifecycleError.Code.missingPath)
         }
         let path = try HostInputs.directory(given, what: "layers directory")

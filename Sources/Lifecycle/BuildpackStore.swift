@@ -1,5 +1,7 @@
 import BuildpackSpec
 import Glibc
+import SystemCalls
+import SystemPackage
 
 /// The buildpacks a lifecycle can use, by id and version, each with its
 /// directory on the host and its parsed descriptor. Builder layouts
@@ -145,15 +147,10 @@ public struct BuildpackStore: Sendable {
     }
 
     static func list(_ path: String) -> [String] {
-        guard let dir = opendir(path) else { return [] }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafePointer(to: &entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if !name.hasPrefix(".") { names.append(name) }
-        }
-        return names.sorted()
+        guard case .success(let raw) = systemCall({ open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }) else { return [] }
+        let dir = FileDescriptor(rawValue: raw)
+        defer { try? dir.close() }
+        let entries = (try? dir.directoryEntries()) ?? []
+        return entries.map(\.name).filter { !$0.hasPrefix(".") }
     }
 }

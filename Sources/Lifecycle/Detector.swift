@@ -1,6 +1,8 @@
 import BuildpackSpec
 import Glibc
 import OCI
+import SystemCalls
+import SystemPackage
 import TerminalText
 
 /// Phase 1: tries the order's groups until one passes, running each
@@ -275,12 +277,12 @@ public struct Detector: Sendable {
 
     private func makeEmptyPlan(in directory: String) throws(LifecycleError) {
         guard mkdir(directory, 0o755) == 0 || errno == EEXIST else {
-            throw LifecycleError("cannot create \(directory): \(String(cString: strerror(errno)))",
+            throw LifecycleError("cannot create \(directory): \(Errno.current)",
                                  exitCode: LifecycleError.Code.detectGeneric)
         }
         let fd = open(directory + "/" + PlatformPaths.planFile, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw LifecycleError("cannot create a plan file in \(directory): \(String(cString: strerror(errno)))",
+            throw LifecycleError("cannot create a plan file in \(directory): \(Errno.current)",
                                  exitCode: LifecycleError.Code.detectGeneric)
         }
         close(fd)

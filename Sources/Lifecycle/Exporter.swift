@@ -3,6 +3,7 @@ import CrashSafety
 import Glibc
 import JSON
 import OCI
+import SystemCalls
 
 /// The export phase (Platform API §7): the run image's layers, then one layer per launch layer of
 /// each buildpack, the app, the launcher, `config/metadata.toml` and the process types, written
@@ -288,7 +289,7 @@ public struct Exporter {
             if historyIsWhole { config.history.append(.init(created: created, createdBy: "stockade: \(what)")) }
         }
 
-        let runPath = config.environmentValue("PATH") ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        let runPath = config.environmentValue("PATH") ?? SearchPath.default
         config.environment.removeAll { entry in
             ["PATH", "CNB_LAYERS_DIR", "CNB_APP_DIR", "CNB_PLATFORM_API", "CNB_DEPRECATION_MODE"].contains {
                 entry.hasPrefix($0 + "=")

@@ -2,6 +2,8 @@ import BuildpackSpec
 import CrashSafety
 import Glibc
 import OCI
+import SystemCalls
+import SystemPackage
 
 /// What the platform's user points at on the host (directories, documents, the process
 /// environment), checked before any phase runs: a wrong path is one clear error.
@@ -128,14 +130,7 @@ public enum HostText {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 8192)
-        while bytes.count <= limit {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            bytes += chunk[0..<n]
-        }
-        return bytes.count <= limit ? String(decoding: bytes, as: UTF8.self) : nil
+        guard let read = try? FileDescriptor(rawValue: fd).readAll(limit: limit, chunk: 8192), !read.exceeded else { return nil }
+        return String(decoding: read.bytes, as: UTF8.self)
     }
 }

@@ -1,4 +1,5 @@
 import BuildpackSpec
+import SystemCalls
 
 /// Where things are as a buildpack sees them (the CNB platform layout).
 enum PlatformPaths {
@@ -8,8 +9,6 @@ enum PlatformPaths {
     static let detectPlan = "/cnb/detect"
     static let buildPlan = "/cnb/plan"
     static let planFile = "plan.toml"
-    /// Used when neither the platform nor the caller gives one.
-    static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
     static func buildpack(_ descriptor: BuildpackTOML) -> String {
         "/cnb/buildpacks/\(BuildpackID.escape(descriptor.info.id))/\(descriptor.info.version)"
@@ -55,7 +54,7 @@ public struct LifecycleContext: Sendable {
     public static func baseEnvironment(from envp: [String], home: String) -> Environment {
         var environment = Environment(envp: envp).filtered(allowing: Environment.buildAllowlist)
         environment["HOME"] = home
-        environment["PATH"] = PlatformPaths.defaultPath
+        environment["PATH"] = SearchPath.default
         environment["HOSTNAME"] = nil
         return environment
     }

@@ -1,5 +1,7 @@
 import Glibc
 import OCI
+import SystemCalls
+import SystemPackage
 
 /// Copies the app into the private workspace the build may change: the
 /// user's source is never handed to a buildpack writable. Symlinks are copied
@@ -28,16 +30,15 @@ public struct WorkspaceCopy: Sendable {
     }
 
     private func copyDirectory(_ source: String, _ destination: String, relative: String) throws(LifecycleError) {
-        guard let dir = opendir(source) else { throw failure("cannot read", source) }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafePointer(to: &entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name != "." && name != ".." { names.append(name) }
+        let names: [String]
+        do {
+            let dir = FileDescriptor(rawValue: try systemCall { open(source, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }.get())
+            defer { try? dir.close() }
+            names = try dir.directoryEntries().map(\.name)
+        } catch {
+            throw failure("cannot read", source, error)
         }
-        for name in names.sorted() {
+        for name in names {
             let path = relative.isEmpty ? name : relative + "/" + name
             if skipping.contains(path) { continue }
             let from = source + "/" + name, to = destination + "/" + name
@@ -78,16 +79,18 @@ public struct WorkspaceCopy: Sendable {
         defer { close(output) }
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while true {
-            let n = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw failure("cannot read", from) }
+            let n: Int
+            switch buffer.withUnsafeMutableBytes({ raw in systemCall { read(input, raw.baseAddress, raw.count) } }) {
+            case .success(let count): n = count
+            case .failure(let error): throw failure("cannot read", from, error)
+            }
             if n == 0 { break }
-            var written = 0
-            while written < n {
-                let w = buffer.withUnsafeBytes { write(output, $0.baseAddress! + written, n - written) }
-                if w < 0 && errno == EINTR { continue }
-                guard w > 0 else { throw failure("cannot write", to) }
-                written += w
+            do {
+                try buffer.withUnsafeBytes { raw in
+                    Result { () throws(Errno) in try FileDescriptor(rawValue: output).writeAll(UnsafeRawBufferPointer(rebasing: raw[0..<n])) }
+                }.get()
+            } catch {
+                throw failure("cannot write", to, error)
             }
         }
         fchmod(output, mode)
@@ -101,8 +104,8 @@ public struct WorkspaceCopy: Sendable {
         }
     }
 
-    private func failure(_ what: String, _ path: String) -> LifecycleError {
-        LifecycleError("\(what) \(path): \(String(cString: strerror(errno)))", exitCode: LifecycleError.Code.invalidArguments)
+    private func failure(_ what: String, _ path: String, _ error: Errno = .current) -> LifecycleError {
+        LifecycleError("\(what) \(path): \(error)", exitCode: LifecycleError.Code.invalidArguments)
     }
 
     /// Whether any pattern matches `path` (relative, `/`-separated) — or, with

@@ -1,6 +1,8 @@
 import CrashSafety
 import Glibc
 import Synchronization
+import SystemCalls
+import SystemPackage
 
 /// A cgroup controller a sandbox's limits use.
 public enum CgroupController: String, Sendable, CaseIterable, Comparable {
@@ -322,12 +324,12 @@ struct SandboxCgroup {
             // Journalled first: a janitor removes it if this supervisor is killed before it does.
             CleanupJournal.record(.cgroup, directory)
             guard mkdir(directory, 0o755) != 0 else { continue }
-            let code = Errno.current
+            let code = Errno.current.rawValue
             cgroup.removal.remove()
             throw SandboxError(.system, "cannot create the cgroup \(directory)", errno: code)
         }
         for setting in settings where !CgroupFiles.write(setting.file, setting.value) {
-            let code = Errno.current
+            let code = Errno.current.rawValue
             // memsw and swap.max exist only with swap accounting; without it there is no swap to limit.
             if code == ENOENT && (setting.file.hasSuffix("memsw.limit_in_bytes") || setting.file.hasSuffix("swap.max")) { continue }
             cgroup.removal.remove()
@@ -351,7 +353,7 @@ struct SandboxCgroup {
             let path = directory + (version == 1 ? "/tasks" : "/cgroup.procs")
             let fd = open(path, O_WRONLY | O_CLOEXEC)
             guard fd >= 0 else {
-                let code = Errno.current
+                let code = Errno.current.rawValue
                 for fd in fds { close(fd) }
                 throw SandboxError(.system, "cannot open \(path)", errno: code)
             }

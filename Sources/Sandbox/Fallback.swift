@@ -3,6 +3,8 @@ import CSandbox
 import CrashSafety
 import Glibc
 import Synchronization
+import SystemCalls
+import SystemPackage
 
 /// Whether this process may create user namespaces, learnt once: from the
 /// first sandbox's clone, or from `probe()` where an answer is needed before
@@ -79,7 +81,7 @@ public enum UserNamespaces {
         if abi < 4 { lost[2] = "a private network" }
         lost.append(privileged ? "the id mapping (the stack user is the host's uid of that number)"
                                    : "the stack user (the command runs as you)")
-        let line = "stockade: warning: \(refused) (\(Errno.describe(code))); running without namespaces, confined by Landlock, seccomp, no_new_privs, rlimits and a process group. Lost: \(lost.joined(separator: "; ")). --require-namespaces refuses instead.\n"
+        let line = "stockade: warning: \(refused) (\(ErrorNumber.describe(code))); running without namespaces, confined by Landlock, seccomp, no_new_privs, rlimits and a process group. Lost: \(lost.joined(separator: "; ")). --require-namespaces refuses instead.\n"
         _ = line.withCString { Glibc.write(STDERR_FILENO, $0, strlen($0)) }
     }
 }
@@ -131,10 +133,10 @@ struct FallbackLayout {
             tmpfsCount += 1
             let path = scratch + "/\(tmpfsCount)"
             guard mkdir(path, 0o700) == 0 else {
-                throw SandboxError(.system, "cannot make \(path)", errno: Errno.current)
+                throw SandboxError(.system, "cannot make \(path)", errno: Errno.current.rawValue)
             }
             if let owner, chown(path, owner.uid, owner.gid) != 0 {
-                let code = Errno.current
+                let code = Errno.current.rawValue
                 if code == EINVAL {
                     throw SandboxError(.identityMapping,
                         "stack user \(owner.uid):\(owner.gid) has no id in this process's user namespace, and without a user namespace of its own the sandbox runs as exactly that id; choose a mapped --user",

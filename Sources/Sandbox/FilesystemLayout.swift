@@ -1,4 +1,6 @@
 import Glibc
+import SystemCalls
+import SystemPackage
 
 /// One step of building the sandbox's root, executed in order by the child.
 public struct MountStep: Sendable, Equatable {
@@ -160,7 +162,7 @@ public struct FilesystemLayout: Sendable, Equatable {
             throw SandboxError(.missingPath, "rootfs \(rootfs) does not exist or is not a directory")
         }
         guard let names = HostFiles.list(root) else {
-            throw SandboxError(.missingPath, "cannot list rootfs \(root)", errno: Errno.current)
+            throw SandboxError(.missingPath, "cannot list rootfs \(root)", errno: Errno.current.rawValue)
         }
         let prefix = root == "/" ? "" : root
         for name in names where !Self.replacedRootEntries.contains(name) && !omitting.contains(name) {
@@ -278,10 +280,10 @@ public struct FilesystemLayout: Sendable, Equatable {
 
     static func existingSource(_ source: String) throws(SandboxError) -> (String, HostFiles.Identity) {
         guard let canonical = HostFiles.canonical(source) else {
-            throw SandboxError(.missingPath, "bind source \(source) does not exist", errno: Errno.current)
+            throw SandboxError(.missingPath, "bind source \(source) does not exist", errno: Errno.current.rawValue)
         }
         guard let identity = HostFiles.target(canonical) else {
-            throw SandboxError(.missingPath, "bind source \(source) cannot be examined", errno: Errno.current)
+            throw SandboxError(.missingPath, "bind source \(source) cannot be examined", errno: Errno.current.rawValue)
         }
         return (canonical, identity)
     }

@@ -1,4 +1,6 @@
 import Glibc
+import SystemCalls
+import SystemPackage
 
 /// What the supervisor looks up on the host while planning, before any clone.
 enum HostFiles {
@@ -49,16 +51,10 @@ enum HostFiles {
 
     /// Names in a directory, sorted, without "." and "..".
     static func list(_ path: String) -> [String]? {
-        guard let dir = opendir(path) else { return nil }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafePointer(to: &entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names.sorted()
+        guard case .success(let raw) = systemCall({ open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }) else { return nil }
+        let dir = FileDescriptor(rawValue: raw)
+        defer { try? dir.close() }
+        return try? dir.directoryEntries().map(\.name)
     }
 
     /// Reads at most `limit` bytes of a regular file without following a final
@@ -82,11 +78,10 @@ enum HostFiles {
                 bytes += [UInt8](repeating: 0, count: capacity - bytes.count)
             }
             let n = bytes.withUnsafeMutableBytes { buf in
-                Glibc.read(fd, buf.baseAddress! + total, capacity - total)
+                systemCall { Glibc.read(fd, buf.baseAddress! + total, capacity - total) }
             }
-            if n < 0 && Errno.current == EINTR { continue }
-            if n <= 0 { break }
-            total += n
+            guard case .success(let count) = n, count > 0 else { break }
+            total += count
         }
         guard total <= limit else { return nil }
         return Array(bytes[0..<total])

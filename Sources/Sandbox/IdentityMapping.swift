@@ -1,5 +1,7 @@
 import Glibc
 import Synchronization
+import SystemCalls
+import SystemPackage
 
 /// How the sandbox's user namespace maps ids onto the host, and how the maps
 /// get written. The stack user never maps to host uid 0.
@@ -161,12 +163,12 @@ public struct IdentityMapping: Sendable, Equatable {
 
     private func write(_ text: String, to path: String) throws(SandboxError) {
         let fd = open(path, O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw SandboxError(.identityMapping, "cannot open \(path)", errno: Errno.current) }
+        guard fd >= 0 else { throw SandboxError(.identityMapping, "cannot open \(path)", errno: Errno.current.rawValue) }
         defer { close(fd) }
         let bytes = Array(text.utf8)
         let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
         guard n == bytes.count else {
-            throw SandboxError(.identityMapping, "cannot write \"\(text)\" to \(path)", errno: Errno.current)
+            throw SandboxError(.identityMapping, "cannot write \"\(text)\" to \(path)", errno: Errno.current.rawValue)
         }
     }
 
@@ -196,8 +198,8 @@ enum Spawn {
     /// The exit status, or 128+N when signal N ended it.
     static func wait(_ pid: pid_t, _ name: String) throws(SandboxError) -> Int32 {
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            guard Errno.current == EINTR else { throw SandboxError(.system, "waitpid \(name)", errno: Errno.current) }
+        if case .failure(let error) = systemCall({ waitpid(pid, &status, 0) }) {
+            throw SandboxError(.system, "waitpid \(name)", errno: error.rawValue)
         }
         return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     }

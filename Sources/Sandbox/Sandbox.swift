@@ -3,6 +3,8 @@ import CSandbox
 import CrashSafety
 import Glibc
 import Seccomp
+import SystemCalls
+import SystemPackage
 
 /// Runs plans. The calling thread blocks until the sandbox's pid 1 is gone,
 /// and with it every process that ran inside.
@@ -12,15 +14,12 @@ public enum Sandbox {
 
     /// Runs `plan` to completion.
     /// - Parameters:
-    ///   - stdio: descriptors to become the command's 0, 1 and 2 (-1: inherit the
-    ///     supervisor's); nil inherits all three. The sandbox takes them over and
-    ///     closes them once the child has its copies, so a reader of a pipe sees
-    ///     EOF when the sandbox is gone.
+    ///   - stdio: the command's standard input, output and error.
     ///   - forwardSignals: block the termination signals on this thread and pass
     ///     them to the sandbox instead (for a command-line supervisor).
     ///   - audit: where the events of an `.audited` plan go.
     ///   - watch: asked while the sandbox runs whether it must be stopped.
-    public static func run(_ plan: SandboxPlan, stdio: [Int32]? = nil, forwardSignals: Bool = false,
+    public static func run(_ plan: SandboxPlan, stdio: StandardStreams = .inherited, forwardSignals: Bool = false,
                            audit: AuditObserver? = nil, watch: Watch? = nil) throws(SandboxError) -> SandboxOutcome {
         guard let program = plan.command.first, !program.isEmpty else {
             throw SandboxError(.invalidPlan, "no command to run")
@@ -48,7 +47,7 @@ public enum Sandbox {
 
     /// The fallback, unless the plan requires namespaces: then the refusal, and the
     /// stdio descriptors handed in are closed as a sandbox would have.
-    private static func runWithoutNamespaces(_ plan: SandboxPlan, refusal: Int32, stdio: [Int32]?, forwardSignals: Bool,
+    private static func runWithoutNamespaces(_ plan: SandboxPlan, refusal: Int32, stdio: StandardStreams, forwardSignals: Bool,
                                              audit: AuditObserver?, watch: Watch?) throws(SandboxError) -> SandboxOutcome {
         let owner: (uid: UInt32, gid: UInt32)? = UserNamespaces.privileged ? (plan.user.uid, plan.user.gid) : nil
         let fallback: FallbackLayout
@@ -59,7 +58,7 @@ public enum Sandbox {
             }
             fallback = try FallbackLayout.plan(plan, owner: owner)
         } catch {
-            for fd in Set(stdio ?? []) where fd >= 0 { _ = Glibc.close(fd) }
+            for fd in stdio.takenOver { _ = Glibc.close(fd) }
             throw error
         }
         defer { FallbackLayout.removeScratch(fallback.scratch) }
@@ -77,7 +76,7 @@ public enum Sandbox {
     ///
     /// Async code gets a `Result` rather than a typed throw: swiftc 6.3 -O
     /// corrupts task-group results around `try await` (reproduction: `Detector.detectAll`).
-    public static func run(_ plan: SandboxPlan, stdio: [Int32]? = nil, audit: AuditObserver? = nil,
+    public static func run(_ plan: SandboxPlan, stdio: StandardStreams = .inherited, audit: AuditObserver? = nil,
                            watch: Watch? = nil) async -> Result<SandboxOutcome, SandboxError> {
         await withCheckedContinuation { (continuation: CheckedContinuation<Result<SandboxOutcome, SandboxError>, Never>) in
             DedicatedThread.start {
@@ -146,7 +145,7 @@ final class Supervisor {
     let plan: SandboxPlan
     let layout: FilesystemLayout
     let mapping: IdentityMapping
-    let stdio: [Int32]?
+    let stdio: StandardStreams
     let audit: AuditObserver?
     let watch: Watch?
     /// Set: the sandbox without namespaces.
@@ -158,7 +157,7 @@ final class Supervisor {
     private var forwarding = false
     private var stdioReleased = false
 
-    init(plan: SandboxPlan, layout: FilesystemLayout, mapping: IdentityMapping, stdio: [Int32]?,
+    init(plan: SandboxPlan, layout: FilesystemLayout, mapping: IdentityMapping, stdio: StandardStreams,
          forwardSignals: Bool, audit: AuditObserver?, watch: Watch? = nil,
          fallback: FallbackLayout? = nil) throws(SandboxError) {
         self.fallback = fallback
@@ -170,7 +169,7 @@ final class Supervisor {
         self.stdio = stdio
         var fds: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
-            throw SandboxError(.system, "socketpair", errno: Errno.current)
+            throw SandboxError(.system, "socketpair", errno: Errno.current.rawValue)
         }
         socket = (fds[0], fds[1])
         if forwardSignals {
@@ -180,15 +179,15 @@ final class Supervisor {
             pthread_sigmask(SIG_BLOCK, &set, &savedMask)
             forwarding = true
             signalFD = signalfd(-1, &set, Int32(SFD_CLOEXEC | SFD_NONBLOCK))
-            guard signalFD >= 0 else { throw SandboxError(.system, "signalfd", errno: Errno.current) }
+            guard signalFD >= 0 else { throw SandboxError(.system, "signalfd", errno: Errno.current.rawValue) }
         }
     }
 
     /// The child has its copies of the stdio descriptors handed in; ours go.
     private func releaseStdio() {
-        guard let stdio, !stdioReleased else { return }
+        guard !stdioReleased else { return }
         stdioReleased = true
-        for fd in Set(stdio) where fd >= 0 { _ = Glibc.close(fd) }
+        for fd in stdio.takenOver { _ = Glibc.close(fd) }
     }
 
     func close() {
@@ -238,7 +237,7 @@ final class Supervisor {
         }
         var go = UInt8(ascii: "g")
         guard Glibc.write(socket.parent, &go, 1) == 1 else {
-            throw SandboxError(.system, "cannot start the sandbox", errno: Errno.current)
+            throw SandboxError(.system, "cannot start the sandbox", errno: Errno.current.rawValue)
         }
 
         let (status, usage, reports, timedOut) = try supervise(pid: pid, pidfd: pidfd, deadline: plan.timeoutSeconds.map {
@@ -298,13 +297,12 @@ final class Supervisor {
         for (i, fd) in cgroupJoins.enumerated() { joins[i] = fd }
         cplan.cgroup_fds = UnsafePointer(joins)
         cplan.cgroup_count = cgroupJoins.count
-        let stdio = self.stdio ?? [-1, -1, -1]
-        cplan.stdio = (stdio[0], stdio[1], stdio[2])
+        cplan.stdio = stdio.childDescriptors
         cplan.sync_fd = socket.child
 
         let pid = stk_spawn(&cplan, socket.parent, &pidfd)
         guard pid > 0 else {
-            let code = Errno.current
+            let code = Errno.current.rawValue
             if fallback == nil && UserNamespaces.refusals.contains(code) {
                 throw SandboxError(.userNamespacesUnavailable, UserNamespaces.refused, errno: code)
             }
@@ -438,11 +436,9 @@ final class Supervisor {
         return "/"
     }
 
-    static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
     static func searchPath(_ environment: [String]) -> String {
         for entry in environment.reversed() where entry.hasPrefix("PATH=") { return String(entry.dropFirst(5)) }
-        return defaultPath
+        return SearchPath.default
     }
 
     /// The explicit rlimits, and the sandbox limits where rlimits stand in:
@@ -484,10 +480,12 @@ final class Supervisor {
                 let left = wake - monotonicMicroseconds()
                 timeout = left <= 0 ? 0 : Int32(min((left + 999) / 1000, Int64(Int32.max)))
             }
-            let ready = poll(&fds, nfds_t(fds.count), timeout)
-            if ready < 0 {
-                guard Errno.current == EINTR else { throw SandboxError(.system, "poll", errno: Errno.current) }
-                continue
+            let ready: Int32
+            switch systemCall(retryOnInterrupt: false, { poll(&fds, nfds_t(fds.count), timeout) }) {
+            case .success(let count): ready = count
+            // Not retried as it was: the timeout is recomputed from the deadline.
+            case .failure(.interrupted): continue
+            case .failure(let error): throw SandboxError(.system, "poll", errno: error.rawValue)
             }
             // Checked whenever due, not only when nothing else woke the loop.
             if let watch, let due = nextWatch, !stopped, monotonicMicroseconds() >= due {
@@ -512,7 +510,7 @@ final class Supervisor {
                 var status: Int32 = 0
                 var usage = stk_rusage()
                 guard stk_wait_pidfd(pidfd, &status, &usage) == 0 else {
-                    throw SandboxError(.system, "waitid", errno: Errno.current)
+                    throw SandboxError(.system, "waitid", errno: Errno.current.rawValue)
                 }
                 // Reports written just before the exit are still queued.
                 if socketOpen { _ = drainReports(into: &reports, pidfd: pidfd) }
@@ -538,7 +536,7 @@ final class Supervisor {
                 continue
             }
             if fd >= 0 { _ = Glibc.close(fd) }
-            if n < 0 && (Errno.current == EAGAIN || Errno.current == EINTR) { return true }
+            if n < 0 && (Errno.current == .resourceTemporarilyUnavailable || Errno.current == .interrupted) { return true }
             return false
         }
     }

@@ -32,6 +32,6 @@ public struct SandboxError: Error, CustomStringConvertible, Sendable, Equatable 
 
     public var description: String {
         guard let errno else { return message }
-        return "\(message): \(Errno.describe(errno))"
+        return "\(message): \(ErrorNumber.describe(errno))"
     }
 }

@@ -1,5 +1,7 @@
 import Glibc
 import Seccomp
+import SystemCalls
+import SystemPackage
 
 /// Host directories the stack user writes into, and what is left of them
 /// afterwards. Which host id the stack user is (IdentityMapping) decides how.
@@ -36,7 +38,7 @@ public enum StackUserFiles {
     public static func makeReachable(_ path: String, for user: StackUser) throws(SandboxError) {
         guard case .unavailable = UserNamespaces.probe(), UserNamespaces.privileged else { return }
         guard chown(path, uid_t.max, user.gid) == 0, chmod(path, 0o710) == 0 else {
-            throw SandboxError(.system, "cannot let the stack user reach \(path)", errno: Errno.current)
+            throw SandboxError(.system, "cannot let the stack user reach \(path)", errno: Errno.current.rawValue)
         }
     }
 
@@ -46,7 +48,7 @@ public enum StackUserFiles {
         let slash = path.lastIndex(of: "/") ?? path.startIndex
         let parentPath = slash == path.startIndex ? "/" : String(path[..<slash])
         let parent = open(parentPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard parent >= 0 else { throw SandboxError(.system, "cannot open \(parentPath)", errno: Errno.current) }
+        guard parent >= 0 else { throw SandboxError(.system, "cannot open \(parentPath)", errno: Errno.current.rawValue) }
         defer { close(parent) }
         try visitTree(parent, String(path[path.index(after: slash)...]), display: path, visit)
     }
@@ -55,25 +57,27 @@ public enum StackUserFiles {
                                   _ visit: (Int32, String, stat) -> String?) throws(SandboxError) {
         var st = stat()
         guard fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
-            throw SandboxError(.system, "cannot examine \(display)", errno: Errno.current)
+            throw SandboxError(.system, "cannot examine \(display)", errno: Errno.current.rawValue)
         }
         if st.st_mode & S_IFMT == S_IFDIR {
-            let fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-            guard fd >= 0, let dir = fdopendir(fd) else {
-                throw SandboxError(.system, "cannot read \(display)", errno: Errno.current)
+            let dir: FileDescriptor
+            switch systemCall({ openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }) {
+            case .success(let raw): dir = FileDescriptor(rawValue: raw)
+            case .failure(let error): throw SandboxError(.system, "cannot read \(display)", errno: error.rawValue)
             }
-            defer { closedir(dir) }
-            let dirFD = dirfd(dir)
-            while let entry = readdir(dir) {
-                let child = withUnsafePointer(to: &entry.pointee.d_name) {
-                    $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-                }
-                if child == "." || child == ".." { continue }
-                try visitTree(dirFD, child, display: display + "/" + child, visit)
+            defer { try? dir.close() }
+            let children: [DirectoryEntry]
+            do {
+                children = try dir.directoryEntries()
+            } catch {
+                throw SandboxError(.system, "cannot read \(display)", errno: error.rawValue)
+            }
+            for child in children.map(\.name) {
+                try visitTree(dir.rawValue, child, display: display + "/" + child, visit)
             }
         }
         if let failed = visit(parent, name, st) {
-            throw SandboxError(.system, "\(failed) \(display)", errno: Errno.current)
+            throw SandboxError(.system, "\(failed) \(display)", errno: Errno.current.rawValue)
         }
     }
 

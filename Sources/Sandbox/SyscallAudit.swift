@@ -1,9 +1,11 @@
 import CSandbox
 import CSeccomp
 import Glibc
+import JSON
 import Seccomp
 import Synchronization
-import JSON
+import SystemCalls
+import SystemPackage
 
 /// The filters of an audited sandbox: audit variants that route the
 /// observed and the denied syscalls to a listener, and the original filters
@@ -218,9 +220,9 @@ final class NotificationServer: Sendable {
         var firstExecSeen = false
         while true {
             var fd = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&fd, 1, -1)
-            if ready < 0 && errno == EINTR { continue }
-            if ready < 0 || fd.revents & Int16(POLLIN) == 0 { return } // POLLHUP: no process left
+            guard case .success = systemCall({ poll(&fd, 1, -1) }), fd.revents & Int16(POLLIN) != 0 else {
+                return // POLLHUP: no process left
+            }
             memset(request, 0, MemoryLayout<seccomp_notif>.size)
             if seccomp_notify_receive(listener, request) != 0 { continue } // the task died meanwhile
             let notification = request.pointee
@@ -615,15 +617,13 @@ public final class AuditLog: AuditSink {
     }
 
     private func write(_ bytes: inout [UInt8]) -> Bool {
-        var written = 0
         defer { bytes.removeAll(keepingCapacity: true) }
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return false }
-            written += n
+        do {
+            try FileDescriptor(rawValue: fd).writeAll(bytes)
+            return true
+        } catch {
+            return false
         }
-        return true
     }
 
     /// The log's last line when its caps dropped events (`"type": "dropped"` in the schema).
@@ -645,7 +645,7 @@ public final class AuditLog: AuditSink {
         case .denied(let code):
             fields.append("\"outcome\":\"denied\"")
             fields.append("\"errno\":\(code)")
-            fields.append("\"errnoName\":\(quote(Errno.name(code)))")
+            fields.append("\"errnoName\":\(quote(ErrorNumber.name(code)))")
         }
         return "{" + fields.joined(separator: ",") + "}"
     }

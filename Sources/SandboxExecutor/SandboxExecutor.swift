@@ -3,6 +3,8 @@ import Glibc
 import Lifecycle
 import Sandbox
 import Seccomp
+import SystemCalls
+import SystemPackage
 import TerminalText
 
 /// Runs each buildpack invocation in a sandbox of its own: detection under
@@ -88,7 +90,7 @@ public struct SandboxExecutor: BuildpackExecutor {
         // atomically, so a sandbox cloned meanwhile by another thread never
         // holds our write end.
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
-            return .failure(ExecutionError("cannot create a pipe for \(invocation.buildpack): \(String(cString: strerror(errno)))", exitCode: 71))
+            return .failure(ExecutionError("cannot create a pipe for \(invocation.buildpack): \(Errno.current)", exitCode: 71))
         }
         shutdown(fds[0], Int32(SHUT_WR))
         let nullFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
@@ -101,7 +103,9 @@ public struct SandboxExecutor: BuildpackExecutor {
         let collected = reader.start()
         let outcome: SandboxOutcome
         // The sandbox takes over the write end and /dev/null.
-        switch await Sandbox.run(plan, stdio: [nullFD, fds[1], fds[1]], audit: observer, watch: watch) {
+        switch await Sandbox.run(plan, stdio: StandardStreams(input: nullFD >= 0 ? .takenOver(nullFD) : .inherited,
+                                                               output: .takenOver(fds[1]), error: .takenOver(fds[1])),
+                                 audit: observer, watch: watch) {
         case .success(let value):
             outcome = value
         case .failure(let error):
@@ -145,13 +149,8 @@ public final class Console: Sendable {
 
     public func write(_ bytes: [UInt8]) {
         lock.withLock {
-            var offset = 0
-            while offset < bytes.count {
-                let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return }
-                offset += n
-            }
+            // A console that cannot be written to loses the output, not the build.
+            try? FileDescriptor(rawValue: fd).writeAll(bytes)
         }
     }
 }
@@ -213,9 +212,8 @@ final class OutputReader: Sendable {
         if case .stream(let prefix, _) = mode { lines = PrefixedLines(prefix: prefix) }
         var buffer = [UInt8](repeating: 0, count: 16384)
         while true {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
+            let result = buffer.withUnsafeMutableBytes { raw in systemCall { read(fd, raw.baseAddress, raw.count) } }
+            guard case .success(let n) = result, n > 0 else { break }
             fault.reached()
             switch mode {
             case .capture(let limit):

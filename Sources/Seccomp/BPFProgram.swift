@@ -1,5 +1,6 @@
 import CSeccomp
 import Glibc
+import SystemPackage
 
 /// A classic BPF program for seccomp(2): `struct sock_filter` records in host byte order,
 /// as `seccomp_export_bpf` writes them. Install it with `SECCOMP_SET_MODE_FILTER` and a
@@ -41,6 +42,6 @@ public struct SeccompCompileError: Error, CustomStringConvertible, Sendable, Equ
     }
 
     public var description: String {
-        "\(operation) failed for \(subject): \(String(cString: strerror(errno))) (errno \(errno))"
+        "\(operation) failed for \(subject): \(Errno(rawValue: errno)) (errno \(errno))"
     }
 }

@@ -1,5 +1,7 @@
 import CSeccomp
 import Glibc
+import SystemCalls
+import SystemPackage
 
 /// Compiled filters kept on disk, so a sandbox does not pay for parsing and
 /// libseccomp's compilation (over a millisecond for the default profile) on
@@ -91,10 +93,9 @@ public struct FilterCache: Sendable {
         var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
         var total = 0
         while total < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + total, $0.count - total) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return nil }
-            total += n
+            let n = bytes.withUnsafeMutableBytes { buffer in systemCall { read(fd, buffer.baseAddress! + total, buffer.count - total) } }
+            guard case .success(let count) = n, count > 0 else { return nil }
+            total += count
         }
         var reader = EntryReader(bytes: bytes)
         guard reader.take(Self.magic.count) == Self.magic,
@@ -133,15 +134,15 @@ public struct FilterCache: Sendable {
         let temporary = path + ".\(getpid()).tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return }
-        var written = 0
-        while written < entry.count {
-            let n = entry.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            written += n
+        let written: Bool
+        do {
+            try FileDescriptor(rawValue: fd).writeAll(entry)
+            written = true
+        } catch {
+            written = false
         }
         close(fd)
-        if written != entry.count || rename(temporary, path) != 0 { unlink(temporary) }
+        if !written || rename(temporary, path) != 0 { unlink(temporary) }
     }
 
     private func makePrivateDirectory() -> Bool {

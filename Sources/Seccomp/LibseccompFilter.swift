@@ -1,5 +1,6 @@
 import CSeccomp
 import Glibc
+import SystemCalls
 
 /// One libseccomp rule: a syscall number, an action, and checks that must all hold.
 struct FilterRule {
@@ -73,12 +74,10 @@ struct LibseccompFilter: ~Copyable {
         var failure: Int32 = 0
         let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
             while count < size {
-                let n = pread(fd, buffer.baseAddress! + count, size - count, off_t(count))
-                if n > 0 {
-                    count += n
-                } else if n == 0 || errno != EINTR {
-                    failure = n == 0 ? EIO : errno
-                    return
+                switch systemCall({ pread(fd, buffer.baseAddress! + count, size - count, off_t(count)) }) {
+                case .success(0): failure = EIO; return
+                case .success(let n): count += n
+                case .failure(let error): failure = error.rawValue; return
                 }
             }
         }

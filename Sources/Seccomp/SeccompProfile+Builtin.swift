@@ -1,5 +1,7 @@
 import Glibc
 import JSON
+import SystemCalls
+import SystemPackage
 
 extension SeccompProfile {
     /// The profiles compiled into the binary, by name, from `profiles/*.json`.
@@ -51,34 +53,31 @@ public struct ProfileSource: Sendable, Equatable {
 
     /// A profile file, read whole; over 1 MiB is refused without reading it all.
     public static func file(_ path: String) throws(SeccompProfileError) -> ProfileSource {
-        func failure(_ what: String, _ code: Int32) -> SeccompProfileError {
-            SeccompProfileError(origin: path, location: .file, reason: "cannot \(what): \(String(cString: strerror(code)))")
+        func failure(_ what: String, _ error: Errno) -> SeccompProfileError {
+            SeccompProfileError(origin: path, location: .file, reason: "cannot \(what): \(error)")
         }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw failure("open", errno) }
-        defer { close(fd) }
+        let fd: FileDescriptor
+        switch systemCall({ open(path, O_RDONLY | O_CLOEXEC) }) {
+        case .success(let raw): fd = FileDescriptor(rawValue: raw)
+        case .failure(let error): throw failure("open", error)
+        }
+        defer { try? fd.close() }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw failure("stat", errno) }
+        if case .failure(let error) = systemCall({ fstat(fd.rawValue, &st) }) { throw failure("stat", error) }
         let limit = JSONParser.maxInputBytes
         func tooLarge() -> SeccompProfileError {
             SeccompProfileError(origin: path, location: .file, reason: "larger than \(limit) bytes; not a seccomp profile")
         }
         guard Int(st.st_size) <= limit else { throw tooLarge() }
         // Sized by fstat (a regular file) or in chunks (a pipe), never by the limit.
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: max(Int(st.st_size) + 1, 4096))
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
-            if n > 0 {
-                bytes += chunk[0..<n]
-                if bytes.count > limit { throw tooLarge() }
-            } else if n == 0 {
-                break
-            } else if errno != EINTR {
-                throw failure("read", errno)
-            }
+        let read: (bytes: [UInt8], exceeded: Bool)
+        do {
+            read = try fd.readAll(limit: limit, chunk: max(Int(st.st_size) + 1, 4096))
+        } catch {
+            throw failure("read", error)
         }
-        return ProfileSource(origin: path, bytes: bytes)
+        guard !read.exceeded else { throw tooLarge() }
+        return ProfileSource(origin: path, bytes: read.bytes)
     }
 
     /// Whether `argument` names a file that does not exist (as opposed to a bad one).

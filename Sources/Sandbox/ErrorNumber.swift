@@ -1,11 +1,11 @@
 import Glibc
+import SystemPackage
 
-/// The one place errno values become text and typed errors.
-enum Errno {
+/// The one place errno values become text: swift-system's `Errno` says what a value means,
+/// this adds the symbol a user can search for.
+enum ErrorNumber {
     static func describe(_ code: Int32) -> String {
-        let name = symbol(code)
-        guard let text = strerror(code) else { return name }
-        return "\(String(cString: text)) (\(name))"
+        "\(Errno(rawValue: code)) (\(symbol(code)))"
     }
 
     static func symbol(_ code: Int32) -> String {
@@ -32,8 +32,6 @@ enum Errno {
         default: "errno \(code)"
         }
     }
-
-    static var current: Int32 { Glibc.errno }
 
     /// `EPERM` and friends, or the number: for machine-read output.
     static func name(_ code: Int32) -> String {
