@@ -52,7 +52,7 @@ let package = Package(
         .target(name: "GoFlags"),
         // Registries (OCI distribution spec) through libcurl, loaded with dlopen when a registry is
         // first contacted: no other command loads it. Pulls into and pushes from OCI layouts.
-        .target(name: "Registry", dependencies: ["OCI", "JSON", "CrashSafety"]),
+        .target(name: "Registry", dependencies: ["OCI", "JSON", "CrashSafety", "SystemCalls"]),
         // The Buildpack and Platform API as values: the files, their rules, detection's resolution.
         .target(name: "BuildpackSpec", dependencies: ["TextEncoding", "SystemCalls"]),
         // The lifecycle: order, detection, build plan, layers. Runs processes only
@@ -62,6 +62,7 @@ let package = Package(
         .target(name: "SandboxExecutor", dependencies: ["Lifecycle", "Sandbox", "Seccomp", "TerminalText", "CrashSafety", "SystemCalls"]),
         .target(name: "StockadeCLI", dependencies: [
             "Sandbox", "Seccomp", "BuildpackSpec", "Lifecycle", "GoFlags", "SandboxExecutor", "OCI", "Registry", "TerminalText", "CrashSafety", "CLinux",
+            "SystemCalls", .product(name: "SystemPackage", package: "swift-system"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "stockade", dependencies: ["StockadeCLI"]),

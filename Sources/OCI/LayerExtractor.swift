@@ -328,7 +328,7 @@ final class DirectoryCache {
         }
         // The whole path at once; step by step (creating what is missing) only when that fails,
         // so deep paths cost one resolution each, not one per component.
-        if let whole = try? Self.resolve(root, components.joined(separator: "/")) {
+        if let whole = try? Self.resolve(root, components.joined(separator: "/"), strict: strict) {
             last = (components, whole)
             return whole
         }

@@ -1,5 +1,7 @@
 import Glibc
 import JSON
+import SystemCalls
+import SystemPackage
 
 /// A registry credential and where it was found (named in refusals, never its secret).
 public struct Credential: Sendable, Equatable {
@@ -119,18 +121,10 @@ public struct CredentialStore: Sendable {
     }
 
     static func read(_ path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
+        guard let fd = try? systemCall({ open(path, O_RDONLY | O_CLOEXEC) }).get() else { return nil }
         defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16 << 10)
-        while bytes.count <= 1 << 20 {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            bytes += chunk[0..<n]
-        }
-        return bytes
+        // Over 1 MiB is refused by the caller's parser, as a truncated document.
+        return try? FileDescriptor(rawValue: fd).readAll(limit: 1 << 20).bytes
     }
 
     /// `docker-credential-NAME get`, the server on stdin, `{"Username","Secret"}` on stdout.
@@ -172,18 +166,12 @@ enum HelperProcess {
         guard spawned == 0 else { close(toChild[1]); close(fromChild[0]); return nil }
         _ = input.withUnsafeBytes { write(toChild[1], $0.baseAddress, $0.count) }
         close(toChild[1])
-        var output: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while output.count <= 1 << 16 {
-            let n = chunk.withUnsafeMutableBytes { read(fromChild[0], $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            output += chunk[0..<n]
-        }
+        let output = try? FileDescriptor(rawValue: fromChild[0]).readAll(limit: 1 << 16)
         close(fromChild[0])
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        return status == 0 ? output : nil
+        guard (try? systemCall({ waitpid(pid, &status, 0) }).get()) != nil else { return nil }
+        guard status == 0, let output, !output.exceeded else { return nil }
+        return output.bytes
     }
 }
 

@@ -1,5 +1,6 @@
 import OCI
 import Glibc
+import SystemPackage
 
 /// One HTTP exchange with a registry, through libcurl.
 struct HTTPRequest {
@@ -191,7 +192,7 @@ final class CurlSession {
             case Curl.Code.peerFailedVerification, Curl.Code.sslConnect:
                 throw RegistryError(.tls, "\(host): TLS failed (\(detail)); a registry with its own CA needs SSL_CERT_FILE, a test one --insecure-registry \(host)")
             case Curl.Code.readError:
-                throw RegistryError(.io, "\(host): reading what is sent failed (\(body.error.map { String(cString: strerror($0)) } ?? detail))")
+                throw RegistryError(.io, "\(host): reading what is sent failed (\(body.error.map { Errno(rawValue: $0).description } ?? detail))")
             default:
                 throw RegistryError(.unreachable, "\(host): \(request.method) \(Self.path(request.url)): \(detail)")
             }

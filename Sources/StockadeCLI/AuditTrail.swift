@@ -1,6 +1,8 @@
 import ArgumentParser
 import Glibc
 import Sandbox
+import SystemCalls
+import SystemPackage
 
 /// How much one run may write into the audit log.
 struct AuditCapOptions: ParsableArguments {
@@ -36,7 +38,7 @@ enum AuditTrail {
     static func open(_ path: String, caps: AuditCapOptions, configuration: Configuration) throws -> AuditLog {
         let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            complain("cannot open the audit log \(path): \(String(cString: strerror(errno)))")
+            complain("cannot open the audit log \(path): \(Errno.current.description)")
             throw Failure(code: ExitStatus.missingPath)
         }
         return AuditLog(fd: fd, limits: try caps.limits(configuration))

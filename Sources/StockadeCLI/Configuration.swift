@@ -1,6 +1,7 @@
 import BuildpackSpec
 import Glibc
 import Lifecycle
+import SystemPackage
 
 /// The operator's file (`/etc/stockade/config.toml`, or `$STOCKADE_CONFIG`),
 /// then the user's (`$XDG_CONFIG_HOME/stockade/config.toml`), then flags.
@@ -70,7 +71,7 @@ struct Configuration: Equatable {
         if fd < 0 {
             let code = errno
             if code == ENOENT || code == ENOTDIR || (ownedByUser && code == EACCES) { return nil }
-            throw ConfigError(message: "configuration: cannot read \(path): \(String(cString: strerror(code)))")
+            throw ConfigError(message: "configuration: cannot read \(path): \(Errno(rawValue: code).description)")
         }
         close(fd)
         guard let text = HostText.read(path, limit: 1 << 20) else {

@@ -4,6 +4,7 @@ import CrashSafety
 import Glibc
 import OCI
 import Sandbox
+import SystemCalls
 
 /// `stockade janitor`, hidden: a lifecycle run starts it with its cleanup journal as stdin.
 /// It outlives a SIGKILL of the run; when the journal closes without `finished`, it waits for
@@ -28,8 +29,7 @@ struct Janitor: ParsableCommand {
         var finished = false
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while true {
-            let n = buffer.withUnsafeMutableBytes { recv(STDIN_FILENO, $0.baseAddress, $0.count, 0) }
-            if n < 0 && errno == EINTR { continue }
+            let n = (try? systemCall({ buffer.withUnsafeMutableBytes { recv(STDIN_FILENO, $0.baseAddress, $0.count, 0) } }).get()) ?? -1
             if n <= 0 { break }
             guard let kind = CleanupJournal.Kind(rawValue: buffer[0]) else { continue }
             let text = String(decoding: buffer[1..<n], as: UTF8.self)

@@ -8,6 +8,8 @@ import Registry
 import Sandbox
 import SandboxExecutor
 import TerminalText
+import SystemCalls
+import SystemPackage
 
 /// Wires the options of `stockade detect` and `stockade build` into a `BuildSession` run by
 /// sandboxes: the executor, the audit, the disk budget, the images; prints the summary and writes
@@ -131,7 +133,7 @@ struct LifecycleRun {
         if let path = options.report {
             let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             if fd < 0 {
-                complain("cannot write the report \(path): \(String(cString: strerror(errno)))")
+                complain("cannot write the report \(path): \(Errno.current.description)")
                 return
             }
             let bytes = Array(report.json.utf8)

@@ -2,6 +2,8 @@ import ArgumentParser
 import Glibc
 import Sandbox
 import Seccomp
+import SystemCalls
+import SystemPackage
 
 struct Profile: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -87,13 +89,13 @@ struct Profile: ParsableCommand {
     static func write(_ bytes: [UInt8], to path: String) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            complain("cannot create \(path): \(String(cString: strerror(errno)))")
+            complain("cannot create \(path): \(Errno.current.description)")
             throw Failure(code: ExitStatus.missingPath)
         }
         defer { close(fd) }
         let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
         guard written == bytes.count else {
-            complain("cannot write \(path): \(String(cString: strerror(errno)))")
+            complain("cannot write \(path): \(Errno.current.description)")
             throw Failure(code: ExitStatus.system)
         }
     }

@@ -3,6 +3,8 @@ import Glibc
 import OCI
 import Lifecycle
 import Registry
+import SystemCalls
+import SystemPackage
 
 /// `--insecure-registry`, for every command that may name a registry image.
 struct RegistryFlags: ParsableArguments {
@@ -112,12 +114,9 @@ final class RegistryImages {
     /// Removes a temporary layout this process made: its files, `blobs/sha256`'s files, the directories.
     static func removeTree(_ path: String) {
         for directory in [path + "/blobs/sha256", path + "/blobs", path] {
-            if let stream = opendir(directory) {
-                while let entry = readdir(stream) {
-                    let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                    if name != "." && name != ".." { unlink(directory + "/" + name) }
-                }
-                closedir(stream)
+            if let fd = try? systemCall({ open(directory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }).get() {
+                for entry in (try? FileDescriptor(rawValue: fd).directoryEntries()) ?? [] { unlinkat(fd, entry.name, 0) }
+                close(fd)
             }
             rmdir(directory)
         }

@@ -10,6 +10,8 @@ import Registry
 import Sandbox
 import SandboxExecutor
 import TerminalText
+import SystemCalls
+import SystemPackage
 
 /// `stockade` started as `detector`, `builder`, … (a link or a copy), or as `stockade lifecycle
 /// <phase>`: the reference lifecycle's phase of that name, with its flags, files and exit codes.
@@ -83,7 +85,7 @@ public enum PhaseMain {
         }
         let argv = ([program] + arguments).map { strdup($0) } + [nil]
         execv(path, argv)
-        fail(PhaseFailure("cannot run the launcher \(path): \(String(cString: strerror(errno)))", code: 82))
+        fail(PhaseFailure("cannot run the launcher \(path): \(Errno.current.description)", code: 82))
     }
 }
 
@@ -180,12 +182,12 @@ struct PhaseSession {
         for tree in trees where access(tree, F_OK) == 0 { try Self.chownTree(tree, uid: user.uid, gid: user.gid) }
         // As root, setgid and setuid set the real, effective and saved ids alike: there is no way back.
         guard setgroups(0, nil) == 0, setgid(user.gid) == 0, setuid(user.uid) == 0 else {
-            throw PhaseFailure("cannot become \(user.uid):\(user.gid): \(String(cString: strerror(errno)))", code: 1)
+            throw PhaseFailure("cannot become \(user.uid):\(user.gid): \(Errno.current.description)", code: 1)
         }
         // A change of ids makes the process undumpable, which leaves its /proc files root's: the
         // sandboxes could not write their own uid_map. Nothing of root's is left to protect.
         guard clinux_set_dumpable(1) == 0 else {
-            throw PhaseFailure("cannot make the process dumpable again: \(String(cString: strerror(errno)))", code: 1)
+            throw PhaseFailure("cannot make the process dumpable again: \(Errno.current.description)", code: 1)
         }
     }
 
@@ -194,7 +196,7 @@ struct PhaseSession {
     static func chownTree(_ path: String, uid: UInt32, gid: UInt32) throws {
         let root = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard root >= 0 else {
-            throw PhaseFailure("cannot hand \(path) to \(uid):\(gid): \(String(cString: strerror(errno)))", code: 1)
+            throw PhaseFailure("cannot hand \(path) to \(uid):\(gid): \(Errno.current.description)", code: 1)
         }
         try chownBelow(root, path: path, uid: uid, gid: gid, depth: 0)
     }
@@ -202,16 +204,15 @@ struct PhaseSession {
     /// Takes `fd` (a directory) and closes it.
     private static func chownBelow(_ fd: Int32, path: String, uid: UInt32, gid: UInt32, depth: Int) throws {
         func fail(_ what: String) -> PhaseFailure {
-            PhaseFailure("cannot hand \(what) to \(uid):\(gid): \(String(cString: strerror(errno)))", code: 1)
+            PhaseFailure("cannot hand \(what) to \(uid):\(gid): \(Errno.current.description)", code: 1)
         }
-        guard fchown(fd, uid, gid) == 0 else { close(fd); throw fail(path) }
-        guard depth < 256, let dir = fdopendir(fd) else { close(fd); throw fail(path) }
-        defer { closedir(dir) }
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-            if name == "." || name == ".." { continue }
-            var isDirectory = entry.pointee.d_type == UInt8(DT_DIR)
-            if entry.pointee.d_type == UInt8(DT_UNKNOWN) {
+        defer { close(fd) }
+        guard fchown(fd, uid, gid) == 0, depth < 256,
+              let entries = try? FileDescriptor(rawValue: fd).directoryEntries() else { throw fail(path) }
+        for entry in entries {
+            let name = entry.name
+            var isDirectory = entry.type == UInt8(DT_DIR)
+            if entry.type == UInt8(DT_UNKNOWN) {
                 var st = stat()
                 isDirectory = fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_mode & S_IFMT == S_IFDIR
             }
@@ -641,7 +642,7 @@ struct PhaseSession {
         for component in path.split(separator: "/").dropLast() {
             prefix += "/" + component
             if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
-                throw PhaseFailure("cannot create \(prefix): \(String(cString: strerror(errno)))", code: ExitStatus.cannotCreate)
+                throw PhaseFailure("cannot create \(prefix): \(Errno.current.description)", code: ExitStatus.cannotCreate)
             }
         }
     }
