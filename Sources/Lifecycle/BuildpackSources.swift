@@ -14,6 +14,8 @@ public struct BuildpackSources: Sendable {
     public var builder: String?
     /// An unpacked builder image: its `/cnb/buildpacks` and `/cnb/order.toml`'s order.
     public var builderImage: (buildpacksDirectory: String, order: [OrderGroup])?
+    /// Buildpackages' `/cnb/buildpacks` trees, unpacked: their buildpacks found by id, as a builder's are.
+    public var packageLayouts: [String] = []
 
     public init(buildpacks: [String] = [], buildpacksDirectory: String? = nil, order: String? = nil, builder: String? = nil) {
         self.buildpacks = buildpacks
@@ -26,6 +28,7 @@ public struct BuildpackSources: Sendable {
     public func load() throws(LifecycleError) -> (BuildpackStore, BuilderTOML?) {
         var store = BuildpackStore()
         for directory in buildpacks { try store.add(directory: directory) }
+        for layout in packageLayouts { try store.add(buildpacksDirectory: layout) }
         if let buildpacksDirectory { try store.add(buildpacksDirectory: buildpacksDirectory) }
         if let builderImage { try store.add(buildpacksDirectory: builderImage.buildpacksDirectory) }
         let builder = try self.builder.map { (path) throws(LifecycleError) -> BuilderTOML in

@@ -210,7 +210,7 @@ private func writeOutput(_ text: String, configuration: Configuration, disk: Dis
 }
 
 /// A pull into the blob cache within the disk budget, for registry images a config file names.
-private func pulling(_ registry: RegistryImages, configuration: Configuration, disk: DiskOption) -> (RegistryReference) throws -> ImageReference {
+func pulling(_ registry: RegistryImages, configuration: Configuration, disk: DiskOption) -> (RegistryReference) throws -> ImageReference {
     { reference in
         let budget = try disk.account(writingTo: [try RegistryImages.cacheDirectory()], configuration: configuration)
         return try registry.pull(reference, budget: budget)

@@ -10,7 +10,7 @@ struct LifecycleOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The app's source directory.", valueName: "dir"))
     var path: String = "."
 
-    @Option(name: .customLong("buildpack"), help: ArgumentHelp("A buildpack directory (with buildpack.toml); the given ones form one group, in order.", valueName: "dir"))
+    @Option(name: .customLong("buildpack"), help: ArgumentHelp("A buildpack: a directory (with buildpack.toml), a .tgz or .cnb file, or a buildpackage image (oci:DIR[:TAG] or a registry reference); the given ones form one group, in order.", valueName: "buildpack"))
     var buildpacks: [String] = []
 
     @Option(help: ArgumentHelp("Buildpacks laid out as <id>/<version>/ (ids escaped), used with --order.", valueName: "dir"))

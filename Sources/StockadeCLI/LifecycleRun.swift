@@ -57,7 +57,12 @@ struct LifecycleRun {
                                           buildFilter: try ProfileSelection.filter(named: buildProfile),
                                           limits: limits, enforcement: enforcement, console: console, audit: audit,
                                           requireNamespaces: options.namespaces.required(configuration))
-            let started = try BuildSession(inputs(user: user, builderImage: builderImage, rootfs: rootfs), executor: sandbox, progress: progress, runs: log)
+            let buildpacks = try BuildpackArguments.resolve(
+                options.buildpacks, registry: RegistryImages(insecureHosts: image?.registry.insecureRegistries ?? []),
+                configuration: configuration, disk: options.disk)
+            defer { buildpacks.close() }
+            let started = try BuildSession(inputs(user: user, builderImage: builderImage, rootfs: rootfs, buildpacks: buildpacks),
+                                           executor: sandbox, progress: progress, runs: log)
             session = started
             for warning in started.warnings { complain(warning, level: "warning") }
             let outputDirectory = try image?.output.map { (text) throws -> String in
@@ -106,10 +111,11 @@ struct LifecycleRun {
         return code
     }
 
-    private func inputs(user: StackUser, builderImage: BuilderImage?, rootfs: String?) -> BuildSession.Inputs {
-        var sources = BuildpackSources(buildpacks: options.buildpacks, buildpacksDirectory: options.buildpacksDir,
+    private func inputs(user: StackUser, builderImage: BuilderImage?, rootfs: String?, buildpacks: BuildpackArguments) -> BuildSession.Inputs {
+        var sources = BuildpackSources(buildpacks: buildpacks.directories, buildpacksDirectory: options.buildpacksDir,
                                        order: options.order, builder: options.builderFile)
         sources.builderImage = builderImage.map { ($0.buildpacksDirectory, $0.order) }
+        sources.packageLayouts = buildpacks.packageLayouts
         var inputs = BuildSession.Inputs(app: options.path, sources: sources,
                                          owner: EntryOwner(uid: user.uid, gid: user.gid), home: user.home)
         inputs.platform = options.platform

@@ -250,6 +250,36 @@ enum Builders {
         #expect(urn.outcome.status == 3 && urn.outcome.stderr.contains("not supported"), "\(urn.outcome)")
         #expect(urn.outcome.stderr.split(separator: "\n").count == 1, "\(urn.outcome)")
     }
+
+    /// `--buildpack` takes what `builder create` takes: a buildpackage image, a .cnb, a .tgz.
+    @Test func theBuildpackFlagTakesPackagesAndArchives() throws {
+        let dir = Images.fx.makeDirectory("buildpack-flag")
+        try "[buildpack]\nuri = \"\(Images.fx.examples)/buildpacks/shell\"\n".write(toFile: dir + "/package.toml", atomically: true, encoding: .utf8)
+        let image = Images.newPath("shell-package")
+        let packaged = Images.fx.stockade(["buildpack", "package", "oci:\(image):bp", "--config", dir + "/package.toml"], as: .suiteUser)
+        #expect(packaged.status == 0, "\(packaged)")
+        let cnb = dir + "/shell.cnb"
+        let filed = Images.fx.stockade(["buildpack", "package", cnb, "--config", dir + "/package.toml", "--format", "file"], as: .suiteUser)
+        #expect(filed.status == 0, "\(filed)")
+        let tgz = dir + "/shell.tgz"
+        #expect(Fixture.run(["tar", "-czf", tgz, "-C", Images.fx.examples + "/buildpacks/shell", "."]).status == 0)
+        _ = Fixture.run(["chmod", "-R", "a+rX", dir, image])
+
+        for given in ["oci:\(image):bp", cnb, tgz] {
+            let output = Images.newPath("flag-app")
+            let built = Images.fx.stockade(["build", "--buildpack", given, "--path", Images.shellApp, "--network", "none",
+                                            "--output", "oci:\(output):app", "--run-image", Images.runImageOne], as: .suiteUser)
+            #expect(built.status == 0 && built.stdout.contains("examples/shell@0.1.0"), "\(given): \(built)")
+            let ran = Images.fx.stockade(["run", "oci:\(output):app"], as: .suiteUser)
+            #expect(ran.status == 0 && ran.stdout.hasPrefix(Images.hello), "\(given): \(ran)")
+        }
+
+        let urn = Images.fx.stockade(["detect", "--buildpack", "urn:cnb:registry:example/x@1.0.0", "--path", Images.shellApp],
+                                     as: .suiteUser)
+        #expect(urn.status == 3 && urn.stderr.split(separator: "\n").count == 1, "\(urn)")
+        let missing = Images.fx.stockade(["detect", "--buildpack", dir + "/nothing.cnb", "--path", Images.shellApp], as: .suiteUser)
+        #expect(missing.status != 0 && missing.stderr.split(separator: "\n").count == 1, "\(missing)")
+    }
 }
 
 /// A value several threads append to.
