@@ -170,6 +170,27 @@ import Testing
         return json["Layers"] as? [String] ?? []
     }
 
+    /// A terminal gets one line rewritten in place with bytes and rate; a pipe gets plain lines.
+    @Test func progressIsRewrittenOnATerminalAndPlainOtherwise() throws {
+        guard TestRegistry.available else { try skip("docker-registry is not installed") }
+        guard Fixture.run(["sh", "-c", "command -v script"]).status == 0 else { try skip("script (util-linux) is not installed") }
+        let registry = try TestRegistry()
+        let piped = Registries.stockade(["copy", Registries.appLayout, "\(registry.host)/piped:1", "--insecure-registry", registry.host])
+        #expect(piped.status == 0, "\(piped)")
+        let plain = piped.stdout + piped.stderr
+        #expect(plain.contains("Pushed sha256:") && !plain.contains("\r") && !plain.contains("\u{1b}"), "\(plain)")
+
+        // script(1) gives the command a pseudo-terminal, as an interactive shell would.
+        let cache = Registries.fx.makeDirectory("xdg-cache", mode: 0o777)
+        let command = ["env", "XDG_CACHE_HOME=" + cache, Registries.fx.stockade, "copy", Registries.appLayout,
+                       "\(registry.host)/terminal:1", "--insecure-registry", registry.host].joined(separator: " ")
+        let terminal = Fixture.run(["script", "-qec", command, "/dev/null"])
+        #expect(terminal.status == 0, "\(terminal)")
+        #expect(terminal.stdout.contains("\r\u{1b}[KPushing sha256:") || terminal.stdout.contains("\r\u{1b}[KPushed sha256:"),
+                "\(terminal.stdout.debugDescription)")
+        #expect(terminal.stdout.contains("/s"), "\(terminal.stdout.debugDescription)")
+    }
+
     @Test func tlsNeedsTheCertificateOrTheInsecureFlag() throws {
         guard TestRegistry.available else { try skip("docker-registry is not installed") }
         let registry = try TestRegistry(tls: true)
