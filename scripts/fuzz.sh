@@ -20,7 +20,7 @@ modules() {
     case "$1" in
         toml) echo SystemPackage SystemCalls TextEncoding BuildpackSpec ;;
         json) echo TextEncoding JSON ;;
-        seccomp) echo TextEncoding JSON Seccomp ;;
+        seccomp) echo SystemPackage SystemCalls TextEncoding JSON Seccomp ;;
         oci-documents|oci-layer) echo SystemPackage SystemCalls TextEncoding JSON CrashSafety OCI ;;
         terminal) echo TerminalText ;;
         *) echo "fuzz.sh: no target $1 (targets: ${ALL[*]})" >&2; exit 2 ;;
