@@ -50,8 +50,12 @@ extension Stockade {
     /// Parses, runs and exits: the whole life of the `stockade` process.
     public static func entry() -> Never {
         do {
-            var command = try parseAsRoot()
-            try command.run()
+            if let exec = ExecFastPath.parse(CommandLine.arguments.dropFirst()) {
+                try exec.run()
+            } else {
+                var command = try parseAsRoot()
+                try command.run()
+            }
             Glibc.exit(0)
         } catch let failure as Failure {
             Glibc.exit(failure.code)

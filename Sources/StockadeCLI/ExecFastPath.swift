@@ -1,0 +1,146 @@
+import ArgumentParser
+
+/// `stockade exec`'s usual command lines, parsed without ArgumentParser.
+///
+/// ArgumentParser reflects over `exec`'s option groups on every start, and each
+/// generic `Option<T>` it instantiates has the Swift runtime scan every
+/// conformance record of the binary: most of the user-space time of
+/// `exec -- /bin/true`. This parser fills the very `Exec` ArgumentParser would
+/// (through the property wrappers' setters, which need no reflection) and runs
+/// the same `validate()`s. It takes only plain long options (`--name VALUE`,
+/// `--name=VALUE`, each single-valued one at most once) and the command; on
+/// anything else (`--help`, a short option, an unknown or repeated option, a
+/// value that looks like an option or fails to convert, a failed validation)
+/// it answers nil and ArgumentParser parses the whole line, errors and exit
+/// codes its own. `ExecFastPathTests` holds the two to the same result.
+enum ExecFastPath {
+    /// The `Exec` for `arguments` (without the program name), or nil when
+    /// ArgumentParser must decide.
+    static func parse(_ arguments: ArraySlice<String>) -> Exec? {
+        guard arguments.first == "exec" else { return nil }
+        var values = Values()
+        var rest = arguments.dropFirst()
+        while let argument = rest.first {
+            // `--` or the first word without a dash starts the command, as
+            // `.captureForPassthrough` takes it (`--` included; `validate()` drops it).
+            if argument == "--" || !argument.hasPrefix("-") { break }
+            guard argument.hasPrefix("--") else { return nil }
+            rest = rest.dropFirst()
+            let name: Substring
+            var value: String?
+            if let equals = argument.firstIndex(of: "=") {
+                name = argument[argument.index(argument.startIndex, offsetBy: 2)..<equals]
+                value = String(argument[argument.index(after: equals)...])
+            } else {
+                name = argument.dropFirst(2)
+            }
+            if name == "clear-env" || name == "require-namespaces" {
+                guard value == nil else { return nil }
+            } else {
+                if value == nil, let next = rest.first, !next.hasPrefix("-") {
+                    value = next
+                    rest = rest.dropFirst()
+                }
+                guard value?.isEmpty == false else { return nil }
+            }
+            guard values.set(name, value ?? "") else { return nil }
+        }
+        guard !rest.isEmpty else { return nil }
+        return values.exec(command: Array(rest))
+    }
+
+    /// Every option `exec` takes; nil where it was not given.
+    private struct Values {
+        var rootfs, chdir, user, network, hostname, profile, audit: String?
+        var binds: [String] = [], readOnlyBinds: [String] = [], tmpfs: [String] = [], environment: [String] = []
+        var clearEnv, requireNamespaces: Bool?
+        var timeout, cpus: Double?
+        var memory, maxFileSize, maxMemory, auditMaxBytes: String?
+        var pids, maxProcesses, maxOpenFiles, cpuSeconds, auditMaxRate: UInt64?
+
+        /// False where ArgumentParser must decide: an unknown or repeated option, a failed conversion.
+        mutating func set(_ name: Substring, _ value: String) -> Bool {
+            func once<T>(_ field: inout T?, _ converted: T?) -> Bool {
+                guard field == nil, let converted else { return false }
+                field = converted
+                return true
+            }
+            switch name {
+            case "bind": binds.append(value)
+            case "ro-bind": readOnlyBinds.append(value)
+            case "tmpfs": tmpfs.append(value)
+            case "env": environment.append(value)
+            case "rootfs": return once(&rootfs, value)
+            case "chdir": return once(&chdir, value)
+            case "user": return once(&user, value)
+            case "network": return once(&network, value)
+            case "hostname": return once(&hostname, value)
+            case "profile": return once(&profile, value)
+            case "audit": return once(&audit, value)
+            case "memory": return once(&memory, value)
+            case "max-file-size": return once(&maxFileSize, value)
+            case "max-memory": return once(&maxMemory, value)
+            case "audit-max-bytes": return once(&auditMaxBytes, value)
+            case "timeout": return once(&timeout, Double(argument: value))
+            case "cpus": return once(&cpus, Double(argument: value))
+            case "pids": return once(&pids, UInt64(argument: value))
+            case "max-processes": return once(&maxProcesses, UInt64(argument: value))
+            case "max-open-files": return once(&maxOpenFiles, UInt64(argument: value))
+            case "cpu-seconds": return once(&cpuSeconds, UInt64(argument: value))
+            case "audit-max-rate": return once(&auditMaxRate, UInt64(argument: value))
+            case "clear-env": return once(&clearEnv, true)
+            case "require-namespaces": return once(&requireNamespaces, true)
+            default: return false
+            }
+            return true
+        }
+
+        /// The `Exec` with every property set (the defaults are the declarations'),
+        /// validated as ArgumentParser validates it; nil when a validation fails.
+        func exec(command: [String]) -> Exec? {
+            var limits = LimitOptions()
+            limits.memory = memory
+            limits.pids = pids
+            limits.cpus = cpus
+            var namespaces = NamespaceOption()
+            namespaces.requireNamespaces = requireNamespaces ?? false
+            var sandbox = SandboxOptions()
+            sandbox.rootfs = rootfs
+            sandbox.binds = binds
+            sandbox.readOnlyBinds = readOnlyBinds
+            sandbox.tmpfs = tmpfs
+            sandbox.chdir = chdir ?? "/"
+            sandbox.user = user ?? "1000:1000"
+            sandbox.network = network
+            sandbox.hostname = hostname ?? "stockade"
+            sandbox.environment = environment
+            sandbox.clearEnv = clearEnv ?? false
+            sandbox.profile = profile
+            sandbox.audit = audit
+            sandbox.timeout = timeout
+            sandbox.limits = limits
+            sandbox.namespaces = namespaces
+            sandbox.maxProcesses = maxProcesses
+            sandbox.maxFileSize = maxFileSize
+            sandbox.maxOpenFiles = maxOpenFiles
+            sandbox.cpuSeconds = cpuSeconds
+            sandbox.maxMemory = maxMemory
+            var auditCaps = AuditCapOptions()
+            auditCaps.auditMaxBytes = auditMaxBytes
+            auditCaps.auditMaxRate = auditMaxRate
+            var exec = Exec()
+            exec.sandbox = sandbox
+            exec.auditCaps = auditCaps
+            exec.command = command
+            do {
+                try limits.validate()
+                try sandbox.validate()
+                try auditCaps.validate()
+                try exec.validate()
+            } catch {
+                return nil
+            }
+            return exec
+        }
+    }
+}
