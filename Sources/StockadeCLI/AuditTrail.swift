@@ -12,6 +12,17 @@ struct AuditCapOptions: ParsableArguments {
     @Option(help: ArgumentHelp("With --audit: the most events written per second (default 10000); events beyond it are counted, not written.", valueName: "n"))
     var auditMaxRate: UInt64?
 
+    /// The values parsed, which everything else works on.
+    var request: AuditCaps { AuditCaps(auditMaxBytes: auditMaxBytes, auditMaxRate: auditMaxRate) }
+
+    func validate() throws { try request.validate() }
+}
+
+/// `AuditCapOptions` as plain values (see `SandboxRequest`).
+struct AuditCaps: Equatable {
+    var auditMaxBytes: String?
+    var auditMaxRate: UInt64?
+
     func validate() throws { _ = try limits(Configuration()) }
 
     /// The flags, else the configuration's `[audit]`, else the standard caps.
@@ -35,7 +46,7 @@ struct AuditCapOptions: ParsableArguments {
 
 /// The audit log file and the summary on stderr.
 enum AuditTrail {
-    static func open(_ path: String, caps: AuditCapOptions, configuration: Configuration) throws -> AuditLog {
+    static func open(_ path: String, caps: AuditCaps, configuration: Configuration) throws -> AuditLog {
         let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             complain("cannot open the audit log \(path): \(Errno.current.description)")

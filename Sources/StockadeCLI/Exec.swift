@@ -18,9 +18,27 @@ struct Exec: ParsableCommand {
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments, after `--`.")
     var command: [String] = []
 
-    mutating func validate() throws {
-        if command.first == "--" { command.removeFirst() }
+    mutating func validate() throws { command = try ExecRequest.command(captured: command) }
+
+    /// The values parsed, which `run()` works on.
+    var request: ExecRequest {
+        ExecRequest(sandbox: sandbox.request, auditCaps: auditCaps.request, command: command)
+    }
+
+    func run() throws { try request.run() }
+}
+
+/// `exec` as plain values, whichever parser filled it (see `ExecFastPath`).
+struct ExecRequest: Equatable {
+    var sandbox: SandboxRequest
+    var auditCaps: AuditCaps
+    var command: [String]
+
+    /// The command as `.captureForPassthrough` took it, without a leading `--`.
+    static func command(captured: [String]) throws -> [String] {
+        let command = captured.first == "--" ? Array(captured.dropFirst()) : captured
         guard !command.isEmpty else { throw ValidationError("Missing the command to run, e.g. `stockade exec -- /bin/true`.") }
+        return command
     }
 
     func run() throws {

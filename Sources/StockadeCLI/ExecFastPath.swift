@@ -5,18 +5,19 @@ import ArgumentParser
 /// ArgumentParser reflects over `exec`'s option groups on every start, and each
 /// generic `Option<T>` it instantiates has the Swift runtime scan every
 /// conformance record of the binary: most of the user-space time of
-/// `exec -- /bin/true`. This parser fills the very `Exec` ArgumentParser would
-/// (through the property wrappers' setters, which need no reflection) and runs
-/// the same `validate()`s. It takes only plain long options (`--name VALUE`,
-/// `--name=VALUE`, each single-valued one at most once) and the command; on
-/// anything else (`--help`, a short option, an unknown or repeated option, a
-/// value that looks like an option or fails to convert, a failed validation)
-/// it answers nil and ArgumentParser parses the whole line, errors and exit
-/// codes its own. `ExecFastPathTests` holds the two to the same result.
+/// `exec -- /bin/true`. Even creating those wrappers costs a scan per generic
+/// type, so this parser fills the plain `ExecRequest` that `Exec` hands its
+/// values over in, and runs the same validations. It takes only plain long
+/// options (`--name VALUE`, `--name=VALUE`, each single-valued one at most
+/// once) and the command; on anything else (`--help`, a short option, an
+/// unknown or repeated option, a value that looks like an option or fails to
+/// convert, a failed validation) it answers nil and ArgumentParser parses the
+/// whole line, errors and exit codes its own. `ExecFastPathTests` holds the
+/// two to the same result.
 enum ExecFastPath {
-    /// The `Exec` for `arguments` (without the program name), or nil when
+    /// The request for `arguments` (without the program name), or nil when
     /// ArgumentParser must decide.
-    static func parse(_ arguments: ArraySlice<String>) -> Exec? {
+    static func parse(_ arguments: ArraySlice<String>) -> ExecRequest? {
         guard arguments.first == "exec" else { return nil }
         var values = Values()
         var rest = arguments.dropFirst()
@@ -46,7 +47,7 @@ enum ExecFastPath {
             guard values.set(name, value ?? "") else { return nil }
         }
         guard !rest.isEmpty else { return nil }
-        return values.exec(command: Array(rest))
+        return values.request(command: Array(rest))
     }
 
     /// Every option `exec` takes; nil where it was not given.
@@ -95,52 +96,38 @@ enum ExecFastPath {
             return true
         }
 
-        /// The `Exec` with every property set (the defaults are the declarations'),
-        /// validated as ArgumentParser validates it; nil when a validation fails.
-        func exec(command: [String]) -> Exec? {
-            var limits = LimitOptions()
-            limits.memory = memory
-            limits.pids = pids
-            limits.cpus = cpus
-            var namespaces = NamespaceOption()
-            namespaces.requireNamespaces = requireNamespaces ?? false
-            var sandbox = SandboxOptions()
+        /// The request, validated as ArgumentParser validates `Exec`; nil when a validation fails.
+        func request(command captured: [String]) -> ExecRequest? {
+            var sandbox = SandboxRequest()
             sandbox.rootfs = rootfs
             sandbox.binds = binds
             sandbox.readOnlyBinds = readOnlyBinds
             sandbox.tmpfs = tmpfs
-            sandbox.chdir = chdir ?? "/"
-            sandbox.user = user ?? "1000:1000"
+            sandbox.chdir = chdir ?? sandbox.chdir
+            sandbox.user = user ?? sandbox.user
             sandbox.network = network
-            sandbox.hostname = hostname ?? "stockade"
+            sandbox.hostname = hostname ?? sandbox.hostname
             sandbox.environment = environment
             sandbox.clearEnv = clearEnv ?? false
             sandbox.profile = profile
             sandbox.audit = audit
             sandbox.timeout = timeout
-            sandbox.limits = limits
-            sandbox.namespaces = namespaces
+            sandbox.limits = LimitRequest(memory: memory, pids: pids, cpus: cpus)
+            sandbox.requireNamespaces = requireNamespaces ?? false
             sandbox.maxProcesses = maxProcesses
             sandbox.maxFileSize = maxFileSize
             sandbox.maxOpenFiles = maxOpenFiles
             sandbox.cpuSeconds = cpuSeconds
             sandbox.maxMemory = maxMemory
-            var auditCaps = AuditCapOptions()
-            auditCaps.auditMaxBytes = auditMaxBytes
-            auditCaps.auditMaxRate = auditMaxRate
-            var exec = Exec()
-            exec.sandbox = sandbox
-            exec.auditCaps = auditCaps
-            exec.command = command
+            let auditCaps = AuditCaps(auditMaxBytes: auditMaxBytes, auditMaxRate: auditMaxRate)
             do {
-                try limits.validate()
+                try sandbox.limits.validate()
                 try sandbox.validate()
                 try auditCaps.validate()
-                try exec.validate()
+                return ExecRequest(sandbox: sandbox, auditCaps: auditCaps, command: try ExecRequest.command(captured: captured))
             } catch {
                 return nil
             }
-            return exec
         }
     }
 }

@@ -44,7 +44,7 @@ struct LifecycleRun {
             try CleanupJournal.startJanitor(for: user)
             var audit: SandboxExecutor.Audit?
             if let path = options.audit {
-                let log = try AuditTrail.open(path, caps: options.auditCaps, configuration: configuration)
+                let log = try AuditTrail.open(path, caps: options.auditCaps.request, configuration: configuration)
                 auditLog = log
                 let handoff = Sandbox.handoffDescriptor(ResourceLimits())
                 audit = SandboxExecutor.Audit(detect: try ProfileSelection.auditFilters(named: detectProfile, handoff: handoff),

@@ -17,6 +17,36 @@ struct LimitOptions: ParsableArguments {
 
     static let defaultPids: UInt64 = 4096
 
+    /// The values parsed, which everything else works on.
+    var request: LimitRequest { LimitRequest(memory: memory, pids: pids, cpus: cpus) }
+
+    func validate() throws { try request.validate() }
+
+    func resolve(_ configuration: Configuration) throws -> (ResourceLimits, LimitEnforcement) {
+        try request.resolve(configuration)
+    }
+
+    /// One line for a limit a sandbox hit; the exit status stays the command's.
+    static func report(_ limit: LimitReached, of subject: String) {
+        // Only the memory cgroup kills (its OOM killer); the pids limit refuses forks.
+        complain("\(subject) \(limit.memory != nil ? "was killed" : "ran into a limit"): \(limit)")
+    }
+
+    /// Half of MemTotal, the most a sandbox takes unless configured: sysinfo's
+    /// total RAM is the figure /proc/meminfo prints, in one system call.
+    static func halfOfRAM() -> UInt64? {
+        var info = sysinfo()
+        guard sysinfo(&info) == 0, info.totalram > 0 else { return nil }
+        return UInt64(info.totalram) * UInt64(max(info.mem_unit, 1)) / 2
+    }
+}
+
+/// `LimitOptions` as plain values (see `SandboxRequest`).
+struct LimitRequest: Equatable {
+    var memory: String?
+    var pids: UInt64?
+    var cpus: Double?
+
     func validate() throws {
         if let memory, Configuration.byteSize(memory).map({ $0 > 0 }) != true {
             throw ValidationError("--memory takes a size such as 512M, not \(memory).")
@@ -46,8 +76,8 @@ struct LimitOptions: ParsableArguments {
 
         // Built-in defaults never exceed a maximum: they are lowered to it.
         var limits = ResourceLimits()
-        limits.memory = memoryFlag ?? defaults.memory ?? [Self.halfOfRAM(), maximum.memory].compactMap { $0 }.min()
-        limits.pids = pids ?? defaults.pids ?? min(Self.defaultPids, maximum.pids ?? .max)
+        limits.memory = memoryFlag ?? defaults.memory ?? [LimitOptions.halfOfRAM(), maximum.memory].compactMap { $0 }.min()
+        limits.pids = pids ?? defaults.pids ?? min(LimitOptions.defaultPids, maximum.pids ?? .max)
         limits.cpus = cpus ?? defaults.cpus ?? maximum.cpus
 
         let enforcement = LimitEnforcement.detect()
@@ -55,20 +85,6 @@ struct LimitOptions: ParsableArguments {
             || defaults.memory != nil || defaults.pids != nil || defaults.cpus != nil
         if asked { complain(enforcement.summary, level: "limits") }
         return (limits, enforcement)
-    }
-
-    /// One line for a limit a sandbox hit; the exit status stays the command's.
-    static func report(_ limit: LimitReached, of subject: String) {
-        // Only the memory cgroup kills (its OOM killer); the pids limit refuses forks.
-        complain("\(subject) \(limit.memory != nil ? "was killed" : "ran into a limit"): \(limit)")
-    }
-
-    /// Half of MemTotal, the most a sandbox takes unless configured: sysinfo's
-    /// total RAM is the figure /proc/meminfo prints, in one system call.
-    static func halfOfRAM() -> UInt64? {
-        var info = sysinfo()
-        guard sysinfo(&info) == 0, info.totalram > 0 else { return nil }
-        return UInt64(info.totalram) * UInt64(max(info.mem_unit, 1)) / 2
     }
 }
 

@@ -29,7 +29,7 @@ struct Profile: ParsableCommand {
         }
 
         func run() throws {
-            var plan = try sandbox.plan(command: command, configuration: try Configuration.load())
+            var plan = try sandbox.request.plan(command: command, configuration: try Configuration.load())
             do {
                 plan.syscallFilter = .audited(AuditFilters(
                     baseline: try SeccompCompiler.auditBaseline,

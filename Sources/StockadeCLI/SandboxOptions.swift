@@ -64,16 +64,75 @@ struct SandboxOptions: ParsableArguments {
     @Option(help: ArgumentHelp("RLIMIT_AS, in bytes (suffixes K, M, G).", valueName: "size"))
     var maxMemory: String?
 
+    /// The values parsed, which everything else works on.
+    var request: SandboxRequest {
+        SandboxRequest(rootfs: rootfs, binds: binds, readOnlyBinds: readOnlyBinds, tmpfs: tmpfs, chdir: chdir,
+                       user: user, network: network, hostname: hostname, environment: environment,
+                       clearEnv: clearEnv, profile: profile, audit: audit, timeout: timeout,
+                       limits: limits.request, requireNamespaces: namespaces.requireNamespaces,
+                       maxProcesses: maxProcesses, maxFileSize: maxFileSize, maxOpenFiles: maxOpenFiles,
+                       cpuSeconds: cpuSeconds, maxMemory: maxMemory)
+    }
+
+    func validate() throws { try request.validate() }
+
+    static func split(_ spec: String) throws -> (String, String) {
+        guard let colon = spec.lastIndex(of: ":"), colon != spec.startIndex, spec.index(after: colon) != spec.endIndex else {
+            throw ValidationError("bind takes SRC:DST, not \(spec).")
+        }
+        return (String(spec[..<colon]), String(spec[spec.index(after: colon)...]))
+    }
+
+    static func byteSize(_ text: String) throws -> UInt64 {
+        let units: [Character: UInt64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
+        var digits = Substring(text)
+        var factor: UInt64 = 1
+        if let last = digits.last?.uppercased().first, let unit = units[last] { factor = unit; digits = digits.dropLast() }
+        guard let value = UInt64(digits), value.multipliedReportingOverflow(by: factor).overflow == false else {
+            throw ValidationError("\(text) is not a size in bytes (e.g. 512M).")
+        }
+        return value * factor
+    }
+
+    static func format(_ seconds: Double) -> String {
+        seconds == seconds.rounded() ? String(Int64(seconds)) : String(seconds)
+    }
+}
+
+/// `SandboxOptions` as plain values: what `exec` runs on, whichever parser filled it
+/// (`ExecFastPath` builds one without instantiating ArgumentParser's property wrappers).
+struct SandboxRequest: Equatable {
+    var rootfs: String?
+    var binds: [String] = []
+    var readOnlyBinds: [String] = []
+    var tmpfs: [String] = []
+    var chdir = "/"
+    var user = "1000:1000"
+    var network: String?
+    var hostname = "stockade"
+    var environment: [String] = []
+    var clearEnv = false
+    var profile: String?
+    var audit: String?
+    var timeout: Double?
+    var limits = LimitRequest()
+    var requireNamespaces = false
+    var maxProcesses: UInt64?
+    var maxFileSize: String?
+    var maxOpenFiles: UInt64?
+    var cpuSeconds: UInt64?
+    var maxMemory: String?
+
     func validate() throws {
         _ = try stackUser()
         if let network, NetworkMode(rawValue: network) == nil { throw ValidationError("--network must be none or host, not \(network).") }
         if let timeout, !(timeout > 0) { throw ValidationError("--timeout must be a positive number of seconds.") }
-        for spec in binds + readOnlyBinds { _ = try Self.split(spec) }
+        for spec in binds + readOnlyBinds { _ = try SandboxOptions.split(spec) }
         for entry in environment where !entry.contains("=") || entry.hasPrefix("=") {
             throw ValidationError("--env takes KEY=VALUE, not \(entry).")
         }
-        _ = try maxFileSize.map(Self.byteSize)
-        _ = try maxMemory.map(Self.byteSize)
+        _ = try maxFileSize.map(SandboxOptions.byteSize)
+        _ = try maxMemory.map(SandboxOptions.byteSize)
     }
 
     func stackUser() throws -> StackUser { try StackUser.option(user) }
@@ -88,22 +147,22 @@ struct SandboxOptions: ParsableArguments {
     func plan(command: [String], configuration: Configuration) throws -> SandboxPlan {
         let user = try stackUser()
         var mounts: [MountRequest] = []
-        for spec in binds { let (s, d) = try Self.split(spec); mounts.append(.bind(source: s, destination: d, readOnly: false)) }
-        for spec in readOnlyBinds { let (s, d) = try Self.split(spec); mounts.append(.bind(source: s, destination: d, readOnly: true)) }
+        for spec in binds { let (s, d) = try SandboxOptions.split(spec); mounts.append(.bind(source: s, destination: d, readOnly: false)) }
+        for spec in readOnlyBinds { let (s, d) = try SandboxOptions.split(spec); mounts.append(.bind(source: s, destination: d, readOnly: true)) }
         mounts += tmpfs.map { .tmpfs(destination: $0) }
         let network = try configuration.network(network, default: .none)
         let filter = try ProfileSelection.filter(named: profileName(configuration))
         var (limits, enforcement) = try self.limits.resolve(configuration)
         limits.maxProcesses = maxProcesses
-        limits.maxFileSize = try maxFileSize.map(Self.byteSize)
+        limits.maxFileSize = try maxFileSize.map(SandboxOptions.byteSize)
         limits.maxOpenFiles = maxOpenFiles
         limits.cpuSeconds = cpuSeconds
-        limits.maxMemory = try maxMemory.map(Self.byteSize)
+        limits.maxMemory = try maxMemory.map(SandboxOptions.byteSize)
         return SandboxPlan(command: command, environment: environmentFor(user), user: user,
                            network: network, hostname: hostname, rootfs: rootfs,
                            mounts: mounts, workingDirectory: chdir, limits: limits, syscallFilter: filter,
                            timeoutSeconds: timeout, enforcement: enforcement,
-                           requireNamespaces: namespaces.required(configuration))
+                           requireNamespaces: requireNamespaces || configuration.requireNamespaces)
     }
 
     /// stockade's environment (or none), the stack user's HOME, USER and
@@ -129,27 +188,6 @@ struct SandboxOptions: ParsableArguments {
         return keys.map { "\($0)=\(values[$0]!)" }
     }
 
-    static func split(_ spec: String) throws -> (String, String) {
-        guard let colon = spec.lastIndex(of: ":"), colon != spec.startIndex, spec.index(after: colon) != spec.endIndex else {
-            throw ValidationError("bind takes SRC:DST, not \(spec).")
-        }
-        return (String(spec[..<colon]), String(spec[spec.index(after: colon)...]))
-    }
-
-    static func byteSize(_ text: String) throws -> UInt64 {
-        let units: [Character: UInt64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
-        var digits = Substring(text)
-        var factor: UInt64 = 1
-        if let last = digits.last?.uppercased().first, let unit = units[last] { factor = unit; digits = digits.dropLast() }
-        guard let value = UInt64(digits), value.multipliedReportingOverflow(by: factor).overflow == false else {
-            throw ValidationError("\(text) is not a size in bytes (e.g. 512M).")
-        }
-        return value * factor
-    }
-
-    static func format(_ seconds: Double) -> String {
-        seconds == seconds.rounded() ? String(Int64(seconds)) : String(seconds)
-    }
 }
 
 extension StackUser {

@@ -2,26 +2,26 @@
 import Testing
 
 /// `ExecFastPath` against ArgumentParser over the same command lines: wherever the fast
-/// path answers, ArgumentParser must have parsed the very same `Exec` (every property,
-/// defaults included: one the fast path forgot to set reflects as `*definition*`);
-/// wherever ArgumentParser refuses, the fast path must have left it to ArgumentParser.
+/// path answers, ArgumentParser must have parsed the very same request (every value,
+/// defaults included); wherever ArgumentParser refuses, the fast path must have left it
+/// to ArgumentParser.
 @Suite("exec's fast argument path")
 struct ExecFastPathTests {
-    /// ArgumentParser's `Exec`, reflected, or why there is none.
+    /// ArgumentParser's request, or why there is none.
     static func viaArgumentParser(_ arguments: [String]) -> String {
         do {
             let command = try Stockade.parseAsRoot(arguments)
             guard let exec = command as? Exec else { return "another command: \(type(of: command))" }
-            return String(reflecting: exec)
+            return String(reflecting: exec.request)
         } catch {
             return "refused: \(error)"
         }
     }
 
-    /// Nil when the fast path declined; else whether ArgumentParser agrees.
+    /// Nil when the fast path declined; else both parsers' results.
     static func agrees(_ arguments: [String]) -> (fast: String, parser: String)? {
-        guard let exec = ExecFastPath.parse(arguments[...]) else { return nil }
-        return (String(reflecting: exec), viaArgumentParser(arguments))
+        guard let request = ExecFastPath.parse(arguments[...]) else { return nil }
+        return (String(reflecting: request), viaArgumentParser(arguments))
     }
 
     @Test(arguments: [
