@@ -18,7 +18,11 @@ struct Exec: ParsableCommand {
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments, after `--`.")
     var command: [String] = []
 
-    mutating func validate() throws { command = try ExecRequest.command(captured: command) }
+    mutating func validate() throws {
+        // Passthrough capture takes a help flag before `--` as the command; only after `--` is it one.
+        if let first = command.first, first == "--help" || first == "-h" { throw CleanExit.helpRequest(self) }
+        command = try ExecRequest.command(captured: command)
+    }
 
     /// The values parsed, which `run()` works on.
     var request: ExecRequest {

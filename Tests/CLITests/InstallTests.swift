@@ -18,6 +18,15 @@ struct InstallTests {
         #expect(lines.contains { $0.hasPrefix("Platform API: 0.7 0.8 ") }, "\(outcome)")
     }
 
+    @Test func execHelpPrintsHelpAndAfterTheSeparatorIsTheCommand() {
+        for line in [["exec", "--help"], ["exec", "-h"], ["exec", "--network", "none", "--help"]] {
+            let help = fixture.stockade(line, as: .suiteUser)
+            #expect(help.status == 0 && help.stdout.contains("USAGE: stockade exec"), "\(line): \(help)")
+        }
+        let command = fixture.stockade(["exec", "--", "--help"], as: .suiteUser)
+        #expect(command.status == 127 && !command.stdout.contains("USAGE"), "\(command)")
+    }
+
     @Test func installRunsFromThePrefixAndUninstallLeavesNothing() throws {
         let stage = fixture.makeDirectory("install")
         let prefix = "/opt/stockade-test"
