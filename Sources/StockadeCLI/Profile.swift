@@ -24,6 +24,7 @@ struct Profile: ParsableCommand {
         var command: [String] = []
 
         mutating func validate() throws {
+            if let first = command.first, first == "--help" || first == "-h" { throw CleanExit.helpRequest(self) }
             if command.first == "--" { command.removeFirst() }
             guard !command.isEmpty else { throw ValidationError("Missing the command to learn from, e.g. `stockade profile learn -o p.json -- make`.") }
         }
