@@ -74,6 +74,59 @@ final class SystemCallsTests {
         #expect(throws: Errno.fileExists) { try file.linkTemporaryFile(as: "named", in: dir) }
     }
 
+    @Test func removeTreeFollowsNoLinkAndTakesReadOnlyDirectoriesAndRawNames() throws {
+        // Outside the tree: what its links point at must survive.
+        let outside = directory + "/outside"
+        try FileManager.default.createDirectory(atPath: outside + "/kept", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: outside + "/kept/file", contents: Data("x".utf8))
+        let tree = directory + "/tree"
+        try FileManager.default.createDirectory(atPath: tree + "/a/b", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: tree + "/a/b/file", contents: Data("y".utf8))
+        try FileManager.default.createSymbolicLink(atPath: tree + "/a/toDirectory", withDestinationPath: outside + "/kept")
+        try FileManager.default.createSymbolicLink(atPath: tree + "/toFile", withDestinationPath: outside + "/kept/file")
+        #expect(mkfifo(tree + "/a/fifo", 0o600) == 0)
+        // A name that is not UTF-8, in a directory its owner made read-only.
+        let raw: [UInt8] = Array((tree + "/a/b/").utf8) + [0xFF, 0x41, 0]
+        let made = raw.withUnsafeBufferPointer { Glibc.open(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), O_CREAT | O_WRONLY | O_CLOEXEC, 0o600) }
+        #expect(made >= 0)
+        close(made)
+        #expect(chmod(tree + "/a/b", 0o500) == 0)
+        try removeTree(atPath: tree)
+        #expect(!FileManager.default.fileExists(atPath: tree))
+        #expect(try String(contentsOfFile: outside + "/kept/file", encoding: .utf8) == "x")
+        // Gone already: nothing to do, not an error.
+        try removeTree(atPath: tree)
+        // A link at the top is removed as itself.
+        try FileManager.default.createSymbolicLink(atPath: tree, withDestinationPath: outside)
+        try removeTree(atPath: tree)
+        #expect(FileManager.default.fileExists(atPath: outside + "/kept/file"))
+    }
+
+    @Test func removeTreeRefusesATreeDeeperThanAnyPath() throws {
+        let dir = try open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { try? dir.close() }
+        // 2049 levels, made through descriptors since no path reaches that deep.
+        #expect(mkdirat(dir.rawValue, "d", 0o700) == 0)
+        var level = try systemCall { openat(dir.rawValue, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC) }.get()
+        var middle: Int32 = -1
+        for depth in 1...2048 {
+            #expect(mkdirat(level, "d", 0o700) == 0)
+            let next = try systemCall { openat(level, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC) }.get()
+            if depth == 1024 { middle = level } else { close(level) }
+            level = next
+        }
+        close(level)
+        #expect(throws: FileError("open", directory + "/d" + String(repeating: "/d", count: 2048), .fileNameTooLong)) {
+            try dir.removeTree("d", path: directory + "/d")
+        }
+        // Control: cut in two at half depth, each half goes.
+        #expect(renameat(middle, "d", dir.rawValue, "lower") == 0)
+        close(middle)
+        try dir.removeTree("lower", path: directory + "/lower")
+        try dir.removeTree("d", path: directory + "/d")
+        #expect(try dir.directoryEntries().isEmpty)
+    }
+
     @Test func aFailedCallCarriesItsErrno() {
         let result = systemCall { Glibc.open("/nonexistent/stockade", O_RDONLY) }
         #expect(result == .failure(.noSuchFileOrDirectory))
