@@ -127,6 +127,24 @@ final class SystemCallsTests {
         #expect(try dir.directoryEntries().isEmpty)
     }
 
+    @Test func aSharedLibraryGivesItsFunctionsAndSaysWhatIsMissing() throws {
+        let libc = try SharedLibrary("libc.so.6")
+        let processID = try libc.symbol("getpid", as: (@convention(c) () -> Int32).self)
+        #expect(processID() == getpid())
+        do {
+            _ = try libc.symbol("stockade_no_such_function", as: (@convention(c) () -> Void).self)
+            Issue.record("a function that does not exist was found")
+        } catch {
+            #expect(error.message.contains("stockade_no_such_function"))
+        }
+        do {
+            _ = try SharedLibrary("libstockade-absent.so.1")
+            Issue.record("a library that does not exist was loaded")
+        } catch {
+            #expect(error.message.contains("libstockade-absent.so.1"))
+        }
+    }
+
     @Test func aFailedCallCarriesItsErrno() {
         let result = systemCall { Glibc.open("/nonexistent/stockade", O_RDONLY) }
         #expect(result == .failure(.noSuchFileOrDirectory))
