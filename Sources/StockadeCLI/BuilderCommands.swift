@@ -7,6 +7,7 @@ import Lifecycle
 import OCI
 import Sandbox
 import SandboxExecutor
+import SystemCalls
 
 /// What `--builder` names: a builder.toml, or a builder image (a layout or a registry reference).
 enum BuilderSource {
@@ -51,19 +52,11 @@ enum BuilderImages {
     }
 
     static func storePath(_ given: String?) throws -> String {
-        if let given {
-            guard given.hasPrefix("/") else { return (currentDirectory() ?? ".") + "/" + given }
-            return given
-        }
+        if let given { return absolutePath(given) }
         guard let path = RootfsStore.standardPath(home: getenv("HOME").map { String(cString: $0) }) else {
             throw ValidationError("no place for the builder store: set XDG_CACHE_HOME or HOME, or give --store DIR.")
         }
         return path
-    }
-
-    static func currentDirectory() -> String? {
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        return getcwd(&buffer, buffer.count).map { String(cString: $0) }
     }
 
     /// The first of the builder's run images, or of their mirrors, that is in a registry or is an
@@ -362,7 +355,7 @@ struct BuildpackPackage: ParsableCommand {
                 buildpackURI = package.buildpackURI
                 dependencies = package.dependencies
             } else {
-                base = BuilderImages.currentDirectory() ?? "."
+                base = (try? currentDirectory()) ?? "."
             }
             let scratch = try HostInputs.makeScratch()
             defer {
@@ -396,7 +389,7 @@ struct BuildpackPackage: ParsableCommand {
     /// A `.cnb`: the package as an OCI layout, archived (tar) next to its destination and
     /// renamed over it whole.
     private func writeFile(_ packaging: BuildpackPackaging, configuration: Configuration) throws {
-        let target = name.hasPrefix("/") ? name : (BuilderImages.currentDirectory() ?? ".") + "/" + name
+        let target = absolutePath(name)
         let directory = String(target[..<target.lastIndex(of: "/")!])
         let work = try CleanupJournal.makeTemporaryDirectory(in: directory.isEmpty ? "/" : directory)
         defer { try? StackUserFiles.removeTree(work, for: StackUser(uid: getuid(), gid: getgid())) }

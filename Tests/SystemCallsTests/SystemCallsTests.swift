@@ -145,6 +145,13 @@ final class SystemCallsTests {
         }
     }
 
+    @Test func theWorkingDirectoryMakesPathsAbsolute() throws {
+        let here = FileManager.default.currentDirectoryPath
+        #expect(try currentDirectory() == here)
+        #expect(absolutePath("a/b") == here + "/a/b")
+        #expect(absolutePath("/a/b") == "/a/b")
+    }
+
     @Test func aFailedCallCarriesItsErrno() {
         let result = systemCall { Glibc.open("/nonexistent/stockade", O_RDONLY) }
         #expect(result == .failure(.noSuchFileOrDirectory))
