@@ -2,6 +2,7 @@ import CLinux
 import Foundation
 import Glibc
 import SystemCalls
+import Synchronization
 import SystemPackage
 import Testing
 
@@ -150,6 +151,44 @@ final class SystemCallsTests {
         #expect(try currentDirectory() == here)
         #expect(absolutePath("a/b") == here + "/a/b")
         #expect(absolutePath("/a/b") == "/a/b")
+    }
+
+    /// Whether a rename lands inside a walk is chance, so each retried call runs beside a bare one
+    /// under the same race, until the bare ones have met EAGAIN 50 times (a count, not a time):
+    /// without the retry the retried calls would have met it about as often. A run in which the
+    /// race never happens fails rather than passing untested. Eight `..`: a walk of a realistic
+    /// length (with sixty-four, a tight rename loop can refuse hundreds of walks in a row).
+    @Test func openat2RetriesWhenARenameRacesItsWalk() throws {
+        let dir = try open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { try? dir.close() }
+        #expect(mkdirat(dir.rawValue, "sub", 0o700) == 0)
+        #expect(mkdirat(dir.rawValue, "moving", 0o700) == 0)
+        // Every `..` is a point where the kernel checks whether a rename raced the walk.
+        let path = Array(repeating: "sub/..", count: 8).joined(separator: "/") + "/sub"
+        final class Flag: Sendable { let raised = Atomic<Bool>(false) }
+        let stop = Flag()
+        let renamer = DispatchGroup()
+        let raw = dir.rawValue
+        DispatchQueue.global().async(group: renamer) {
+            while !stop.raised.load(ordering: .relaxed) {
+                renameat(raw, "moving", raw, "moved")
+                renameat(raw, "moved", raw, "moving")
+            }
+        }
+        defer {
+            stop.raised.store(true, ordering: .relaxed)
+            renamer.wait()
+        }
+        var how = open_how()
+        how.flags = UInt64(O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        how.resolve = UInt64(RESOLVE_BENEATH)
+        var raced = 0
+        for _ in 0..<1_000_000 where raced < 50 {
+            let bare = clinux_openat2(dir.rawValue, path, &how)
+            if bare >= 0 { close(bare) } else if errno == EAGAIN { raced += 1 }
+            try dir.openat2(path, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC, resolve: RESOLVE_BENEATH).close()
+        }
+        #expect(raced > 0, "no rename raced a bare walk: the retry went untested")
     }
 
     @Test func aFailedCallCarriesItsErrno() {
