@@ -87,17 +87,11 @@ public struct MetadataTOML: TOMLDecodable, TOMLEncodable, Equatable {
                                      execEnv: try entry.strings("exec-env"),
                                      buildpackID: try entry.optionalString("buildpack-id")))
         }
-        var labels: [LaunchLabel] = []
-        for label in try reader.tables("labels") {
-            labels.append(LaunchLabel(key: try label.string("key"), value: try label.string("value")))
-        }
-        var slices: [LaunchSlice] = []
-        for slice in try reader.tables("slices") { slices.append(LaunchSlice(paths: try slice.strings("paths"))) }
         self.buildpacks = buildpacks
         self.extensions = extensions
         self.processes = processes
-        self.labels = labels
-        self.slices = slices
+        self.labels = try LaunchLabel.all(in: reader)
+        self.slices = try LaunchSlice.all(in: reader)
         self.bom = try reader.tables("bom").map(\.table)
         self.platformAPI = sawStringCommand ? APIVersion(0, 9) : APIVersion.supportedPlatformAPIs.upperBound
     }
