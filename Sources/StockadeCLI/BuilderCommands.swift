@@ -218,6 +218,18 @@ private func selfPath() throws -> String {
     return String(cString: buffer)
 }
 
+extension StackUser {
+    /// The invoker's own ids: what these commands make, they make as themselves.
+    static var invoker: StackUser { StackUser(uid: getuid(), gid: getgid()) }
+}
+
+/// Removes a command's scratch directory, then tells the janitor the run cleaned up after itself.
+/// A failure is ignored: cleanup on the way out cannot change the command's outcome.
+func removeScratch(_ scratch: String) {
+    try? StackUserFiles.removeTree(scratch, for: .invoker)
+    CleanupJournal.finished()
+}
+
 struct BuilderCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "builder", abstract: "Make builder images.", subcommands: [BuilderCreate.self])
@@ -249,10 +261,7 @@ struct BuilderCreate: ParsableCommand {
             let builder = try HostInputs.document(BuilderTOML.self, in: file.directory, name: file.name, required: true)!
             let progress = ConsoleProgress(console: Console(fd: STDOUT_FILENO))
             let scratch = try HostInputs.makeScratch()
-            defer {
-                try? StackUserFiles.removeTree(scratch, for: StackUser(uid: getuid(), gid: getgid()))
-                CleanupJournal.finished()
-            }
+            defer { removeScratch(scratch) }
             let registryImages = RegistryImages(registry)
             let pull = pulling(registryImages, configuration: configuration, disk: disk)
             var sources = ModuleSources(base: file.directory, scratch: scratch, pull: pull)
@@ -358,10 +367,7 @@ struct BuildpackPackage: ParsableCommand {
                 base = (try? currentDirectory()) ?? "."
             }
             let scratch = try HostInputs.makeScratch()
-            defer {
-                try? StackUserFiles.removeTree(scratch, for: StackUser(uid: getuid(), gid: getgid()))
-                CleanupJournal.finished()
-            }
+            defer { removeScratch(scratch) }
             let registryImages = RegistryImages(registry)
             var sources = ModuleSources(base: base, scratch: scratch,
                                         pull: pulling(registryImages, configuration: configuration, disk: disk))
@@ -392,7 +398,7 @@ struct BuildpackPackage: ParsableCommand {
         let target = absolutePath(name)
         let directory = String(target[..<target.lastIndex(of: "/")!])
         let work = try CleanupJournal.makeTemporaryDirectory(in: directory.isEmpty ? "/" : directory)
-        defer { try? StackUserFiles.removeTree(work, for: StackUser(uid: getuid(), gid: getgid())) }
+        defer { try? StackUserFiles.removeTree(work, for: .invoker) }
         let budget = try disk.account(writingTo: [directory], configuration: configuration)
         let layout = try ImageLayout.openOrCreate(work + "/layout", budget: budget)
         _ = try packaging.write(to: layout, tag: "latest")

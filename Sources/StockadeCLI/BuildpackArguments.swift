@@ -60,6 +60,6 @@ struct BuildpackArguments {
     }
 
     func close() {
-        if let scratch { try? StackUserFiles.removeTree(scratch, for: StackUser(uid: getuid(), gid: getgid())) }
+        if let scratch { try? StackUserFiles.removeTree(scratch, for: .invoker) }
     }
 }
