@@ -59,16 +59,8 @@ public struct MetadataTOML: TOMLDecodable, TOMLEncodable, Equatable {
     public init(table: TOMLTable, context: DocumentContext) throws(SpecError) {
         let reader = TableReader(table, context: context)
         buildpackDefaultProcessType = try reader.optionalString("buildpack-default-process-type")
-        var buildpacks: [GroupElement] = []
-        for element in try reader.tables("buildpacks") {
-            buildpacks.append(try GroupElement.decode(element, kind: .buildpack).withoutOptional)
-        }
-        var extensions: [GroupElement] = []
-        for element in try reader.tables("extensions") {
-            var e = try GroupElement.decode(element, kind: .extension)
-            e.optional = false
-            extensions.append(e)
-        }
+        let buildpacks = try GroupElement.decodeGroup(reader, "buildpacks", kind: .buildpack)
+        let extensions = try GroupElement.decodeGroup(reader, "extensions", kind: .extension)
         var processes: [LaunchProcess] = []
         var sawStringCommand = false
         for entry in try reader.tables("processes") {
