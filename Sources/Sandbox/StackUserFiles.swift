@@ -105,12 +105,18 @@ public enum StackUserFiles {
     public static func removeTree(_ path: String, for user: StackUser) throws(SandboxError) {
         if remove(path) { return }
         // What is left lies in directories the stack user made. Open ours to it
-        // (chmod only changes what we own), then let it delete its own.
+        // (chmod only changes what we own); it opens its own, each before find descends
+        // into it (so one it made unreadable is read next), then deletes them.
         _ = try Spawn.wait(try Spawn.start(["/bin/chmod", "-R", "a+rwX", "--", path], quiet: true), "/bin/chmod")
-        let plan = SandboxPlan(command: ["/usr/bin/find", "/doomed", "-mindepth", "1", "-delete"], user: user,
-                               mounts: [.bind(source: path, destination: "/doomed", readOnly: false)],
-                               syscallFilter: .profile(try defaultProfile()))
-        let outcome = try Sandbox.run(plan)
+        let profile = try defaultProfile()
+        func asStackUser(_ command: [String]) throws(SandboxError) -> SandboxOutcome {
+            try Sandbox.run(SandboxPlan(command: command, user: user,
+                                        mounts: [.bind(source: path, destination: "/doomed", readOnly: false)],
+                                        syscallFilter: .profile(profile)))
+        }
+        _ = try asStackUser(["/usr/bin/find", "/doomed", "-type", "d", "-uid", String(user.uid),
+                             "-exec", "/bin/chmod", "u+rwx", "--", "{}", ";"])
+        let outcome = try asStackUser(["/usr/bin/find", "/doomed", "-mindepth", "1", "-delete"])
         guard outcome.termination == .exited(0), remove(path) else {
             throw SandboxError(.system, "cannot remove \(path): files of the stack user remain")
         }
