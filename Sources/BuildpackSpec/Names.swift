@@ -10,14 +10,7 @@ public enum BuildpackID {
     public static func validate(_ id: String, file: String? = nil, keyPath: String? = nil,
                                 buildpack: String? = nil) throws(SpecError)
     {
-        func invalid(_ why: String) -> SpecError {
-            SpecError(.invalidValue, "\(quoted(id)) is not a valid buildpack ID: \(why)",
-                      file: file, keyPath: keyPath, buildpack: buildpack)
-        }
-        if id.isEmpty { throw invalid("it is empty") }
-        for b in id.utf8 where !(isASCIILetterOrDigit(b) || b == 0x2E || b == 0x2F || b == 0x2D || b == 0x5F) {
-            throw invalid("only letters, digits, \".\", \"/\", \"-\" and \"_\" are allowed")
-        }
+        let invalid = try checkCharacters(id, "buildpack ID", punctuation: "./-_", file: file, keyPath: keyPath, buildpack: buildpack)
         if escape(id) == "." || escape(id) == ".." { throw invalid("it would name a parent or the same directory") }
         if reserved.contains(id) { throw invalid("it is reserved") }
     }
@@ -99,16 +92,24 @@ public enum ProcessType {
     public static func validate(_ type: String, file: String? = nil, keyPath: String? = nil,
                                 buildpack: String? = nil) throws(SpecError)
     {
-        func invalid(_ why: String) -> SpecError {
-            SpecError(.invalidValue, "\(quoted(type)) is not a valid process type: \(why)",
-                      file: file, keyPath: keyPath, buildpack: buildpack)
-        }
-        if type.isEmpty { throw invalid("it is empty") }
-        for b in type.utf8 where !(isASCIILetterOrDigit(b) || b == 0x2E || b == 0x5F || b == 0x2D) {
-            throw invalid("only letters, digits, \".\", \"_\" and \"-\" are allowed")
-        }
+        let invalid = try checkCharacters(type, "process type", punctuation: "._-", file: file, keyPath: keyPath, buildpack: buildpack)
         if type == "." || type == ".." { throw invalid("it would name a directory") }
     }
+}
+
+/// Throws unless `name` (a `kind`) is not empty and holds only ASCII letters, digits and
+/// `punctuation`; returns how to say what else is wrong with it, where the caller found it.
+private func checkCharacters(_ name: String, _ kind: String, punctuation: String, file: String?, keyPath: String?,
+                             buildpack: String?) throws(SpecError) -> (String) -> SpecError {
+    let invalid = { (why: String) in
+        SpecError(.invalidValue, "\(quoted(name)) is not a valid \(kind): \(why)", file: file, keyPath: keyPath, buildpack: buildpack)
+    }
+    if name.isEmpty { throw invalid("it is empty") }
+    for b in name.utf8 where !(isASCIILetterOrDigit(b) || punctuation.utf8.contains(b)) {
+        let listed = punctuation.map { "\"\($0)\"" }
+        throw invalid("only letters, digits, " + listed.dropLast().joined(separator: ", ") + " and " + listed.last! + " are allowed")
+    }
+    return invalid
 }
 
 func isASCIILetterOrDigit(_ b: UInt8) -> Bool {

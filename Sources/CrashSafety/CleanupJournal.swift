@@ -1,5 +1,6 @@
 import Glibc
 import Synchronization
+import SystemCalls
 import SystemPackage
 
 /// A write-ahead journal of what a run creates that must not outlive it, kept by a janitor
@@ -70,7 +71,7 @@ public enum CleanupJournal {
 
     /// Records that `path` is about to be created (or, for `.forget`, is dealt with).
     public static func record(_ kind: Kind, _ path: String) {
-        send(kind, path.hasPrefix("/") ? path : absolute(path))
+        send(kind, absolutePath(path))
     }
 
     public static func sandboxStarted(_ pid: pid_t) { send(.sandbox, String(pid)) }
@@ -105,12 +106,6 @@ public enum CleanupJournal {
             let bytes = [kind.rawValue] + Array(text.utf8)
             _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         }
-    }
-
-    private static func absolute(_ path: String) -> String {
-        guard let cwd = getcwd(nil, 0) else { return path }
-        defer { free(cwd) }
-        return String(cString: cwd) + "/" + path
     }
 }
 

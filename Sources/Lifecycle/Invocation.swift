@@ -1,3 +1,5 @@
+import SystemCalls
+
 /// One run of a buildpack executable as the lifecycle wants it: what it sees
 /// where, with which environment, under which confinement. How that is
 /// enforced is the executor's business; the lifecycle knows no namespaces.
@@ -173,6 +175,6 @@ extension BuildpackExecutor {
     public func makeReachable(_ hostPath: String) throws(ExecutionError) {}
     /// Default: the caller owns everything beneath `hostPath`; links are removed, never followed.
     public func remove(_ hostPath: String) throws(ExecutionError) {
-        Restorer.removeTree(hostPath)
+        try? removeTree(atPath: hostPath)
     }
 }

@@ -2,6 +2,7 @@ import BuildpackSpec
 import Glibc
 import JSON
 import OCI
+import SystemCalls
 
 /// Layers this run restored from the cache: a tree provably the same at export is the cached
 /// tar, reused by digest without being archived. Proof is a `TreeFingerprint` (ctimes included)
@@ -148,7 +149,8 @@ public struct Restorer {
     private func restoreSBOMs(_ diffID: Digest, of image: Image, in layout: ImageLayout, kind: String, for restoredLayers: Set<String>) {
         let staging = scratchDirectory + "/sbom-" + kind
         mkdir(staging, 0o700)
-        defer { Self.removeTree(staging) }
+        // Scratch space: what cannot be removed goes with the scratch directory.
+        defer { try? removeTree(atPath: staging) }
         do {
             guard let index = image.config.diffIDs.firstIndex(of: diffID) else {
                 throw OCIError(.malformed, "the SBOM layer \(diffID) is not among the image's layers")
@@ -177,8 +179,6 @@ public struct Restorer {
         try directory.writeFile(name + ".toml", contents: Array(TOML.render(layer.tomlTable(includingTypes: false)).utf8))
     }
 
-    /// Extracts a cached layer beside the layers directory, then moves the one directory it must
-    /// hold into place: a blob that fails its digest halfway leaves nothing in the layers.
     /// Extracts a cached layer into a staging directory, then moves the one directory it must
     /// hold into place, found without following any link: a blob that fails its digest halfway,
     /// or a tar that plants links, leaves nothing in the layers. The moved tree must then archive
@@ -192,7 +192,7 @@ public struct Restorer {
         guard root >= 0 else { throw OCIError.system("open", staging) }
         defer {
             close(root)
-            Self.removeTree(staging)
+            try? removeTree(atPath: staging)
         }
         try LayerExtractor(budget: budget).extract(descriptor, from: layout, into: root, rootPath: staging)
         let source = LayerExtractor.openBeneath(root, "layers/" + escaped)
@@ -215,13 +215,5 @@ public struct Restorer {
             throw OCIError(.digestMismatch, "its blob is not the tar stockade writes for the files it holds")
         }
         return host
-    }
-
-    static func removeTree(_ path: String) {
-        let slash = path.lastIndex(of: "/")!
-        let parent = open(String(path[..<slash]), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard parent >= 0 else { return }
-        defer { close(parent) }
-        try? LayerExtractor.remove(String(path[path.index(after: slash)...]), in: parent, path: path)
     }
 }

@@ -1,4 +1,5 @@
 import Glibc
+import SystemCalls
 
 /// A `sha256:<64 hex>` content address. Other algorithms are refused: every blob here is written
 /// and checked with SHA-256, and an unknown algorithm could not be verified.
@@ -38,8 +39,8 @@ public final class SHA256 {
 
     /// Whether SHA-256 can be computed here: image commands ask first and fail with one line.
     public static func checkAvailable() throws(OCIError) {
-        guard LibCrypto.loaded != nil else {
-            throw OCIError(.io, "libcrypto.so.3 (Debian's libssl3) is needed to hash images and cannot be loaded: \(LibCrypto.loadError)")
+        if case .failure(let error) = LibCrypto.loaded {
+            throw OCIError(.io, "libcrypto.so.3 (Debian's libssl3) is needed to hash images and cannot be loaded: \(error)")
         }
     }
 
@@ -85,29 +86,18 @@ struct LibCrypto: @unchecked Sendable {
     let update: Update
     let final: Final
 
-    nonisolated(unsafe) static var loadError = ""
+    /// libcrypto, loaded on first use.
+    static let loaded = Result { () throws(LibraryError) in try LibCrypto(SharedLibrary("libcrypto.so.3")) }
 
-    static let loaded: LibCrypto? = {
-        guard let handle = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL) else {
-            loadError = String(cString: dlerror())
-            return nil
-        }
-        func symbol<T>(_ name: String, _: T.Type) -> T? {
-            dlsym(handle, name).map { unsafeBitCast($0, to: T.self) }
-        }
-        guard let newContext = symbol("EVP_MD_CTX_new", NewContext.self),
-              let freeContext = symbol("EVP_MD_CTX_free", FreeContext.self),
-              let sha256 = symbol("EVP_sha256", Algorithm.self),
-              let initialize = symbol("EVP_DigestInit_ex", Initialize.self),
-              let update = symbol("EVP_DigestUpdate", Update.self),
-              let final = symbol("EVP_DigestFinal_ex", Final.self) else {
-            loadError = "an EVP function is missing"
-            return nil
-        }
-        return LibCrypto(newContext: newContext, freeContext: freeContext, sha256: sha256, initialize: initialize,
-                         update: update, final: final)
-    }()
+    private init(_ library: SharedLibrary) throws(LibraryError) {
+        newContext = try library.symbol("EVP_MD_CTX_new")
+        freeContext = try library.symbol("EVP_MD_CTX_free")
+        sha256 = try library.symbol("EVP_sha256")
+        initialize = try library.symbol("EVP_DigestInit_ex")
+        update = try library.symbol("EVP_DigestUpdate")
+        final = try library.symbol("EVP_DigestFinal_ex")
+    }
 
     /// Callers have passed `SHA256.checkAvailable()`.
-    static var shared: LibCrypto { loaded! }
+    static var shared: LibCrypto { try! loaded.get() }
 }

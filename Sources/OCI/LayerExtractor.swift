@@ -240,30 +240,28 @@ public struct LayerExtractor {
         return opened?.rawValue ?? -1
     }
 
-    /// Removes `name` in `parent`, recursively; nothing there is fine.
+    /// Removes `name` in `parent`, recursively and following no link; nothing there is fine.
     public static func remove(_ name: String, in parent: Int32, path: String) throws(OCIError) {
-        var st = stat()
-        guard fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return }
-        if st.st_mode & S_IFMT == S_IFDIR {
-            let child = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-            guard child >= 0 else { throw OCIError.system("open", path) }
-            defer { close(child) }
-            try removeChildren(of: child, path: path)
-            guard unlinkat(parent, name, AT_REMOVEDIR) == 0 else { throw OCIError.system("remove", path) }
-        } else {
-            guard unlinkat(parent, name, 0) == 0 else { throw OCIError.system("remove", path) }
+        do {
+            try FileDescriptor(rawValue: parent).removeTree(name, path: path)
+        } catch {
+            throw OCIError.system(error)
         }
     }
 
     /// Empties `directory` but for `keeping`; its own mode is what it was.
     static func removeChildren(of directory: Int32, path: String, keeping: Set<String> = []) throws(OCIError) {
-        let names = try OCIError.attempt("opendir", path) { () throws(Errno) in try FileDescriptor(rawValue: directory).directoryEntries() }
-            .map(\.name).filter { !keeping.contains($0) }
+        let children = try OCIError.attempt("opendir", path) { () throws(Errno) in try FileDescriptor(rawValue: directory).directoryEntries() }
+            .filter { !keeping.contains($0.name) }
         var st = stat()
         let restore = fstat(directory, &st) == 0
         fchmod(directory, 0o700)
         defer { if restore { fchmod(directory, st.st_mode & 0o7777) } }
-        for name in names { try remove(name, in: directory, path: path + "/" + name) }
+        do {
+            for child in children { try FileDescriptor(rawValue: directory).removeTree(child.bytes, path: path + "/" + child.name) }
+        } catch {
+            throw OCIError.system(error)
+        }
     }
 }
 

@@ -38,6 +38,11 @@ public struct OCIError: Error, Sendable, CustomStringConvertible {
         OCIError(err == ENOENT ? .notFound : .io, "\(call) \(path): \(Errno(rawValue: err))", path: path, errno: err)
     }
 
+    /// A failed file operation of the system-call layer.
+    public static func system(_ error: FileError) -> OCIError {
+        system(error.call, error.path, error.errno.rawValue)
+    }
+
     /// Runs `body` (calls of the system-call layer), naming `call` and `path` when it fails.
     static func attempt<T>(_ call: String, _ path: String, _ body: () throws(Errno) -> T) throws(OCIError) -> T {
         do {

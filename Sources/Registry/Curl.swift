@@ -1,4 +1,5 @@
 import Glibc
+import SystemCalls
 
 /// libcurl (Debian's libcurl4, the OpenSSL flavour), loaded the first time a registry is
 /// contacted. Linking it would load it, OpenSSL's libssl, nghttp2, libssh2, Kerberos and LDAP
@@ -38,42 +39,26 @@ struct Curl: @unchecked Sendable {
     let slistAppend: SlistAppend
     let slistFree: @convention(c) (OpaquePointer?) -> Void
 
-    nonisolated(unsafe) static var loadError = ""
+    /// libcurl, loaded and initialised on first use.
+    static let loaded = Result { () throws(LibraryError) in try Curl(SharedLibrary("libcurl.so.4")) }
 
-    static let loaded: Curl? = {
-        guard let handle = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL) else {
-            loadError = String(cString: dlerror())
-            return nil
-        }
-        func symbol<T>(_ name: String, _: T.Type) -> T? {
-            dlsym(handle, name).map { unsafeBitCast($0, to: T.self) }
-        }
-        guard let globalInit = symbol("curl_global_init", (@convention(c) (Int) -> Int32).self),
-              let easyInit = symbol("curl_easy_init", (@convention(c) () -> Handle?).self),
-              let easyCleanup = symbol("curl_easy_cleanup", (@convention(c) (Handle) -> Void).self),
-              let easyReset = symbol("curl_easy_reset", (@convention(c) (Handle) -> Void).self),
-              let easyPerform = symbol("curl_easy_perform", (@convention(c) (Handle) -> Int32).self),
-              let easyStrerror = symbol("curl_easy_strerror", (@convention(c) (Int32) -> UnsafePointer<CChar>).self),
-              let setLong = symbol("curl_easy_setopt", SetLong.self),
-              let setOffset = symbol("curl_easy_setopt", SetOffset.self),
-              let setPointer = symbol("curl_easy_setopt", SetPointer.self),
-              let setFunction = symbol("curl_easy_setopt", SetFunction.self),
-              let getLong = symbol("curl_easy_getinfo", GetLong.self),
-              let slistAppend = symbol("curl_slist_append", SlistAppend.self),
-              let slistFree = symbol("curl_slist_free_all", (@convention(c) (OpaquePointer?) -> Void).self) else {
-            loadError = "a curl_easy function is missing"
-            return nil
-        }
+    private init(_ library: SharedLibrary) throws(LibraryError) {
+        globalInit = try library.symbol("curl_global_init")
+        easyInit = try library.symbol("curl_easy_init")
+        easyCleanup = try library.symbol("curl_easy_cleanup")
+        easyReset = try library.symbol("curl_easy_reset")
+        easyPerform = try library.symbol("curl_easy_perform")
+        easyStrerror = try library.symbol("curl_easy_strerror")
+        setLong = try library.symbol("curl_easy_setopt")
+        setOffset = try library.symbol("curl_easy_setopt")
+        setPointer = try library.symbol("curl_easy_setopt")
+        setFunction = try library.symbol("curl_easy_setopt")
+        getLong = try library.symbol("curl_easy_getinfo")
+        slistAppend = try library.symbol("curl_slist_append")
+        slistFree = try library.symbol("curl_slist_free_all")
         // CURL_GLOBAL_DEFAULT (SSL | WIN32); once, before any thread uses a handle.
-        guard globalInit(3) == 0 else {
-            loadError = "curl_global_init failed"
-            return nil
-        }
-        return Curl(globalInit: globalInit, easyInit: easyInit, easyCleanup: easyCleanup, easyReset: easyReset,
-                    easyPerform: easyPerform, easyStrerror: easyStrerror, setLong: setLong, setOffset: setOffset,
-                    setPointer: setPointer, setFunction: setFunction, getLong: getLong, slistAppend: slistAppend,
-                    slistFree: slistFree)
-    }()
+        guard globalInit(3) == 0 else { throw LibraryError("curl_global_init failed") }
+    }
 
     /// The options used here (curl.h: LONG 0, OBJECTPOINT 10000, FUNCTIONPOINT 20000, OFF_T 30000).
     enum Option {

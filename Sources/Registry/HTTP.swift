@@ -82,8 +82,11 @@ final class CurlSession {
     }
 
     init(transport: Transport) throws(RegistryError) {
-        guard let curl = Curl.loaded else {
-            throw RegistryError(.unavailable, "libcurl.so.4 (Debian's libcurl4) is needed to reach a registry and cannot be loaded: \(Curl.loadError)")
+        let curl: Curl
+        switch Curl.loaded {
+        case .success(let loaded): curl = loaded
+        case .failure(let error):
+            throw RegistryError(.unavailable, "libcurl.so.4 (Debian's libcurl4) is needed to reach a registry and cannot be loaded: \(error)")
         }
         guard let handle = curl.easyInit() else { throw RegistryError(.unavailable, "curl_easy_init failed") }
         self.curl = curl

@@ -81,9 +81,6 @@ public enum StackUserFiles {
         }
     }
 
-    /// Removes everything beneath `path` and `path` itself, including files
-    /// the stack user made that the invoker cannot delete (a subordinate
-    /// range): those go from inside a sandbox, as the stack user.
     /// Lets the invoker read everything the stack user wrote beneath `path`, to export it.
     /// Only a subordinate range needs this (root reads anything; a single id is the invoker):
     /// the stack user adds read permission for all to its own files, from inside a sandbox
@@ -102,24 +99,33 @@ public enum StackUserFiles {
         }
     }
 
+    /// Removes everything beneath `path` and `path` itself, including files
+    /// the stack user made that the invoker cannot delete (a subordinate
+    /// range): those go from inside a sandbox, as the stack user.
     public static func removeTree(_ path: String, for user: StackUser) throws(SandboxError) {
-        if try remove(path) { return }
+        if remove(path) { return }
         // What is left lies in directories the stack user made. Open ours to it
-        // (chmod only changes what we own), then let it delete its own.
+        // (chmod only changes what we own); it opens its own, each before find descends
+        // into it (so one it made unreadable is read next), then deletes them.
         _ = try Spawn.wait(try Spawn.start(["/bin/chmod", "-R", "a+rwX", "--", path], quiet: true), "/bin/chmod")
-        let plan = SandboxPlan(command: ["/usr/bin/find", "/doomed", "-mindepth", "1", "-delete"], user: user,
-                               mounts: [.bind(source: path, destination: "/doomed", readOnly: false)],
-                               syscallFilter: .profile(try defaultProfile()))
-        let outcome = try Sandbox.run(plan)
-        guard outcome.termination == .exited(0), try remove(path) else {
+        let profile = try defaultProfile()
+        func asStackUser(_ command: [String]) throws(SandboxError) -> SandboxOutcome {
+            try Sandbox.run(SandboxPlan(command: command, user: user,
+                                        mounts: [.bind(source: path, destination: "/doomed", readOnly: false)],
+                                        syscallFilter: .profile(profile)))
+        }
+        _ = try asStackUser(["/usr/bin/find", "/doomed", "-type", "d", "-uid", String(user.uid),
+                             "-exec", "/bin/chmod", "u+rwx", "--", "{}", ";"])
+        let outcome = try asStackUser(["/usr/bin/find", "/doomed", "-mindepth", "1", "-delete"])
+        guard outcome.termination == .exited(0), remove(path) else {
             throw SandboxError(.system, "cannot remove \(path): files of the stack user remain")
         }
     }
 
-    /// rm -rf as the invoker; whether nothing is left.
-    private static func remove(_ path: String) throws(SandboxError) -> Bool {
-        _ = try Spawn.wait(try Spawn.start(["/bin/rm", "-rf", "--", path], quiet: true), "/bin/rm")
-        return access(path, F_OK) != 0
+    /// Removes the tree as the invoker; whether nothing is left. A failure is not an error here:
+    /// what the invoker may not delete is the stack user's, which the caller deletes next.
+    private static func remove(_ path: String) -> Bool {
+        (try? SystemCalls.removeTree(atPath: path)) != nil
     }
 
     private static func defaultProfile() throws(SandboxError) -> BPFProgram {

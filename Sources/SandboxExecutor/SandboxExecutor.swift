@@ -231,37 +231,34 @@ final class OutputReader: Sendable {
 
 extension SandboxExecutor {
     public func makeWritable(_ hostPath: String) throws(ExecutionError) {
-        do {
+        try onHostFiles("cannot hand \(hostPath) to the stack user: ") { () throws(SandboxError) in
             try StackUserFiles.makeWritable(hostPath, for: user)
-        } catch {
-            throw ExecutionError("cannot hand \(hostPath) to the stack user: \(error)", exitCode: 71)
         }
     }
 
     /// Lets the invoker read a tree the stack user wrote into (to export it).
     public func makeReadable(_ hostPath: String) throws(ExecutionError) {
-        do {
+        try onHostFiles("cannot read what the stack user wrote in \(hostPath): ") { () throws(SandboxError) in
             try StackUserFiles.makeReadable(hostPath, for: user)
-        } catch {
-            throw ExecutionError("cannot read what the stack user wrote in \(hostPath): \(error)", exitCode: 71)
         }
     }
 
     /// Lets the stack user pass through the run's scratch directory where it reaches it by host path.
     public func makeReachable(_ hostPath: String) throws(ExecutionError) {
-        do {
-            try StackUserFiles.makeReachable(hostPath, for: user)
-        } catch {
-            throw ExecutionError("\(error)", exitCode: 71)
-        }
+        try onHostFiles { () throws(SandboxError) in try StackUserFiles.makeReachable(hostPath, for: user) }
     }
 
     /// Removes a tree the stack user wrote into.
     public func remove(_ hostPath: String) throws(ExecutionError) {
+        try onHostFiles { () throws(SandboxError) in try StackUserFiles.removeTree(hostPath, for: user) }
+    }
+
+    /// Work on host files failed: the system's fault, not the buildpack's (exit 71, EX_OSERR).
+    private func onHostFiles(_ context: String = "", _ work: () throws(SandboxError) -> Void) throws(ExecutionError) {
         do {
-            try StackUserFiles.removeTree(hostPath, for: user)
+            try work()
         } catch {
-            throw ExecutionError("\(error)", exitCode: 71)
+            throw ExecutionError(context + "\(error)", exitCode: 71)
         }
     }
 }

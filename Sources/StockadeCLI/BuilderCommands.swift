@@ -7,6 +7,7 @@ import Lifecycle
 import OCI
 import Sandbox
 import SandboxExecutor
+import SystemCalls
 
 /// What `--builder` names: a builder.toml, or a builder image (a layout or a registry reference).
 enum BuilderSource {
@@ -51,19 +52,11 @@ enum BuilderImages {
     }
 
     static func storePath(_ given: String?) throws -> String {
-        if let given {
-            guard given.hasPrefix("/") else { return (currentDirectory() ?? ".") + "/" + given }
-            return given
-        }
+        if let given { return absolutePath(given) }
         guard let path = RootfsStore.standardPath(home: getenv("HOME").map { String(cString: $0) }) else {
             throw ValidationError("no place for the builder store: set XDG_CACHE_HOME or HOME, or give --store DIR.")
         }
         return path
-    }
-
-    static func currentDirectory() -> String? {
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        return getcwd(&buffer, buffer.count).map { String(cString: $0) }
     }
 
     /// The first of the builder's run images, or of their mirrors, that is in a registry or is an
@@ -225,6 +218,18 @@ private func selfPath() throws -> String {
     return String(cString: buffer)
 }
 
+extension StackUser {
+    /// The invoker's own ids: what these commands make, they make as themselves.
+    static var invoker: StackUser { StackUser(uid: getuid(), gid: getgid()) }
+}
+
+/// Removes a command's scratch directory, then tells the janitor the run cleaned up after itself.
+/// A failure is ignored: cleanup on the way out cannot change the command's outcome.
+func removeScratch(_ scratch: String) {
+    try? StackUserFiles.removeTree(scratch, for: .invoker)
+    CleanupJournal.finished()
+}
+
 struct BuilderCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "builder", abstract: "Make builder images.", subcommands: [BuilderCreate.self])
@@ -256,10 +261,7 @@ struct BuilderCreate: ParsableCommand {
             let builder = try HostInputs.document(BuilderTOML.self, in: file.directory, name: file.name, required: true)!
             let progress = ConsoleProgress(console: Console(fd: STDOUT_FILENO))
             let scratch = try HostInputs.makeScratch()
-            defer {
-                try? StackUserFiles.removeTree(scratch, for: StackUser(uid: getuid(), gid: getgid()))
-                CleanupJournal.finished()
-            }
+            defer { removeScratch(scratch) }
             let registryImages = RegistryImages(registry)
             let pull = pulling(registryImages, configuration: configuration, disk: disk)
             var sources = ModuleSources(base: file.directory, scratch: scratch, pull: pull)
@@ -362,13 +364,10 @@ struct BuildpackPackage: ParsableCommand {
                 buildpackURI = package.buildpackURI
                 dependencies = package.dependencies
             } else {
-                base = BuilderImages.currentDirectory() ?? "."
+                base = (try? currentDirectory()) ?? "."
             }
             let scratch = try HostInputs.makeScratch()
-            defer {
-                try? StackUserFiles.removeTree(scratch, for: StackUser(uid: getuid(), gid: getgid()))
-                CleanupJournal.finished()
-            }
+            defer { removeScratch(scratch) }
             let registryImages = RegistryImages(registry)
             var sources = ModuleSources(base: base, scratch: scratch,
                                         pull: pulling(registryImages, configuration: configuration, disk: disk))
@@ -396,10 +395,10 @@ struct BuildpackPackage: ParsableCommand {
     /// A `.cnb`: the package as an OCI layout, archived (tar) next to its destination and
     /// renamed over it whole.
     private func writeFile(_ packaging: BuildpackPackaging, configuration: Configuration) throws {
-        let target = name.hasPrefix("/") ? name : (BuilderImages.currentDirectory() ?? ".") + "/" + name
+        let target = absolutePath(name)
         let directory = String(target[..<target.lastIndex(of: "/")!])
         let work = try CleanupJournal.makeTemporaryDirectory(in: directory.isEmpty ? "/" : directory)
-        defer { try? StackUserFiles.removeTree(work, for: StackUser(uid: getuid(), gid: getgid())) }
+        defer { try? StackUserFiles.removeTree(work, for: .invoker) }
         let budget = try disk.account(writingTo: [directory], configuration: configuration)
         let layout = try ImageLayout.openOrCreate(work + "/layout", budget: budget)
         _ = try packaging.write(to: layout, tag: "latest")

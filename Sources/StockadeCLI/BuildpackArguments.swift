@@ -4,6 +4,7 @@ import Glibc
 import Lifecycle
 import OCI
 import Sandbox
+import SystemCalls
 
 /// `--buildpack` values that are not buildpack directories: a `.tgz` or `.cnb` file, a
 /// buildpackage in a layout (`oci:DIR[:TAG]`) or in a registry. Each is unpacked strictly into
@@ -29,7 +30,7 @@ struct BuildpackArguments {
             if sources == nil {
                 let scratch = try HostInputs.makeScratch()
                 resolved.scratch = scratch
-                sources = ModuleSources(base: BuilderImages.currentDirectory() ?? ".", scratch: scratch,
+                sources = ModuleSources(base: (try? currentDirectory()) ?? ".", scratch: scratch,
                                         pull: pulling(registry, configuration: configuration, disk: disk))
             }
             let entries = try sources!.add(value, in: "--buildpack")
@@ -59,6 +60,6 @@ struct BuildpackArguments {
     }
 
     func close() {
-        if let scratch { try? StackUserFiles.removeTree(scratch, for: StackUser(uid: getuid(), gid: getgid())) }
+        if let scratch { try? StackUserFiles.removeTree(scratch, for: .invoker) }
     }
 }

@@ -76,7 +76,7 @@ struct LifecycleRun {
                                                               defaultRunImage: try builderImage.flatMap { try BuilderImages.runImage(of: $0) })
             defer {
                 output?.removeTemporary()
-                if let directory = cacheImage?.directory { RegistryImages.removeTree(directory) }
+                if let directory = cacheImage?.directory { try? removeTree(atPath: directory) }
             }
             try started.run(build: build, images: images, disk: disk)
             if build, let output { try output.publish(registryImages, runImage: image?.runImage) }

@@ -110,17 +110,6 @@ final class RegistryImages {
         guard let made = mkdtemp(&template) else { throw OCIError.system("mkdtemp", base) }
         return String(cString: made)
     }
-
-    /// Removes a temporary layout this process made: its files, `blobs/sha256`'s files, the directories.
-    static func removeTree(_ path: String) {
-        for directory in [path + "/blobs/sha256", path + "/blobs", path] {
-            if let fd = try? systemCall({ open(directory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }).get() {
-                for entry in (try? FileDescriptor(rawValue: fd).directoryEntries()) ?? [] { unlinkat(fd, entry.name, 0) }
-                close(fd)
-            }
-            rmdir(directory)
-        }
-    }
 }
 
 extension ExitStatus {
@@ -171,7 +160,7 @@ struct OutputImage {
                 return OutputImage(layout: try ImageLayout.openOrCreate(directory, budget: budget), tag: "latest",
                                    registry: reference, temporary: directory)
             } catch {
-                RegistryImages.removeTree(directory)
+                try? removeTree(atPath: directory)
                 throw error
             }
         }
@@ -187,7 +176,7 @@ struct OutputImage {
     }
 
     func removeTemporary() {
-        if let temporary { RegistryImages.removeTree(temporary) }
+        if let temporary { try? removeTree(atPath: temporary) }
     }
 }
 
@@ -264,7 +253,7 @@ struct CacheImage {
             }
             return CacheImage(reference: reference, directory: directory)
         } catch {
-            RegistryImages.removeTree(directory)
+            try? removeTree(atPath: directory)
             throw error
         }
     }

@@ -10,8 +10,23 @@ extension FileDescriptor {
         how.flags = UInt64(UInt32(bitPattern: flags))
         how.mode = UInt64(mode)
         how.resolve = UInt64(resolve)
-        return FileDescriptor(rawValue: try systemCall { clinux_openat2(rawValue, path, &how) }.get())
+        // A confined walk that meets `..` while a rename or mount happened anywhere on the system
+        // fails with EAGAIN: the kernel cannot prove the `..` stayed inside, and openat2(2) says to
+        // retry. Bounded, so a machine renaming without pause still gets an answer. Under
+        // RESOLVE_CACHED, EAGAIN means "not cached", which no retry changes.
+        var retries = 0
+        while true {
+            switch systemCall({ clinux_openat2(rawValue, path, &how) }) {
+            case .success(let opened): return FileDescriptor(rawValue: opened)
+            case .failure(.resourceTemporarilyUnavailable) where retries < Self.openat2Retries && resolve & RESOLVE_CACHED == 0:
+                retries += 1
+            case .failure(let error): throw error
+            }
+        }
     }
+
+    /// How often a raced openat2 is tried again before its EAGAIN is reported.
+    static let openat2Retries = 64
 
     /// Gives this `O_TMPFILE` file the name `name` in `directory`: it appears whole or not at all.
     public func linkTemporaryFile(as name: String, in directory: FileDescriptor) throws(Errno) {

@@ -33,3 +33,17 @@ public enum LinuxFlags {
 public enum SearchPath {
     public static let `default` = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 }
+
+/// The process's working directory, however long (getcwd(3) allocates what it needs).
+public func currentDirectory() throws(Errno) -> String {
+    guard let path = getcwd(nil, 0) else { throw Errno.current }
+    defer { free(path) }
+    return String(cString: path)
+}
+
+/// `path` made absolute against the working directory; as given when it is absolute already or
+/// the working directory cannot be had (then it still names the same file, relative).
+public func absolutePath(_ path: String) -> String {
+    guard !path.hasPrefix("/"), let directory = try? currentDirectory() else { return path }
+    return directory + "/" + path
+}

@@ -168,6 +168,36 @@ struct OrderGroupPlanTests {
         #expect(back.groupExtensions.map(\.id) == ["x"])
     }
 
+    @Test func aGroupAsItRanHoldsNoOptionalElement() throws {
+        // group.toml and metadata.toml list what ran: an `optional` someone wrote there means nothing.
+        let group = try GroupTOML(parsing: """
+        [[group]]
+        id = "a"
+        version = "1"
+        optional = true
+
+        [[group-extensions]]
+        id = "x"
+        version = "2"
+        optional = true
+        """)
+        #expect(group.group == [GroupElement(id: "a", version: "1")])
+        #expect(group.groupExtensions == [GroupElement(id: "x", version: "2", kind: .extension)])
+        let metadata = try MetadataTOML(parsing: """
+        [[buildpacks]]
+        id = "a"
+        version = "1"
+        optional = true
+
+        [[extensions]]
+        id = "x"
+        version = "2"
+        optional = true
+        """)
+        #expect(metadata.buildpacks == group.group)
+        #expect(metadata.extensions == group.groupExtensions)
+    }
+
     @Test func writesAndReadsPlans() throws {
         let plan = PlanTOML(entries: [
             .init(providers: [GroupElement(id: "a", version: "1", optional: true, api: "0.9")],

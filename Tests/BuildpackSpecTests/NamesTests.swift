@@ -104,6 +104,18 @@ struct NamesTests {
         #expect(ok == valid, "\(type.debugDescription)")
     }
 
+    @Test func aBadNameSaysWhatItIsAndWhichCharactersAreAllowed() {
+        func message(_ check: () throws(SpecError) -> Void) -> String? {
+            do { try check(); return nil } catch { return error.message }
+        }
+        #expect(message { () throws(SpecError) in try BuildpackID.validate("a b") }
+            == "\"a b\" is not a valid buildpack ID: only letters, digits, \".\", \"/\", \"-\" and \"_\" are allowed")
+        #expect(message { () throws(SpecError) in try ProcessType.validate("a/b") }
+            == "\"a/b\" is not a valid process type: only letters, digits, \".\", \"_\" and \"-\" are allowed")
+        #expect(message { () throws(SpecError) in try ProcessType.validate("") } == "\"\" is not a valid process type: it is empty")
+        #expect(message { () throws(SpecError) in try BuildpackID.validate("app") } == "\"app\" is not a valid buildpack ID: it is reserved")
+    }
+
     @Test func versionsArePathSafe() {
         #expect(BuildpackVersion.isSemantic("1.2.3"))
         #expect(BuildpackVersion.isSemantic("0.0.10"))

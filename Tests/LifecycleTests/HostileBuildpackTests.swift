@@ -51,6 +51,32 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: app + "/allowed"), "the user's app is never written: the build gets a copy")
     }
 
+    /// The build's temporary layers go afterwards, whatever the buildpack left there: links are
+    /// removed as links, so what they point at survives even where the invoker could delete it
+    /// (a world-writable directory), and read-only and deep directories go too.
+    @Test(arguments: Invoker.all)
+    func removingABuildsLayersFollowsNoLinkTheBuildpackPlanted(_ invoker: Invoker) throws {
+        try invoker.requireAvailable()
+        let victim = fx.makeDirectory("victim", mode: 0o777)
+        try FileManager.default.createDirectory(atPath: victim + "/inner", withIntermediateDirectories: true)
+        chmod(victim + "/inner", 0o777)
+        FileManager.default.createFile(atPath: victim + "/inner/kept", contents: Data("kept".utf8))
+        chmod(victim + "/inner/kept", 0o666)
+        let planter = try fx.scriptBuildpack(id: "test/planter", build: """
+            cd "$CNB_LAYERS_DIR"
+            ln -s "\(victim)" toDirectory
+            ln -s "\(victim)/inner/kept" toFile
+            mkdir -p deep/a/b/c/d/e/f/g && ln -s "\(victim)/inner" deep/a/b/c/d/e/f/g/toInner
+            mkdir readOnly && ln -s "\(victim)" readOnly/link && chmod 500 readOnly
+            """)
+        let scratch = fx.makeDirectory("tmp", mode: 0o777)
+        let r = Fixture.run(invoker.prefix + ["/usr/bin/env", "TMPDIR=" + scratch, fx.stockade,
+                                              "build", "--buildpack", planter, "--path", fx.makeDirectory("app")])
+        #expect(r.status == 0, "\(r)")
+        #expect(try String(contentsOfFile: victim + "/inner/kept", encoding: .utf8) == "kept")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch) == [], "the build left its scratch space behind")
+    }
+
     /// What a buildpack leaves behind, and the error the build must end with.
     static let hostileOutputs: [(String, String)] = [
         (#"printf '[types]\nlaunch = true\n' > "$CNB_LAYERS_DIR/..toml""#, "layer name"),

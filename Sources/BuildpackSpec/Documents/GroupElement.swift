@@ -54,6 +54,13 @@ public struct GroupElement: Sendable, Hashable, CustomStringConvertible {
 
     // MARK: Decoding and encoding
 
+    /// The `[[key]]` elements of a group as it ran (group.toml, metadata.toml): every one required.
+    static func decodeGroup(_ reader: TableReader, _ key: String, kind: ModuleKind) throws(SpecError) -> [GroupElement] {
+        var group: [GroupElement] = []
+        for element in try reader.tables(key) { group.append(try decode(element, kind: kind).withoutOptional) }
+        return group
+    }
+
     /// Reads an element of an order or group. `version` may be missing (builder.toml allows it).
     static func decode(_ reader: TableReader, kind: ModuleKind, requireVersion: Bool = true) throws(SpecError) -> GroupElement {
         let id = try reader.string("id")

@@ -33,12 +33,28 @@ public struct LaunchLabel: Sendable, Hashable {
     public var key: String
     public var value: String
     public init(key: String, value: String) { self.key = key; self.value = value }
+
+    /// The `[[labels]]` of a launch.toml or metadata.toml.
+    static func all(in reader: TableReader) throws(SpecError) -> [LaunchLabel] {
+        var labels: [LaunchLabel] = []
+        for label in try reader.tables("labels") {
+            labels.append(LaunchLabel(key: try label.string("key"), value: try label.string("value")))
+        }
+        return labels
+    }
 }
 
 /// `[[slices]] paths`: globs (relative to `<app>`) whose files go into their own app layer.
 public struct LaunchSlice: Sendable, Hashable {
     public var paths: [String]
     public init(paths: [String]) { self.paths = paths }
+
+    /// The `[[slices]]` of a launch.toml or metadata.toml.
+    static func all(in reader: TableReader) throws(SpecError) -> [LaunchSlice] {
+        var slices: [LaunchSlice] = []
+        for slice in try reader.tables("slices") { slices.append(LaunchSlice(paths: try slice.strings("paths"))) }
+        return slices
+    }
 }
 
 /// `<layers>/<buildpack>/launch.toml`: processes, labels and slices.
@@ -130,15 +146,9 @@ public struct LaunchTOML: TOMLDecodable, Equatable {
                                      isDefault: isDefault, workingDirectory: workingDirectory,
                                      execEnv: try entry.strings("exec-env"), buildpackID: nil))
         }
-        var labels: [LaunchLabel] = []
-        for label in try reader.tables("labels") {
-            labels.append(LaunchLabel(key: try label.string("key"), value: try label.string("value")))
-        }
-        var slices: [LaunchSlice] = []
-        for slice in try reader.tables("slices") { slices.append(LaunchSlice(paths: try slice.strings("paths"))) }
         self.processes = processes
-        self.labels = labels
-        self.slices = slices
+        self.labels = try LaunchLabel.all(in: reader)
+        self.slices = try LaunchSlice.all(in: reader)
         self.bom = try reader.tables("bom").map(\.table)
         self.warnings = warnings
     }

@@ -59,16 +59,8 @@ public struct MetadataTOML: TOMLDecodable, TOMLEncodable, Equatable {
     public init(table: TOMLTable, context: DocumentContext) throws(SpecError) {
         let reader = TableReader(table, context: context)
         buildpackDefaultProcessType = try reader.optionalString("buildpack-default-process-type")
-        var buildpacks: [GroupElement] = []
-        for element in try reader.tables("buildpacks") {
-            buildpacks.append(try GroupElement.decode(element, kind: .buildpack).withoutOptional)
-        }
-        var extensions: [GroupElement] = []
-        for element in try reader.tables("extensions") {
-            var e = try GroupElement.decode(element, kind: .extension)
-            e.optional = false
-            extensions.append(e)
-        }
+        let buildpacks = try GroupElement.decodeGroup(reader, "buildpacks", kind: .buildpack)
+        let extensions = try GroupElement.decodeGroup(reader, "extensions", kind: .extension)
         var processes: [LaunchProcess] = []
         var sawStringCommand = false
         for entry in try reader.tables("processes") {
@@ -87,17 +79,11 @@ public struct MetadataTOML: TOMLDecodable, TOMLEncodable, Equatable {
                                      execEnv: try entry.strings("exec-env"),
                                      buildpackID: try entry.optionalString("buildpack-id")))
         }
-        var labels: [LaunchLabel] = []
-        for label in try reader.tables("labels") {
-            labels.append(LaunchLabel(key: try label.string("key"), value: try label.string("value")))
-        }
-        var slices: [LaunchSlice] = []
-        for slice in try reader.tables("slices") { slices.append(LaunchSlice(paths: try slice.strings("paths"))) }
         self.buildpacks = buildpacks
         self.extensions = extensions
         self.processes = processes
-        self.labels = labels
-        self.slices = slices
+        self.labels = try LaunchLabel.all(in: reader)
+        self.slices = try LaunchSlice.all(in: reader)
         self.bom = try reader.tables("bom").map(\.table)
         self.platformAPI = sawStringCommand ? APIVersion(0, 9) : APIVersion.supportedPlatformAPIs.upperBound
     }

@@ -76,18 +76,8 @@ public struct GroupTOML: TOMLDecodable, TOMLEncodable, Equatable {
 
     public init(table: TOMLTable, context: DocumentContext) throws(SpecError) {
         let reader = TableReader(table, context: context)
-        var group: [GroupElement] = []
-        for element in try reader.tables("group") {
-            group.append(try GroupElement.decode(element, kind: .buildpack).withoutOptional)
-        }
-        var extensions: [GroupElement] = []
-        for element in try reader.tables("group-extensions") {
-            var e = try GroupElement.decode(element, kind: .extension)
-            e.optional = false
-            extensions.append(e)
-        }
-        self.group = group
-        self.groupExtensions = extensions
+        self.group = try GroupElement.decodeGroup(reader, "group", kind: .buildpack)
+        self.groupExtensions = try GroupElement.decodeGroup(reader, "group-extensions", kind: .extension)
     }
 
     public func tomlTable() -> TOMLTable {

@@ -184,20 +184,17 @@ public enum GroupResolution {
         while true {
             let deps = DependencyMap(trial)
             var offenders: [(position: Int, message: String, required: Bool)] = []
-            for name in deps.names {
-                let entry = deps.entries[name]!
-                for index in entry.earlyRequires {
-                    let option = trial[index]
-                    offenders.append((option.position, "\(option.element) requires \(name), which nothing before it provides",
-                                      !option.element.optional))
-                }
-            }
-            for name in deps.names {
-                let entry = deps.entries[name]!
-                for index in entry.extraProvides {
-                    let option = trial[index]
-                    offenders.append((option.position, "\(option.element) provides unused \(name), which nothing after it requires",
-                                      !option.element.optional))
+            // Every early require, then every unused provide, each by name: the reference's order.
+            let offences: [(KeyPath<DependencyMap.Entry, [Int]>, (String) -> String)] = [
+                (\.earlyRequires, { "requires \($0), which nothing before it provides" }),
+                (\.extraProvides, { "provides unused \($0), which nothing after it requires" }),
+            ]
+            for (indices, offence) in offences {
+                for name in deps.names {
+                    for index in deps.entries[name]![keyPath: indices] {
+                        let option = trial[index]
+                        offenders.append((option.position, "\(option.element) " + offence(name), !option.element.optional))
+                    }
                 }
             }
             if offenders.isEmpty {
