@@ -210,7 +210,9 @@ final class NotificationServer: Sendable {
     }
 
     private func serve(recordInline: Bool) {
-        _ = stk_notify_sync_wake_up(listener)
+        // The kernels that take SYNC_WAKE_UP (6.6+) also end a blocking receive once no process is
+        // left (ENOENT, and the descriptor polls as hung up); older ones could block in it forever.
+        let receiveBlocks = stk_notify_sync_wake_up(listener) == 0
         var request: UnsafeMutablePointer<seccomp_notif>?
         var response: UnsafeMutablePointer<seccomp_notif_resp>?
         guard seccomp_notify_alloc(&request, &response) == 0, let request, let response else { return }
@@ -218,18 +220,25 @@ final class NotificationServer: Sendable {
         var names = NameCache()
         var decisions = DecisionCache(filters: enforcing)
         var firstExecSeen = false
+        var mustPoll = !receiveBlocks
         while true {
-            var fd = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
-            guard case .success = systemCall({ poll(&fd, 1, -1) }), fd.revents & Int16(POLLIN) != 0 else {
-                return // POLLHUP: no process left
+            // A receive that blocks saves the poll and its wait queue on every notification.
+            if mustPoll {
+                var fd = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
+                guard case .success = systemCall({ poll(&fd, 1, -1) }), fd.revents & Int16(POLLIN) != 0 else {
+                    return // POLLHUP: no process left
+                }
             }
-            memset(request, 0, MemoryLayout<seccomp_notif>.size)
-            if seccomp_notify_receive(listener, request) != 0 { continue } // the task died meanwhile
+            let received = stk_notify_receive(listener, request, MemoryLayout<seccomp_notif>.size)
+            if received != 0 {
+                // ENOENT: the task died meanwhile, or none is left, which only the poll tells apart.
+                mustPoll = !receiveBlocks || received != EINTR
+                continue
+            }
+            mustPoll = !receiveBlocks
             let notification = request.pointee
+            let decision = withUnsafeBytes(of: notification.data) { decisions.decide(raw: $0) }
             let args = withUnsafeBytes(of: notification.data.args) { Array($0.bindMemory(to: UInt64.self)) }
-            let decision = decisions.decide(SeccompData(nr: notification.data.nr, arch: notification.data.arch,
-                                                        instructionPointer: notification.data.instruction_pointer,
-                                                        args: args))
             let name = names.name(notification.data.nr)
             // Memory is read while the task waits for our answer.
             var arguments = ArgumentDecoder(pid: pid_t(notification.pid)).decode(name, args)
@@ -443,19 +452,28 @@ struct ArgumentDecoder {
     }
 
     /// A NUL-terminated string, read in small pieces that never cross a page
-    /// (a string may end just before an unmapped page); most paths fit the first.
+    /// (a string may end just before an unmapped page); most paths fit the
+    /// first, which then costs one read and no buffer but the string's own.
     func string(_ address: UInt64) -> String {
-        var out: [UInt8] = []
-        var cursor = address
-        while out.count < Self.stringLimit, cursor != 0 {
-            let toPageEnd = 4096 - Int(cursor % 4096)
-            let chunk = bytes(cursor, min(toPageEnd, 256, Self.stringLimit - out.count))
-            if chunk.isEmpty { break }
-            if let end = chunk.firstIndex(of: 0) { out += chunk[..<end]; break }
-            out += chunk
-            cursor += UInt64(chunk.count)
+        let piece = 256
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: piece) { buffer in
+            var out: [UInt8] = []
+            var cursor = address
+            while out.count < Self.stringLimit, cursor != 0 {
+                let length = min(4096 - Int(cursor % 4096), piece, Self.stringLimit - out.count)
+                let n = stk_read_memory(pid, cursor, buffer.baseAddress, length)
+                guard n > 0 else { break }
+                let chunk = UnsafeBufferPointer(rebasing: buffer[0..<n])
+                if let end = chunk.firstIndex(of: 0) {
+                    if out.isEmpty { return String(decoding: UnsafeBufferPointer(rebasing: chunk[..<end]), as: UTF8.self) }
+                    out += chunk[..<end]
+                    break
+                }
+                out += chunk
+                cursor &+= UInt64(n)
+            }
+            return String(decoding: out, as: UTF8.self)
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     func argv(_ address: UInt64) -> [String] {
