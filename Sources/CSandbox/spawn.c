@@ -4,6 +4,7 @@
 #include "stockade_sandbox.h"
 
 #include <errno.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -153,4 +154,9 @@ long stk_read_memory(pid_t pid, uint64_t address, void *buffer, size_t length) {
 
 int stk_notify_sync_wake_up(int listener) {
     return ioctl(listener, STK_SECCOMP_IOCTL_NOTIF_SET_FLAGS, 1UL);
+}
+
+int stk_notify_receive(int listener, void *request, size_t size) {
+    memset(request, 0, size);
+    return ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, request) == 0 ? 0 : errno;
 }

@@ -78,7 +78,9 @@ public protocol AuditSink: Sendable {
 public struct AuditObserver: Sendable {
     public var sandbox: String
     public var labels: [String: String]
-    /// nil: count only (learning a profile).
+    /// nil: count only (learning a profile, which needs each call's name and outcome): the
+    /// arguments are kept as numbers, the pid as the host sees it, and nothing is read from the
+    /// process or /proc, so every answer comes sooner.
     public var sink: (any AuditSink)?
 
     public init(sandbox: String, labels: [String: String] = [:], sink: (any AuditSink)?) {
@@ -210,7 +212,9 @@ final class NotificationServer: Sendable {
     }
 
     private func serve(recordInline: Bool) {
-        _ = stk_notify_sync_wake_up(listener)
+        // The kernels that take SYNC_WAKE_UP (6.6+) also end a blocking receive once no process is
+        // left (ENOENT, and the descriptor polls as hung up); older ones could block in it forever.
+        let receiveBlocks = stk_notify_sync_wake_up(listener) == 0
         var request: UnsafeMutablePointer<seccomp_notif>?
         var response: UnsafeMutablePointer<seccomp_notif_resp>?
         guard seccomp_notify_alloc(&request, &response) == 0, let request, let response else { return }
@@ -218,26 +222,34 @@ final class NotificationServer: Sendable {
         var names = NameCache()
         var decisions = DecisionCache(filters: enforcing)
         var firstExecSeen = false
+        var mustPoll = !receiveBlocks
+        let countOnly = observer.sink == nil
         while true {
-            var fd = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
-            guard case .success = systemCall({ poll(&fd, 1, -1) }), fd.revents & Int16(POLLIN) != 0 else {
-                return // POLLHUP: no process left
+            // A receive that blocks saves the poll and its wait queue on every notification.
+            if mustPoll {
+                var fd = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
+                guard case .success = systemCall({ poll(&fd, 1, -1) }), fd.revents & Int16(POLLIN) != 0 else {
+                    return // POLLHUP: no process left
+                }
             }
-            memset(request, 0, MemoryLayout<seccomp_notif>.size)
-            if seccomp_notify_receive(listener, request) != 0 { continue } // the task died meanwhile
+            let received = stk_notify_receive(listener, request, MemoryLayout<seccomp_notif>.size)
+            if received != 0 {
+                // ENOENT: the task died meanwhile, or none is left, which only the poll tells apart.
+                mustPoll = !receiveBlocks || received != EINTR
+                continue
+            }
+            mustPoll = !receiveBlocks
             let notification = request.pointee
+            let decision = withUnsafeBytes(of: notification.data) { decisions.decide(raw: $0) }
             let args = withUnsafeBytes(of: notification.data.args) { Array($0.bindMemory(to: UInt64.self)) }
-            let decision = decisions.decide(SeccompData(nr: notification.data.nr, arch: notification.data.arch,
-                                                        instructionPointer: notification.data.instruction_pointer,
-                                                        args: args))
             let name = names.name(notification.data.nr)
             // Memory is read while the task waits for our answer.
-            var arguments = ArgumentDecoder(pid: pid_t(notification.pid)).decode(name, args)
+            var arguments = countOnly ? .values(args) : ArgumentDecoder(pid: pid_t(notification.pid)).decode(name, args)
             if name == "execve" && !firstExecSeen {
                 firstExecSeen = true
                 if case .exec(let path, _) = arguments, path.isEmpty { arguments = firstExec }
             }
-            let pid = names.sandboxPid(pid_t(notification.pid))
+            let pid = countOnly ? Int32(bitPattern: notification.pid) : names.sandboxPid(pid_t(notification.pid))
 
             memset(response, 0, MemoryLayout<seccomp_notif_resp>.size)
             response.pointee.id = notification.id
@@ -443,19 +455,28 @@ struct ArgumentDecoder {
     }
 
     /// A NUL-terminated string, read in small pieces that never cross a page
-    /// (a string may end just before an unmapped page); most paths fit the first.
+    /// (a string may end just before an unmapped page); most paths fit the
+    /// first, which then costs one read and no buffer but the string's own.
     func string(_ address: UInt64) -> String {
-        var out: [UInt8] = []
-        var cursor = address
-        while out.count < Self.stringLimit, cursor != 0 {
-            let toPageEnd = 4096 - Int(cursor % 4096)
-            let chunk = bytes(cursor, min(toPageEnd, 256, Self.stringLimit - out.count))
-            if chunk.isEmpty { break }
-            if let end = chunk.firstIndex(of: 0) { out += chunk[..<end]; break }
-            out += chunk
-            cursor += UInt64(chunk.count)
+        let piece = 256
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: piece) { buffer in
+            var out: [UInt8] = []
+            var cursor = address
+            while out.count < Self.stringLimit, cursor != 0 {
+                let length = min(4096 - Int(cursor % 4096), piece, Self.stringLimit - out.count)
+                let n = stk_read_memory(pid, cursor, buffer.baseAddress, length)
+                guard n > 0 else { break }
+                let chunk = UnsafeBufferPointer(rebasing: buffer[0..<n])
+                if let end = chunk.firstIndex(of: 0) {
+                    if out.isEmpty { return String(decoding: UnsafeBufferPointer(rebasing: chunk[..<end]), as: UTF8.self) }
+                    out += chunk[..<end]
+                    break
+                }
+                out += chunk
+                cursor &+= UInt64(n)
+            }
+            return String(decoding: out, as: UTF8.self)
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     func argv(_ address: UInt64) -> [String] {
@@ -554,6 +575,7 @@ public final class AuditLog: AuditSink {
         var inSecond: UInt64 = 0
         var droppedBySize = 0
         var droppedByRate = 0
+        var lines = LineWriter()
     }
 
     let fd: Int32
@@ -567,7 +589,6 @@ public final class AuditLog: AuditSink {
     }
 
     public func record(_ event: AuditEvent) -> AuditRecording {
-        let line = Array((Self.json(event) + "\n").utf8)
         let second = monotonicMicroseconds() / 1_000_000
         return pending.withLock { state in
             if state.second != second {
@@ -578,13 +599,18 @@ public final class AuditLog: AuditSink {
                 state.droppedByRate += 1
                 return .dropped
             }
-            guard state.appended + UInt64(line.count) + Limits.reserved <= limits.maxBytes else {
+            // Written in place and taken back when over the cap: no line is built on its own.
+            let start = state.bytes.count
+            state.lines.append(event, to: &state.bytes)
+            state.bytes.append(0x0A)
+            let length = UInt64(state.bytes.count - start)
+            guard state.appended + length + Limits.reserved <= limits.maxBytes else {
+                state.bytes.removeSubrange(start...)
                 state.droppedBySize += 1
                 return .dropped
             }
             state.inSecond += 1
-            state.appended += UInt64(line.count)
-            state.bytes += line
+            state.appended += length
             if state.bytes.count >= Self.block { state.failed = !write(&state.bytes) || state.failed }
             return state.failed ? .failed : .kept
         }
@@ -634,39 +660,10 @@ public final class AuditLog: AuditSink {
     }
 
     public static func json(_ event: AuditEvent) -> String {
-        var fields = ["\"time\":\(quote(timestamp(event.time)))", "\"sandbox\":\(quote(event.sandbox))"]
-        for (key, value) in event.labels.sorted(by: { $0.key < $1.key }) { fields.append("\(quote(key)):\(quote(value))") }
-        fields.append("\"pid\":\(event.pid)")
-        fields.append("\"syscall\":\(quote(event.syscall))")
-        fields.append("\"args\":" + arguments(event.arguments))
-        switch event.outcome {
-        case .allowed:
-            fields.append("\"outcome\":\"allowed\"")
-        case .denied(let code):
-            fields.append("\"outcome\":\"denied\"")
-            fields.append("\"errno\":\(code)")
-            fields.append("\"errnoName\":\(quote(ErrorNumber.name(code)))")
-        }
-        return "{" + fields.joined(separator: ",") + "}"
-    }
-
-    static func arguments(_ arguments: AuditArguments) -> String {
-        switch arguments {
-        case .exec(let path, let argv):
-            return "{\"path\":\(quote(path)),\"argv\":[" + argv.map(quote).joined(separator: ",") + "]}"
-        case .address(let family, let address, let port, let path):
-            var parts = ["\"family\":\(quote(family))"]
-            if let address { parts.append("\"address\":\(quote(address))") }
-            if let port { parts.append("\"port\":\(port)") }
-            if let path { parts.append("\"path\":\(quote(path))") }
-            return "{" + parts.joined(separator: ",") + "}"
-        case .open(let path, let flags):
-            return "{\"path\":\(quote(path)),\"flags\":[" + flags.map(quote).joined(separator: ",") + "]}"
-        case .socket(let family, let type):
-            return "{\"family\":\(quote(family)),\"type\":\(type)}"
-        case .values(let values):
-            return "{\"values\":[" + values.map(String.init).joined(separator: ",") + "]}"
-        }
+        var bytes: [UInt8] = []
+        var lines = LineWriter()
+        lines.append(event, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// RFC 3339, UTC, microseconds.
@@ -685,4 +682,123 @@ public final class AuditLog: AuditSink {
     }
 
     static func quote(_ text: String) -> String { JSONText.quote(text) }
+
+    /// Writes events as JSON bytes, the recorder's work per event. It keeps what repeats from
+    /// one event to the next: the timestamp's date and time to the second, and the sandbox
+    /// and label fields (one sandbox's events come in runs).
+    struct LineWriter {
+        private var second = Int64.min
+        private var secondText: [UInt8] = []
+        private var sandbox = ""
+        private var labels: [String: String] = [:]
+        private var sandboxFields: [UInt8] = []
+
+        mutating func append(_ event: AuditEvent, to out: inout [UInt8]) {
+            let second = event.time >= 0 ? event.time / 1_000_000 : (event.time + 1) / 1_000_000 - 1
+            if second != self.second || secondText.isEmpty {
+                self.second = second
+                let text = AuditLog.timestamp(second * 1_000_000)
+                secondText = Array(text.utf8.dropLast(7))  // "YYYY-MM-DDTHH:MM:SS."
+            }
+            if sandboxFields.isEmpty || event.sandbox != sandbox || event.labels != labels {
+                sandbox = event.sandbox
+                labels = event.labels
+                sandboxFields = Array("\"sandbox\":\(AuditLog.quote(event.sandbox))".utf8)
+                for (key, value) in event.labels.sorted(by: { $0.key < $1.key }) {
+                    sandboxFields += Array(",\(quote(key)):\(quote(value))".utf8)
+                }
+            }
+            out += #"{"time":""#.utf8
+            out += secondText
+            let fraction = Int(event.time - second * 1_000_000)
+            var divisor = 100_000
+            while divisor > 0 {
+                out.append(UInt8(48 + fraction / divisor % 10))
+                divisor /= 10
+            }
+            out += #"Z","#.utf8
+            out += sandboxFields
+            out += #","pid":"#.utf8
+            out += String(event.pid).utf8
+            out += #","syscall":"#.utf8
+            Self.quoted(event.syscall, to: &out)
+            out += #","args":"#.utf8
+            Self.arguments(event.arguments, to: &out)
+            switch event.outcome {
+            case .allowed:
+                out += #","outcome":"allowed"}"#.utf8
+            case .denied(let code):
+                out += #","outcome":"denied","errno":"#.utf8
+                out += String(code).utf8
+                out += #","errnoName":"#.utf8
+                Self.quoted(ErrorNumber.name(code), to: &out)
+                out.append(0x7D)
+            }
+        }
+
+        static func arguments(_ arguments: AuditArguments, to out: inout [UInt8]) {
+            switch arguments {
+            case .exec(let path, let argv):
+                out += #"{"path":"#.utf8
+                quoted(path, to: &out)
+                out += #","argv":"#.utf8
+                list(argv, to: &out)
+            case .address(let family, let address, let port, let path):
+                out += #"{"family":"#.utf8
+                quoted(family, to: &out)
+                if let address {
+                    out += #","address":"#.utf8
+                    quoted(address, to: &out)
+                }
+                if let port {
+                    out += #","port":"#.utf8
+                    out += String(port).utf8
+                }
+                if let path {
+                    out += #","path":"#.utf8
+                    quoted(path, to: &out)
+                }
+            case .open(let path, let flags):
+                out += #"{"path":"#.utf8
+                quoted(path, to: &out)
+                out += #","flags":"#.utf8
+                list(flags, to: &out)
+            case .socket(let family, let type):
+                out += #"{"family":"#.utf8
+                quoted(family, to: &out)
+                out += #","type":"#.utf8
+                out += String(type).utf8
+            case .values(let values):
+                out += #"{"values":["#.utf8
+                for (index, value) in values.enumerated() {
+                    if index > 0 { out.append(0x2C) }
+                    out += String(value).utf8
+                }
+                out.append(0x5D)
+            }
+            out.append(0x7D)
+        }
+
+        static func list(_ items: [String], to out: inout [UInt8]) {
+            out.append(0x5B)
+            for (index, item) in items.enumerated() {
+                if index > 0 { out.append(0x2C) }
+                quoted(item, to: &out)
+            }
+            out.append(0x5D)
+        }
+
+        /// ``quote(_:)``'s bytes; a string with nothing to escape, nearly every one, is copied as it is.
+        static func quoted(_ text: String, to out: inout [UInt8]) {
+            var plain = true
+            for byte in text.utf8 where byte < 0x20 || byte == 0x22 || byte == 0x5C || byte == 0x7F {
+                plain = false
+                break
+            }
+            guard plain else { return out += AuditLog.quote(text).utf8 }
+            out.append(0x22)
+            out += text.utf8
+            out.append(0x22)
+        }
+    }
 }

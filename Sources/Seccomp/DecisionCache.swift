@@ -34,12 +34,26 @@ public struct DecisionCache {
         loaded = mask
     }
 
+    /// The decision on a `struct seccomp_data` as the kernel lays it out (64 bytes, host byte
+    /// order): a hit costs no allocation, which matters on the audit's notification path.
+    public mutating func decide(raw: UnsafeRawBufferPointer) -> SeccompDecision {
+        precondition(raw.count >= SeccompData.size)
+        var words = SIMD16<UInt32>(repeating: 0)
+        for slot in 0..<16 { words[slot] = raw.loadUnaligned(fromByteOffset: slot * 4, as: UInt32.self) }
+        let key = words & loaded
+        if let known = entries[key] { return known }
+        return remember(key, SeccompDecision.decide(SeccompData(bytes: raw)!, filters: filters))
+    }
+
     public mutating func decide(_ data: SeccompData) -> SeccompDecision {
         var words = SIMD16<UInt32>(repeating: 0)
         for slot in 0..<16 { words[slot] = data.word(at: UInt32(slot * 4)) ?? 0 }
         let key = words & loaded
         if let known = entries[key] { return known }
-        let decision = SeccompDecision.decide(data, filters: filters)
+        return remember(key, SeccompDecision.decide(data, filters: filters))
+    }
+
+    private mutating func remember(_ key: SIMD16<UInt32>, _ decision: SeccompDecision) -> SeccompDecision {
         if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
         entries[key] = decision
         return decision

@@ -405,6 +405,7 @@ private let killProcess = BPF.retKillProcess
         let filters = [try SeccompCompiler.hardeningBaseline,
                        try SeccompCompiler.compile(try #require(SeccompProfile.builtin("default"))).program]
         var cache = DecisionCache(filters: filters)
+        var rawCache = DecisionCache(filters: filters)  // fed the kernel's layout, as the supervisor does
         var random = SplitMix64(seed: 11)
         // 0x42: O_RDWR | O_CREAT; 0x1000_0000: CLONE_NEWUSER; 0x5412: TIOCSTI.
         let values: [UInt64] = [0, 1, 2, 0x42, 0x1000_0000, 0x5412, 0x8000_0000_0000_0000, 0x7FFC_0000_1000]
@@ -415,6 +416,12 @@ private let killProcess = BPF.retKillProcess
                                    args: (0..<6).map { _ in values[Int(random.next() % UInt64(values.count))] })
             let decision = cache.decide(data)
             #expect(decision == SeccompDecision.decide(data, filters: filters), "\(data)")
+            var layout = [UInt8]()
+            withUnsafeBytes(of: data.nr) { layout += $0 }
+            withUnsafeBytes(of: data.arch) { layout += $0 }
+            withUnsafeBytes(of: data.instructionPointer) { layout += $0 }
+            for arg in data.args { withUnsafeBytes(of: arg) { layout += $0 } }
+            #expect(layout.withUnsafeBytes { rawCache.decide(raw: $0) } == decision, "\(data)")
             seen.insert(decision)
         }
         #expect(seen.contains(.allow) && seen.contains(.errno(EPERM)), "\(seen)")

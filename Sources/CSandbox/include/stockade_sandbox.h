@@ -269,4 +269,9 @@ long stk_read_memory(pid_t pid, uint64_t address, void *buffer, size_t length);
 /// notified task's CPU, a tenth of the round trip.
 int stk_notify_sync_wake_up(int listener);
 
+/// SECCOMP_IOCTL_NOTIF_RECV into `request` (zeroed first, as the kernel
+/// requires; `size` bytes, what seccomp_notify_alloc gave). Returns 0 or the
+/// errno: EINTR, or ENOENT when the task is gone or no process is left.
+int stk_notify_receive(int listener, void *request, size_t size);
+
 #endif
