@@ -71,7 +71,7 @@ let package = Package(
         // Stripped: it is copied into every image, and symbols there serve nobody.
         .executableTarget(name: "stockade-launcher", dependencies: ["BuildpackSpec", "SystemCalls"],
                           linkerSettings: [.unsafeFlags(["-static-executable", "-Xlinker", "--strip-all"])]),
-        .testTarget(name: "SeccompTests", dependencies: ["Seccomp", "JSON"]),
+        .testTarget(name: "SeccompTests", dependencies: ["Seccomp", "JSON", "StockadeTestSupport"]),
         .testTarget(name: "BuildpackSpecTests", dependencies: ["BuildpackSpec"]),
         .testTarget(name: "GoFlagsTests", dependencies: ["GoFlags"]),
         .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls", "CLinux"]),

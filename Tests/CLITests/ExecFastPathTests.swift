@@ -1,4 +1,5 @@
 @testable import StockadeCLI
+import StockadeTestSupport
 import Testing
 
 /// `ExecFastPath` against ArgumentParser over the same command lines: wherever the fast
@@ -76,7 +77,7 @@ struct ExecFastPathTests {
         let commands: [[String]] = [["--", "/bin/true"], ["/bin/true", "-c"], ["--"], [], ["--", "--", "x"],
                                     ["--", "--help"], ["/bin/sh", "--help"], ["-x"], ["--help"], ["x", "--chdir", "/"],
                                     ["-"], ["--", ""], [""]]
-        var random = SeededGenerator(seed: 0x5709_cade)
+        var random = SplitMix64(seed: 0x5709_cade)
         var fast = 0, disagreements: [String] = []
         for _ in 0..<500 {
             var arguments = ["exec"]
@@ -97,18 +98,5 @@ struct ExecFastPathTests {
         #expect(disagreements.isEmpty, "\(disagreements.count): \(disagreements.prefix(5))")
         // Not a vacuous test: a good share of the lines did take the fast path.
         #expect(fast > 50, "only \(fast) lines took the fast path")
-    }
-}
-
-/// Reproducible lines: the same seed, the same lines on every run (SplitMix64).
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,5 +1,6 @@
 import CSeccomp
 import Glibc
+import StockadeTestSupport
 import Testing
 @testable import Seccomp
 import JSON

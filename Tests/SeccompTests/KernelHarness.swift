@@ -1,6 +1,7 @@
 import CSeccomp
 import Glibc
 import Synchronization
+import StockadeTestSupport
 import Testing
 @testable import Seccomp
 import JSON
@@ -153,18 +154,6 @@ enum Calls {
                 return Call("sendto -1 \(index)", __NR_sendto, [-1, 0, 0, 0, random.next() % 3 == 0 ? 0 : bits(), 16])
             }
         }
-    }
-}
-
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
