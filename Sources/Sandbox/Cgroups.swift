@@ -442,24 +442,43 @@ struct SandboxCgroup {
     private func prepareForReuse() -> CgroupCounters? {
         guard isEmpty() else { return nil }
         if let directory = directories[.memory] {
+            guard dropCharges(directory) else { return nil }
             if version == 1 {
-                // Charges of page cache and kernel memory stay with an empty cgroup: drop them.
-                guard CgroupFiles.write(directory + "/memory.force_empty", "0") else { return nil }
                 for file in ["memory.max_usage_in_bytes", "memory.failcnt",
                              "memory.memsw.max_usage_in_bytes", "memory.memsw.failcnt"] {
                     guard CgroupFiles.write(directory + "/" + file, "0") || errno == ENOENT && Self.swapFile(file) else {
                         return nil
                     }
                 }
-            } else if let charged = CgroupFiles.number(directory + "/memory.current"), charged > 0 {
-                // EAGAIN when not all of it could be reclaimed: what is left is the kernel's to reclaim under the limit.
-                _ = CgroupFiles.write(directory + "/memory.reclaim", "\(charged)")
             }
         }
         let counters = counters()
         // pids.peak cannot be reset: a cgroup that reached this limit once would report every later tenant.
         if let limit = limits.pids, directories[.pids] != nil, counters.pidsPeak >= limit { return nil }
         return counters
+    }
+
+    /// Charges stay with an empty cgroup: the page cache its tenants touched, kernel memory and,
+    /// unreclaimable without swap, the pages of files they left on a tmpfs. True when at most
+    /// `leftover` remains, so the next tenant gets its whole limit. Dirty pages are not
+    /// reclaimed here (writeback would stall the next sandbox): such a cgroup is removed instead.
+    private func dropCharges(_ directory: String) -> Bool {
+        let usage = directory + (version == 1 ? "/memory.usage_in_bytes" : "/memory.current")
+        guard let charged = CgroupFiles.number(usage) else { return false }
+        let leftover = min(1 << 20, (limits.memory ?? 0) / 64)
+        if charged <= leftover { return true }
+        let stat = directory + "/memory.stat"
+        let unwritten = version == 1
+            ? (CgroupFiles.counter("dirty", in: stat) ?? 1) + (CgroupFiles.counter("writeback", in: stat) ?? 1)
+            : (CgroupFiles.counter("file_dirty", in: stat) ?? 1) + (CgroupFiles.counter("file_writeback", in: stat) ?? 1)
+        guard unwritten == 0 else { return false }
+        // Clean page cache and slab: reclaimed at once. v2 says EAGAIN when some is left, read below.
+        if version == 1 {
+            guard CgroupFiles.write(directory + "/memory.force_empty", "0") else { return false }
+        } else {
+            _ = CgroupFiles.write(directory + "/memory.reclaim", "\(charged)")
+        }
+        return CgroupFiles.number(usage).map { $0 <= leftover } ?? false
     }
 
     /// Back to the pool when provably empty, else removed. pid 1 is reaped, so

@@ -42,10 +42,12 @@ import Testing
 
     /// A build of `first`, then `second`, which exits 7 after its own checks: that must be
     /// an ordinary failure (51) naming no limit, whatever `first` ran into.
-    func buildAfter(_ first: String, then second: String, limits: [String], as invoker: Invoker) throws -> (Outcome, String) {
+    func buildAfter(_ first: String, then second: String, limits: [String], tmpdir: String? = nil,
+                    as invoker: Invoker) throws -> (Outcome, String) {
         let a = try fx.scriptBuildpack(id: "test/first-tenant", build: "echo \"cgroup $(\(Self.ownMemoryCgroup))\"\n" + first + "\nexit 0")
         let b = try fx.scriptBuildpack(id: "test/next-tenant", build: "echo \"cgroup $(\(Self.ownMemoryCgroup))\"\n" + second + "\nexit 7")
-        let r = fx.stockade(["build"] + limits + ["--buildpack", a, "--buildpack", b, "--path", fx.makeDirectory("app")], as: invoker)
+        let r = Fixture.run(invoker.prefix + ["env"] + (tmpdir.map { ["TMPDIR=" + $0] } ?? []) + [fx.stockade, "build"] + limits
+                            + ["--buildpack", a, "--buildpack", b, "--path", fx.makeDirectory("app")])
         let errorLine = r.stderr.split(separator: "\n").first { $0.hasPrefix("stockade: error: ") }.map(String.init) ?? ""
         #expect(r.status == 51, "\(r)")
         #expect(errorLine.contains("test/next-tenant") && errorLine.hasSuffix("bin/build exited with 7"), "\(r)")
@@ -91,6 +93,22 @@ import Testing
         let (r, _) = try buildAfter(bomb, then: spawn, limits: ["--pids", "24"], as: invoker)
         #expect(r.stdout.contains("first forks stopped"), "\(r)")
         #expect(r.stdout.contains("[test/next-tenant] started 16"), "\(r)")
+    }
+
+    /// The first buildpack leaves 64 MiB in a file of its layers on a tmpfs (the run's TMPDIR):
+    /// pages no reclaim frees, charged to its cgroup. The next one must still get its whole
+    /// 128 MiB: a cgroup left with charges is removed, not pooled.
+    @Test(arguments: Invoker.all)
+    func filesLeftOnATmpfsAreNotChargedToTheNextBuildpack(_ invoker: Invoker) throws {
+        guard fx.isRoot else { try skip("mounting the tmpfs TMPDIR needs root") }
+        let tmp = fx.makeDirectory("tmpfs-tmpdir", mode: 0o777)
+        try #require(Fixture.run(["mount", "-t", "tmpfs", "-o", "size=512m,mode=0777", "tmpfs", tmp]).status == 0)
+        defer { _ = Fixture.run(["umount", "-l", tmp]) }
+        let (r, _) = try buildAfter("head -c 67108864 /dev/zero > \"$1/left-behind\" && echo wrote 64 MiB",
+                                    then: "dd if=/dev/zero of=/dev/null bs=96M count=1 2>/dev/null && echo full limit",
+                                    limits: ["--memory", "128M"], tmpdir: tmp, as: invoker)
+        #expect(r.stdout.contains("[test/first-tenant] wrote 64 MiB"), "\(r)")
+        #expect(r.stdout.contains("[test/next-tenant] full limit"), "\(r)")
     }
 }
 
