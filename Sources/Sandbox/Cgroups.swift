@@ -269,19 +269,21 @@ public enum ByteCount {
     }
 }
 
-/// One sandbox's cgroups: made before the clone, joined by its pid 1 first
-/// thing after the go, read and removed once it is reaped.
+/// One sandbox's cgroups: made before the clone (or taken from a run's pool),
+/// joined by its pid 1 first thing after the go, read and then removed or
+/// pooled once it is reaped.
 struct SandboxCgroup {
     let version: Int
     let directories: [CgroupController: String]
     let limits: ResourceLimits
+    /// What earlier tenants left in the counters the verdict reads: zero for a new cgroup.
+    var baseline = CgroupCounters()
+    /// Where it goes back to once empty; nil removes it.
+    var pool: CgroupPool?
 
     /// nil when the plan has no cgroup limits or only rlimits hold.
-    static func create(_ enforcement: LimitEnforcement, limits: ResourceLimits) throws(SandboxError) -> SandboxCgroup? {
-        let name = CgroupName.nextSandbox()
-        var directories: [CgroupController: String] = [:]
-        var settings: [(file: String, value: String)] = []
-        let version: Int
+    static func create(_ enforcement: LimitEnforcement, limits: ResourceLimits,
+                       pool: CgroupPool? = nil) throws(SandboxError) -> SandboxCgroup? {
         func wants(_ controller: CgroupController) -> Bool {
             switch controller {
             case .memory: limits.memory != nil
@@ -289,37 +291,31 @@ struct SandboxCgroup {
             case .cpu: limits.cpus != nil
             }
         }
+        let version: Int
+        let parents: [CgroupController: String]
         switch enforcement {
         case .rlimits:
             return nil
         case .cgroupV2(let parent, let controllers):
             version = 2
-            guard controllers.contains(where: wants) else { return nil }
-            let directory = parent + "/" + name
-            for controller in controllers where wants(controller) { directories[controller] = directory }
-            if let memory = limits.memory, directories[.memory] != nil {
-                settings.append((directory + "/memory.max", "\(memory)"))
-                settings.append((directory + "/memory.swap.max", "0"))
-            }
-            if let pids = limits.pids, directories[.pids] != nil { settings.append((directory + "/pids.max", "\(pids)")) }
-            if let cpus = limits.cpus, directories[.cpu] != nil {
-                settings.append((directory + "/cpu.max", "\(Self.quota(cpus)) \(Self.period)"))
-            }
-        case .cgroupV1(let parents):
+            parents = Dictionary(uniqueKeysWithValues: controllers.filter(wants).map { ($0, parent) })
+        case .cgroupV1(let all):
             version = 1
-            for (controller, parent) in parents where wants(controller) { directories[controller] = parent + "/" + name }
-            if let memory = limits.memory, let directory = directories[.memory] {
-                settings.append((directory + "/memory.limit_in_bytes", "\(memory)"))
-                // No swap either: the limit with swap goes after the plain one, which it must not undercut.
-                settings.append((directory + "/memory.memsw.limit_in_bytes", "\(memory)"))
-            }
-            if let pids = limits.pids, let directory = directories[.pids] { settings.append((directory + "/pids.max", "\(pids)")) }
-            if let cpus = limits.cpus, let directory = directories[.cpu] {
-                settings.append((directory + "/cpu.cfs_period_us", "\(Self.period)"))
-                settings.append((directory + "/cpu.cfs_quota_us", "\(Self.quota(cpus))"))
-            }
+            parents = all.filter { wants($0.key) }
         }
-        let cgroup = SandboxCgroup(version: version, directories: directories, limits: limits)
+        guard !parents.isEmpty else { return nil }
+        while let directories = pool?.take(parents) {
+            var cgroup = SandboxCgroup(version: version, directories: directories, limits: limits, pool: pool)
+            if let baseline = cgroup.prepareForReuse() {
+                cgroup.baseline = baseline
+                try cgroup.apply(cgroup.limitSettings(reused: true))
+                return cgroup
+            }
+            cgroup.removal.remove()
+        }
+        let name = CgroupName.nextSandbox()
+        let directories = parents.mapValues { $0 + "/" + name }
+        let cgroup = SandboxCgroup(version: version, directories: directories, limits: limits, pool: pool)
         for directory in Set(directories.values) {
             // Journalled first: a janitor removes it if this supervisor is killed before it does.
             CleanupJournal.record(.cgroup, directory)
@@ -328,15 +324,51 @@ struct SandboxCgroup {
             cgroup.removal.remove()
             throw SandboxError(.system, "cannot create the cgroup \(directory)", errno: code)
         }
+        try cgroup.apply(cgroup.limitSettings(reused: false))
+        return cgroup
+    }
+
+    /// The files and values that set the limits, in an order the kernel accepts.
+    private func limitSettings(reused: Bool) -> [(file: String, value: String)] {
+        var settings: [(file: String, value: String)] = []
+        if version == 2 {
+            if let memory = limits.memory, let directory = directories[.memory] {
+                settings.append((directory + "/memory.max", "\(memory)"))
+                settings.append((directory + "/memory.swap.max", "0"))
+            }
+            if let pids = limits.pids, let directory = directories[.pids] { settings.append((directory + "/pids.max", "\(pids)")) }
+            if let cpus = limits.cpus, let directory = directories[.cpu] {
+                settings.append((directory + "/cpu.max", "\(Self.quota(cpus)) \(Self.period)"))
+            }
+            return settings
+        }
+        if let memory = limits.memory, let directory = directories[.memory] {
+            // The limit with swap may never be below the plain one: a reused cgroup's
+            // old pair is lifted first, so that either may shrink or grow.
+            if reused { settings.append((directory + "/memory.memsw.limit_in_bytes", "-1")) }
+            settings.append((directory + "/memory.limit_in_bytes", "\(memory)"))
+            // No swap either.
+            settings.append((directory + "/memory.memsw.limit_in_bytes", "\(memory)"))
+        }
+        if let pids = limits.pids, let directory = directories[.pids] { settings.append((directory + "/pids.max", "\(pids)")) }
+        if let cpus = limits.cpus, let directory = directories[.cpu] {
+            settings.append((directory + "/cpu.cfs_period_us", "\(Self.period)"))
+            settings.append((directory + "/cpu.cfs_quota_us", "\(Self.quota(cpus))"))
+        }
+        return settings
+    }
+
+    private func apply(_ settings: [(file: String, value: String)]) throws(SandboxError) {
         for setting in settings where !CgroupFiles.write(setting.file, setting.value) {
             let code = Errno.current.rawValue
             // memsw and swap.max exist only with swap accounting; without it there is no swap to limit.
-            if code == ENOENT && (setting.file.hasSuffix("memsw.limit_in_bytes") || setting.file.hasSuffix("swap.max")) { continue }
-            cgroup.removal.remove()
+            if code == ENOENT && Self.swapFile(setting.file) { continue }
+            removal.remove()
             throw SandboxError(.system, "cannot set \(setting.file) to \(setting.value)", errno: code)
         }
-        return cgroup
     }
+
+    private static func swapFile(_ path: String) -> Bool { path.contains("memsw.") || path.hasSuffix("swap.max") }
 
     static let period = 100_000
 
@@ -362,21 +394,160 @@ struct SandboxCgroup {
         return fds
     }
 
-    /// What the kernel counted: OOM kills and refused forks.
+    /// What the kernel counted since this tenant came: OOM kills and refused forks.
     func reached() -> LimitReached? {
+        let now = counters()
         var result = LimitReached()
-        if let directory = directories[.memory] {
-            let file = version == 2 ? directory + "/memory.events" : directory + "/memory.oom_control"
-            if CgroupFiles.counter("oom_kill", in: file) ?? 0 > 0 { result.memory = limits.memory }
-        }
-        // v1 counts no refused fork in pids.events (Linux 6.12+ keeps it for
-        // v2 only); a peak at the limit says as much.
-        if let directory = directories[.pids], let limit = limits.pids,
-           CgroupFiles.counter("max", in: directory + "/pids.events") ?? 0 > 0
-            || CgroupFiles.number(directory + "/pids.peak") ?? 0 >= limit {
+        if now.oomKills > baseline.oomKills { result.memory = limits.memory }
+        // v1 may count no refused fork in pids.events; a peak at the limit says as much
+        // (a reused cgroup's peak is below the limit: `prepareForReuse` sees to that).
+        if let limit = limits.pids, directories[.pids] != nil,
+           now.forksRefused > baseline.forksRefused || now.pidsPeak >= limit {
             result.pids = limit
         }
         return result.memory == nil && result.pids == nil ? nil : result
+    }
+
+    private func counters() -> CgroupCounters {
+        var counters = CgroupCounters()
+        if let directory = directories[.memory] {
+            let file = version == 2 ? directory + "/memory.events" : directory + "/memory.oom_control"
+            counters.oomKills = CgroupFiles.counter("oom_kill", in: file) ?? 0
+        }
+        if let directory = directories[.pids] {
+            counters.forksRefused = CgroupFiles.counter("max", in: directory + "/pids.events") ?? 0
+            counters.pidsPeak = CgroupFiles.number(directory + "/pids.peak") ?? 0
+        }
+        return counters
+    }
+
+    /// Whether no task is left in any of the directories, nor a child cgroup that could hold one.
+    func isEmpty() -> Bool {
+        for directory in Set(directories.values) {
+            // kernfs counts a directory's subdirectories in its link count.
+            var status = stat()
+            guard stat(directory, &status) == 0, status.st_nlink == 2 else { return false }
+            if version == 2 {
+                guard CgroupFiles.counter("populated", in: directory + "/cgroup.events") == 0 else { return false }
+            } else {
+                // `tasks` lists every thread, `cgroup.procs` only thread groups.
+                guard let tasks = CgroupFiles.read(directory + "/tasks"), tasks.isEmpty else { return false }
+            }
+        }
+        return true
+    }
+
+    /// Clears what the last tenant left, so that the next gets its whole limit and a verdict
+    /// of its own; returns the counters to subtract, nil when this cgroup may not be reused.
+    private func prepareForReuse() -> CgroupCounters? {
+        guard isEmpty() else { return nil }
+        if let directory = directories[.memory] {
+            guard dropCharges(directory) else { return nil }
+            if version == 1 {
+                for file in ["memory.max_usage_in_bytes", "memory.failcnt",
+                             "memory.memsw.max_usage_in_bytes", "memory.memsw.failcnt"] {
+                    guard CgroupFiles.write(directory + "/" + file, "0") || errno == ENOENT && Self.swapFile(file) else {
+                        return nil
+                    }
+                }
+            }
+        }
+        let counters = counters()
+        // pids.peak cannot be reset: a cgroup that reached this limit once would report every later tenant.
+        if let limit = limits.pids, directories[.pids] != nil, counters.pidsPeak >= limit { return nil }
+        return counters
+    }
+
+    /// Charges stay with an empty cgroup: the page cache its tenants touched, kernel memory and,
+    /// unreclaimable without swap, the pages of files they left on a tmpfs. True when at most
+    /// `leftover` remains, so the next tenant gets its whole limit. Dirty pages are not
+    /// reclaimed here (writeback would stall the next sandbox): such a cgroup is removed instead.
+    private func dropCharges(_ directory: String) -> Bool {
+        let usage = directory + (version == 1 ? "/memory.usage_in_bytes" : "/memory.current")
+        guard let charged = CgroupFiles.number(usage) else { return false }
+        let leftover = min(1 << 20, (limits.memory ?? 0) / 64)
+        if charged <= leftover { return true }
+        let stat = directory + "/memory.stat"
+        let unwritten = version == 1
+            ? (CgroupFiles.counter("dirty", in: stat) ?? 1) + (CgroupFiles.counter("writeback", in: stat) ?? 1)
+            : (CgroupFiles.counter("file_dirty", in: stat) ?? 1) + (CgroupFiles.counter("file_writeback", in: stat) ?? 1)
+        guard unwritten == 0 else { return false }
+        // Clean page cache and slab: reclaimed at once. v2 says EAGAIN when some is left, read below.
+        if version == 1 {
+            guard CgroupFiles.write(directory + "/memory.force_empty", "0") else { return false }
+        } else {
+            _ = CgroupFiles.write(directory + "/memory.reclaim", "\(charged)")
+        }
+        return CgroupFiles.number(usage).map { $0 <= leftover } ?? false
+    }
+
+    /// Back to the pool when provably empty, else removed. pid 1 is reaped, so
+    /// every process of the sandbox is gone; the kernel unlinks the last ones just after.
+    func release() {
+        guard let pool else {
+            removal.remove()
+            return
+        }
+        for _ in 0..<50 {
+            if isEmpty() {
+                if pool.give(directories) { return }
+                break
+            }
+            usleep(1000)
+        }
+        removal.remove()
+    }
+}
+
+/// The counters of a cgroup its verdict reads.
+struct CgroupCounters: Equatable {
+    var oomKills: UInt64 = 0
+    var forksRefused: UInt64 = 0
+    var pidsPeak: UInt64 = 0
+}
+
+/// Emptied cgroups kept for the next sandboxes of one run (detection and build start
+/// many): creating and removing a memory cgroup is the most expensive part of a
+/// sandbox's start. A pooled cgroup stays in the cleanup journal, so a janitor removes
+/// it after a crash; `drain()` removes the rest at the end of the run.
+public final class CgroupPool: Sendable, Equatable {
+    private struct State {
+        var idle: [[CgroupController: String]: [[CgroupController: String]]] = [:]
+        var drained = false
+    }
+    private let state = Mutex(State())
+
+    public init() {}
+
+    public static func == (a: CgroupPool, b: CgroupPool) -> Bool { a === b }
+
+    /// The directories of an idle cgroup under `parents` (controller to parent), if any.
+    func take(_ parents: [CgroupController: String]) -> [CgroupController: String]? {
+        state.withLock { $0.idle[parents]?.popLast() }
+    }
+
+    /// Keeps an emptied cgroup; false once the pool is drained.
+    func give(_ directories: [CgroupController: String]) -> Bool {
+        let parents = directories.mapValues { String($0[..<$0.lastIndex(of: "/")!]) }
+        return state.withLock { state in
+            guard !state.drained else { return false }
+            state.idle[parents, default: []].append(directories)
+            return true
+        }
+    }
+
+    /// How many cgroups wait in the pool.
+    public var count: Int { state.withLock { $0.idle.values.reduce(0) { $0 + $1.count } } }
+
+    /// Removes every pooled cgroup; a sandbox that ends later removes its own.
+    public func drain() {
+        let idle = state.withLock { state in
+            state.drained = true
+            let all = Array(state.idle.values.joined())
+            state.idle = [:]
+            return all
+        }
+        for directories in idle { CgroupRemoval(directories: Set(directories.values).sorted()).remove() }
     }
 }
 

@@ -203,8 +203,8 @@ final class Supervisor {
 
     func run(program: String) throws(SandboxError) -> SandboxOutcome {
         let started = monotonicMicroseconds()
-        let cgroup = try SandboxCgroup.create(plan.enforcement, limits: plan.limits)
-        defer { cgroup?.removal.remove() }
+        let cgroup = try SandboxCgroup.create(plan.enforcement, limits: plan.limits, pool: plan.cgroupPool)
+        defer { cgroup?.release() }
         let joins = try cgroup?.openJoinFiles() ?? []
         defer { for fd in joins { _ = Glibc.close(fd) } }
         var pidfd: Int32 = -1

@@ -26,6 +26,8 @@ public struct SandboxPlan: Sendable, Equatable {
     public var landlock: Bool
     /// How `limits.memory`, `pids` and `cpus` are held; decided once per command (`LimitEnforcement.detect`).
     public var enforcement: LimitEnforcement
+    /// Where the sandbox's cgroups come from and go back to, for a run of many sandboxes; nil: its own, removed.
+    public var cgroupPool: CgroupPool?
     /// Refuse (`userNamespacesUnavailable`) rather than fall back to a sandbox
     /// without namespaces when the kernel will not create a user namespace.
     public var requireNamespaces: Bool
@@ -36,7 +38,8 @@ public struct SandboxPlan: Sendable, Equatable {
                 limits: ResourceLimits = ResourceLimits(), syscallFilter: SyscallFilter,
                 timeoutSeconds: Double? = nil, landlock: Bool = true,
                 enforcement: LimitEnforcement = .rlimits(reason: "no cgroup asked for"),
-                requireNamespaces: Bool = false) {
+                cgroupPool: CgroupPool? = nil, requireNamespaces: Bool = false) {
+        self.cgroupPool = cgroupPool
         self.requireNamespaces = requireNamespaces
         self.command = command
         self.environment = environment

@@ -18,6 +18,8 @@ public struct SandboxExecutor: BuildpackExecutor {
     public var limits: ResourceLimits
     /// How `limits` are held, decided once for the whole lifecycle run.
     public var enforcement: LimitEnforcement
+    /// The run's emptied cgroups, for the next buildpack's sandbox.
+    public var cgroupPool: CgroupPool?
     /// Where streamed output goes.
     public var console: Console
     /// With a syscall audit: the filters per phase and where events go.
@@ -41,8 +43,9 @@ public struct SandboxExecutor: BuildpackExecutor {
 
     public init(user: StackUser, rootfs: String?, detectFilter: SyscallFilter, buildFilter: SyscallFilter,
                 limits: ResourceLimits = ResourceLimits(),
-                enforcement: LimitEnforcement = .rlimits(reason: "no cgroup asked for"),
+                enforcement: LimitEnforcement = .rlimits(reason: "no cgroup asked for"), cgroupPool: CgroupPool? = nil,
                 console: Console = Console(fd: STDOUT_FILENO), audit: Audit? = nil, requireNamespaces: Bool = false) {
+        self.cgroupPool = cgroupPool
         self.requireNamespaces = requireNamespaces
         self.enforcement = enforcement
         self.audit = audit
@@ -65,7 +68,7 @@ public struct SandboxExecutor: BuildpackExecutor {
                                mounts: mounts, workingDirectory: invocation.workingDirectory, limits: limits,
                                syscallFilter: invocation.phase == .detect ? detectFilter : buildFilter,
                                timeoutSeconds: invocation.timeoutSeconds, enforcement: enforcement,
-                               requireNamespaces: requireNamespaces)
+                               cgroupPool: cgroupPool, requireNamespaces: requireNamespaces)
         // A builder image's own platform directories: the lifecycle mounts each buildpack's view there.
         plan.rootfsOmitted = Self.platformDirectories
         return plan

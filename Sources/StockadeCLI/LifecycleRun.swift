@@ -27,8 +27,10 @@ struct LifecycleRun {
         let log = RunLog()
         var session: BuildSession?
         var keep = false
+        let cgroups = CgroupPool()
         defer {
             do { try session?.close(keep: keep) } catch { complain("\(error)", level: "warning") }
+            cgroups.drain()
             CleanupJournal.finished()
         }
         var code: Int32
@@ -55,7 +57,8 @@ struct LifecycleRun {
             let sandbox = SandboxExecutor(user: user, rootfs: rootfs,
                                           detectFilter: try ProfileSelection.filter(named: detectProfile),
                                           buildFilter: try ProfileSelection.filter(named: buildProfile),
-                                          limits: limits, enforcement: enforcement, console: console, audit: audit,
+                                          limits: limits, enforcement: enforcement, cgroupPool: cgroups,
+                                          console: console, audit: audit,
                                           requireNamespaces: options.namespaces.required(configuration))
             let buildpacks = try BuildpackArguments.resolve(
                 options.buildpacks, registry: RegistryImages(insecureHosts: image?.registry.insecureRegistries ?? []),

@@ -60,12 +60,15 @@ public enum PhaseMain {
             print(PhaseSession.version)
             exit(0)
         }
+        let cgroups = CgroupPool()
         do {
-            var session = try PhaseSession(inputs: inputs)
+            var session = try PhaseSession(inputs: inputs, cgroups: cgroups)
             try session.perform()
+            cgroups.drain()
             CleanupJournal.finished()
             exit(0)
         } catch {
+            cgroups.drain()
             CleanupJournal.finished()
             fail(PhaseSession.failure(error, phase: phase))
         }
@@ -103,12 +106,15 @@ struct PhaseSession {
     let user: StackUser
     /// Registry images, pulled into this session's scratch directory.
     let registry: RegistryImages
+    /// The emptied cgroups of this phase's sandboxes, for its next ones.
+    let cgroups: CgroupPool
     var phase: LifecyclePhase { inputs.phase }
     /// Created on first use, removed at the end.
     private var scratchDirectory: String?
 
-    init(inputs: PhaseInputs) throws {
+    init(inputs: PhaseInputs, cgroups: CgroupPool) throws {
         self.inputs = inputs
+        self.cgroups = cgroups
         guard let level = LeveledProgress.Level(rawValue: inputs.logLevel == "warning" ? "warn" : inputs.logLevel) else {
             throw PhaseFailure("failed to parse log level '\(inputs.logLevel)': use debug, info, warn or error", code: 1)
         }
@@ -569,7 +575,7 @@ struct PhaseSession {
         return SandboxExecutor(user: user, rootfs: nil,
                                detectFilter: try ProfileSelection.filter(named: configuration.profile(nil, for: "detect", default: "strict")),
                                buildFilter: try ProfileSelection.filter(named: configuration.profile(nil, for: "build", default: "default")),
-                               limits: limits, enforcement: enforcement, console: Console(fd: STDOUT_FILENO),
+                               limits: limits, enforcement: enforcement, cgroupPool: cgroups, console: Console(fd: STDOUT_FILENO),
                                requireNamespaces: configuration.requireNamespaces)
     }
 
