@@ -90,9 +90,14 @@ import Testing
     func aPidsLimitReachedIsNotTheNextBuildpacksVerdict(_ invoker: Invoker) throws {
         let bomb = "sh -c 'i=0; while [ $i -lt 64 ]; do sleep 30 & i=$((i+1)); done' 2>/dev/null; echo first forks stopped"
         let spawn = "i=0; while [ $i -lt 16 ]; do sleep 30 & i=$((i+1)); done; echo started 16"
-        let (r, _) = try buildAfter(bomb, then: spawn, limits: ["--pids", "24"], as: invoker)
+        // A memory limit too: without one no charge may stay, and the cgroup would never be pooled.
+        let (r, _) = try buildAfter(bomb, then: spawn, limits: ["--memory", "256M", "--pids", "24"], as: invoker)
         #expect(r.stdout.contains("first forks stopped"), "\(r)")
         #expect(r.stdout.contains("[test/next-tenant] started 16"), "\(r)")
+        if invoker == .suiteUser && fx.isRoot {
+            let names = r.lines.filter { $0.contains("] cgroup ") }.map { $0.split(separator: " ").last.map(String.init) ?? "" }
+            #expect(Set(names).count == 2, "a cgroup whose pids peak reached the limit is not pooled: \(r)")
+        }
     }
 
     /// The first buildpack leaves 64 MiB in a file of its layers on a tmpfs (the run's TMPDIR):
