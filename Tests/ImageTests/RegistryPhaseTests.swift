@@ -93,17 +93,22 @@ import Testing
         #expect(Fixture.run(["cmp", pod.rootfs + "/cnb/lifecycle/launcher", fx.stockade + "-launcher"]).status == 0)
     }
 
+    /// A registry and a pod owned by `stockade-plain`, as the Tekton task and the creator run them.
+    private func podOfThePlainUser() throws -> (TestRegistry, Pod, uid: String, gid: String) {
+        guard TestRegistry.available else { try skip("docker-registry is not installed") }
+        try Invoker.plainUser.requireAvailable()
+        let (uid, gid) = PlatformPhaseTests.ids(of: "stockade-plain")
+        let registry = try TestRegistry(user: Self.user)
+        return (registry, try Pod(registry: registry, owner: "\(uid):\(gid)"), uid, gid)
+    }
+
     /// Tekton's `buildpacks-phases` 0.3 against a registry (plain HTTP on loopback, so the task's
     /// INSECURE_REGISTRY parameter names it; credentials in `$HOME/.docker/config.json` as
     /// Tekton's credential initialisation writes them). Built twice: the second analysis finds the
     /// first image in the registry and the exporter keeps its launch layer; the same inputs give
     /// the same digest.
     @Test func tektonBuildpacksPhasesAgainstARegistry() throws {
-        guard TestRegistry.available else { try skip("docker-registry is not installed") }
-        try Invoker.plainUser.requireAvailable()
-        let (uid, gid) = PlatformPhaseTests.ids(of: "stockade-plain")
-        let registry = try TestRegistry(user: Self.user)
-        let pod = try Pod(registry: registry, owner: "\(uid):\(gid)")
+        let (registry, pod, uid, gid) = try podOfThePlainUser()
         let host = registry.host
         let config = "{\"auths\":{\"\(host)\":{\"auth\":\"\(Data("\(Self.user.name):\(Self.user.password)".utf8).base64EncodedString())\"}}}"
         try FileManager.default.createDirectory(atPath: pod.home + "/.docker", withIntermediateDirectories: true)
@@ -201,11 +206,7 @@ import Testing
     /// The creator (pack's and CI jobs' single step) against the registry: one process analyses,
     /// detects, builds and pushes the image under its name and each -tag.
     @Test func creatorAgainstARegistry() throws {
-        guard TestRegistry.available else { try skip("docker-registry is not installed") }
-        try Invoker.plainUser.requireAvailable()
-        let (uid, gid) = PlatformPhaseTests.ids(of: "stockade-plain")
-        let registry = try TestRegistry(user: Self.user)
-        let pod = try Pod(registry: registry, owner: "\(uid):\(gid)")
+        let (registry, pod, uid, gid) = try podOfThePlainUser()
         let host = registry.host
         let env = pod.environment(["CNB_PLATFORM_API": "0.13", "CNB_REGISTRY_AUTH": "{\"\(host)\": \"\(Self.basic)\"}"])
         let app = "\(host)/team/created:1"
