@@ -55,17 +55,23 @@ public final class TestRegistry: @unchecked Sendable {
             config += "auth:\n  htpasswd:\n    realm: stockade-tests\n    path: \(directory)/htpasswd\n"
         }
         try config.write(toFile: directory + "/config.yml", atomically: true, encoding: .utf8)
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/docker-registry")
-        process.arguments = ["serve", directory + "/config.yml"]
+        process = try TestRegistry.startServer("/usr/bin/docker-registry", ["serve", directory + "/config.yml"], log: logPath)
+        try Self.waitForListener(port: port, process: process, log: logPath)
+    }
+
+    /// Starts a server with its output in `log`; the suite's end stops every one started.
+    static func startServer(_ executable: String, _ arguments: [String], log logPath: String) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
         FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.standardOutput = log
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        TestRegistry.started.append(process.processIdentifier)
-        try Self.waitForListener(port: port, process: process, log: logPath)
+        started.append(process.processIdentifier)
+        return process
     }
 
     deinit { stop() }
@@ -144,16 +150,8 @@ public final class HostileRegistry: @unchecked Sendable {
         let fx = Fixture.shared
         let directory = fx.makeDirectory("hostile-\(mode)")
         logPath = directory + "/requests.log"
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = [fx.repo + "/Tests/Fixtures/hostile-registry.py", mode, directory + "/port"]
-        FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        process.standardOutput = log
-        process.standardError = log
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        TestRegistry.started.append(process.processIdentifier)
+        process = try TestRegistry.startServer("/usr/bin/python3", [fx.repo + "/Tests/Fixtures/hostile-registry.py", mode, directory + "/port"],
+                                               log: logPath)
         var port: Int?
         for _ in 0..<400 where port == nil {
             port = (try? String(contentsOfFile: directory + "/port", encoding: .utf8)).flatMap { Int($0) }
