@@ -11,8 +11,9 @@ RELEASE_FLAGS := -c release --static-swift-stdlib
 # id ranges; gcc builds the tests' static probe; bubblewrap and hyperfine for bench/.
 # libarchive-dev and zlib1g-dev: libarchive is linked statically; libzstd1 and
 # libssl3 (libcrypto, loaded when images are hashed) at run time; libcurl4
-# (loaded when a registry is first contacted) at run time.
-BUILD_PACKAGES := libseccomp-dev libcap-dev libarchive-dev zlib1g-dev libzstd1 libssl3 libcurl4 pkg-config gcc libc6-dev uidmap util-linux passwd
+# (loaded when a registry is first contacted) at run time. libstdc++-12-dev: the release
+# binary links libstdc++ statically (scripts/static-libs.sh).
+BUILD_PACKAGES := libstdc++-12-dev libseccomp-dev libcap-dev libarchive-dev zlib1g-dev libzstd1 libssl3 libcurl4 gcc libc6-dev uidmap util-linux passwd
 # Tools nobody here wrote read what stockade exports: skopeo, umoci, runc.
 # busybox-static makes the run image (example and tests), from Debian, at that moment.
 IMAGE_PACKAGES := skopeo umoci runc busybox-static
@@ -33,6 +34,7 @@ bench-deps: deps
 	@bash scripts/install-packages.sh $(BENCH_PACKAGES)
 
 build: deps
+	@bash scripts/static-libs.sh .build/static-libs
 	$(SWIFT) build $(RELEASE_FLAGS) --product stockade
 	$(SWIFT) build $(RELEASE_FLAGS) --product stockade-launcher
 

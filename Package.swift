@@ -1,6 +1,12 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// Release builds search .build/static-libs first (`make build` fills it: scripts/static-libs.sh):
+// libstdc++, libgcc, libseccomp and libcap are then linked in, not loaded; binding libstdc++'s
+// symbols cost every start about a millisecond. Without the directory the link uses the shared
+// libraries. Only release: a debug build loads the shared Swift runtime, which loads libstdc++.
+let staticLibraries = Context.packageDirectory + "/.build/static-libs"
+
 // Arrows point one way: stockade → StockadeCLI → {GoFlags, Registry → OCI, SandboxExecutor → {Lifecycle → {BuildpackSpec, OCI, TerminalText},
 // Sandbox → Seccomp, CSandbox}}; stockade-launcher → BuildpackSpec. SystemCalls and TextEncoding are leaves every layer may use.
 // The sandbox knows nothing of buildpacks, OCI nothing of either; C is confined to the leaf targets.
@@ -17,10 +23,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
-        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp",
-                       providers: [.apt(["libseccomp-dev"])]),
-        .systemLibrary(name: "CCap", pkgConfig: "libcap",
-                       providers: [.apt(["libcap-dev"])]),
+        // No pkg-config: its -L of the system directory would come before .build/static-libs.
+        .systemLibrary(name: "CSeccomp", providers: [.apt(["libseccomp-dev"])]),
+        .systemLibrary(name: "CCap", providers: [.apt(["libcap-dev"])]),
         // Headers only: OCI links libarchive itself (statically; see there).
         .systemLibrary(name: "CArchive", providers: [.apt(["libarchive-dev"])]),
         // openat2, which Swift cannot call through the variadic syscall(2).
@@ -65,7 +70,9 @@ let package = Package(
             "SystemCalls", .product(name: "SystemPackage", package: "swift-system"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "stockade", dependencies: ["StockadeCLI"]),
+        .executableTarget(name: "stockade", dependencies: ["StockadeCLI"],
+                          linkerSettings: [.unsafeFlags(["-L", staticLibraries, "-Xclang-linker", "-static-libgcc"],
+                                                        .when(configuration: .release))]),
         // The launcher placed in every exported image: a static executable, so it runs on any run
         // image (busybox-only or distroless) with no Swift runtime there.
         // Stripped: it is copied into every image, and symbols there serve nobody.
