@@ -72,24 +72,50 @@ public struct CgroupProbe: Sendable {
     }
 
     /// Mount points of `type` (cgroup or cgroup2) with their super options.
-    func mountPoints(type: String) -> [(path: String, options: Set<Substring>)] {
-        // Split as bytes: every sandbox start reads this, and splitting by Character
-        // (grapheme breaking) was half of the decision's cost.
-        mounts.utf8.split(separator: UInt8(ascii: "\n")).compactMap { line in
-            let fields = line.split(separator: UInt8(ascii: " "), maxSplits: 4)
-            guard fields.count >= 4, fields[2].elementsEqual(type.utf8) else { return nil }
-            return (String(Substring(fields[1])), Set(Substring(fields[3]).split(separator: ",")))
+    func mountPoints(type: String) -> [(path: String, options: [String])] {
+        // fstab fields: device, mount point, type, options.
+        Self.records(of: mounts, separator: UInt8(ascii: " "), fields: 4).compactMap { fields in
+            fields[2] == type ? (fields[1], Self.commaList(fields[3])) : nil
         }
     }
 
     /// The invoker's own cgroup in the hierarchy whose controller list is `matching`.
-    func ownPath(_ matching: (Set<Substring>) -> Bool) -> String? {
-        for line in membership.utf8.split(separator: UInt8(ascii: "\n")) {
-            let fields = line.split(separator: UInt8(ascii: ":"), maxSplits: 2, omittingEmptySubsequences: false)
-            guard fields.count == 3, matching(Set(Substring(fields[1]).split(separator: ","))) else { continue }
-            return String(Substring(fields[2]))
+    func ownPath(_ matching: ([String]) -> Bool) -> String? {
+        // hierarchy-ID:controller-list:cgroup-path
+        Self.records(of: membership, separator: UInt8(ascii: ":"), fields: 3, lastTakesRest: true)
+            .first { matching(Self.commaList($0[1])) }?[2]
+    }
+
+    static func commaList(_ text: String) -> [String] {
+        text.isEmpty ? [] : records(of: text, separator: UInt8(ascii: ","), fields: nil).first ?? []
+    }
+
+    /// The first `fields` fields of each line of `text` (lines with fewer are
+    /// skipped; nil: all of them); with `lastTakesRest` the last one runs to the line's end (a
+    /// cgroup path may hold a colon). Every sandbox start reads these files: a
+    /// byte scan, since generic `split` and grapheme breaking were most of the cost.
+    static func records(of text: String, separator: UInt8, fields count: Int?, lastTakesRest: Bool = false) -> [[String]] {
+        let wanted = count ?? .max
+        var text = text
+        return text.withUTF8 { bytes in
+            var records: [[String]] = []
+            var fields: [String] = []
+            var start = 0
+            for index in 0...bytes.count {
+                let byte = index < bytes.count ? bytes[index] : UInt8(ascii: "\n")
+                let splits = byte == separator && !(lastTakesRest && fields.count == wanted - 1)
+                guard splits || byte == UInt8(ascii: "\n") else { continue }
+                if fields.count < wanted {
+                    fields.append(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self))
+                }
+                start = index + 1
+                if byte == UInt8(ascii: "\n") {
+                    if fields.count == wanted || count == nil { records.append(fields) }
+                    fields.removeAll(keepingCapacity: true)
+                }
+            }
+            return records
         }
-        return nil
     }
 }
 
@@ -169,7 +195,7 @@ extension LimitEnforcement {
         var parents: [CgroupController: String] = [:]
         let hierarchies = probe.mountPoints(type: "cgroup")
         for controller in CgroupController.allCases {
-            let name = Substring(controller.rawValue)
+            let name = controller.rawValue
             guard let mount = hierarchies.first(where: { $0.options.contains(name) })?.path,
                   let own = probe.ownPath({ $0.contains(name) }) else { continue }
             let directory = probe.root + mount + (own == "/" ? "" : own)
@@ -185,9 +211,14 @@ extension LimitEnforcement {
 
     /// Removes the empty cgroups whose creating supervisor is gone.
     static func collectStale(in parent: String, root: String) {
-        guard let names = HostFiles.list(parent) else { return }
-        for name in names where CgroupName.isStale(name, procRoot: root) {
-            _ = rmdir(parent + "/" + name)
+        guard case .success(let raw) = systemCall({ open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }) else { return }
+        let directory = FileDescriptor(rawValue: raw)
+        defer { try? directory.close() }
+        guard let entries = try? directory.directoryEntries() else { return }
+        // Sandboxes' cgroups are directories named from a pid; the controllers'
+        // files beside them (dozens in v1) are not looked at further.
+        for entry in entries where entry.type == UInt8(DT_DIR) && entry.bytes.first.map({ (0x30...0x39).contains($0) }) == true {
+            if CgroupName.isStale(entry.name, procRoot: root) { _ = rmdir(parent + "/" + entry.name) }
         }
     }
 }

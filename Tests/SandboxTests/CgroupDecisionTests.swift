@@ -53,6 +53,17 @@ import Testing
         #expect(LimitEnforcement.detect(probe).summary.contains("not enforced: cpu"))
     }
 
+    @Test func aCgroupPathKeepsItsColons() throws {
+        let scope = "/user.slice/run-u7:build.scope"
+        let dir = "/sys/fs/cgroup" + scope
+        try file(dir + "/cgroup.controllers", "memory pids\n")
+        try file(dir + "/cgroup.subtree_control", "memory pids\n")
+        try file(dir + "/cgroup.procs", "")
+        let probe = CgroupProbe(mounts: "sysfs /sys sysfs rw 0 0\n" + Self.unifiedMounts,
+                                membership: "1:name=systemd:/\n0::\(scope)\n", root: root, pid: 4242, euid: 1000)
+        #expect(LimitEnforcement.detect(probe) == .cgroupV2(parent: root + dir, controllers: [.memory, .pids]))
+    }
+
     @Test func rootOnV2UsesAChildOfTheRootCgroupNotItsSessionScope() throws {
         try file("/sys/fs/cgroup/cgroup.subtree_control", "cpuset cpu io memory pids\n")
         try file("/sys/fs/cgroup/stockade/cgroup.subtree_control", "")
