@@ -241,9 +241,10 @@ enum CgroupName {
     /// Field 22 of /proc/<pid>/stat, after the parenthesised command name.
     static func startTime(of pid: pid_t, procRoot: String) -> UInt64? {
         guard let stat = CgroupFiles.read(procRoot + "/proc/\(pid)/stat"),
-              let close = stat.lastIndex(of: ")") else { return nil }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        return fields.count > 19 ? UInt64(fields[19]) : nil
+              let close = stat.utf8.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+        // After ") " index 1 is the state (field 3 of stat(5)), 20 the start time (field 22).
+        let fields = CgroupProbe.records(of: String(stat[stat.utf8.index(after: close)...]), separator: UInt8(ascii: " "), fields: nil)
+        return fields.first.flatMap { $0.count > 20 ? UInt64($0[20]) : nil }
     }
 
     static func isStale(_ name: String, procRoot: String) -> Bool {

@@ -169,12 +169,13 @@ struct SandboxRequest: Equatable {
     /// LOGNAME, a PATH if there is none, then every --env in order.
     func environmentFor(_ user: StackUser) -> [String] {
         var keys: [String] = []
-        var values: [String: String] = [:]
+        var entries: [String: String] = [:]
+        entries.reserveCapacity(64)
         func set(_ entry: String) {
-            guard let eq = entry.firstIndex(of: "=") else { return }
+            // The UTF-8 view: searching Characters cost every start ~0.5M instructions.
+            guard let eq = entry.utf8.firstIndex(of: UInt8(ascii: "=")) else { return }
             let key = String(entry[..<eq])
-            if values[key] == nil { keys.append(key) }
-            values[key] = String(entry[entry.index(after: eq)...])
+            if entries.updateValue(entry, forKey: key) == nil { keys.append(key) }
         }
         if !clearEnv {
             var p = environ
@@ -183,9 +184,9 @@ struct SandboxRequest: Equatable {
         set("HOME=\(user.home)")
         set("USER=\(user.name)")
         set("LOGNAME=\(user.name)")
-        if values["PATH"] == nil { set("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") }
+        if entries["PATH"] == nil { set("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") }
         environment.forEach(set)
-        return keys.map { "\($0)=\(values[$0]!)" }
+        return keys.map { entries[$0]! }
     }
 
 }
