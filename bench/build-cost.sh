@@ -7,7 +7,8 @@
 # - `stockade build` of examples/apps/script-app (detect + build, no export)
 #   against its buildpack's two scripts unsandboxed.
 # Prints medians, the cost per buildpack ((build - one sandbox) / 10) and the
-# ratios. Not a test.
+# ratios. BASELINE=path/to/an/older/stockade adds its two builds to the same run.
+# Not a test.
 set -euo pipefail
 stockade=$(realpath "${1:-.build/release/stockade}")
 runs=${RUNS:-20}
@@ -82,10 +83,16 @@ hyperfine --style basic --warmup 3 --runs "$runs" --export-json "$work/cost.json
     -n "one sandbox" "$one" \
     -n "unsandboxed 10" "$work/all.sh $work $work/plain-out" \
     -n "build script-app" "$small" \
-    -n "unsandboxed script-app" "$work/script.sh" >/dev/null
+    -n "unsandboxed script-app" "$work/script.sh" \
+    ${BASELINE:+-n "baseline build 10" "${build10/$stockade/$(realpath "$BASELINE")}"} \
+    ${BASELINE:+-n "baseline build script-app" "${small/$stockade/$(realpath "$BASELINE")}"} >/dev/null
 python3 - "$work/cost.json" <<'PY'
 import json, sys
 med = {r["command"]: r["median"] * 1000 for r in json.load(open(sys.argv[1]))["results"]}
+if "baseline build 10" in med:
+    print(f"baseline: build 10 {med['baseline build 10']:.0f} ms, script-app {med['baseline build script-app']:.0f} ms; "
+          f"stockade/baseline = {med['build 10'] / med['baseline build 10']:.2f}, "
+          f"{med['build script-app'] / med['baseline build script-app']:.2f}")
 b, o, p = med["build 10"], med["one sandbox"], med["unsandboxed 10"]
 print(f"10 buildpacks: stockade build {b:.0f} ms, one sandbox {o:.0f} ms, unsandboxed {p:.0f} ms; "
       f"per buildpack (build - one sandbox) / 10 = {(b - o) / 10:.1f} ms; build/one sandbox = {b / o:.2f}")
