@@ -132,8 +132,13 @@ public struct CredentialStore: Sendable {
     static func askHelper(_ name: String, host: String, source: String) throws(RegistryError) -> Credential? {
         guard !name.isEmpty, !name.contains("/") else { throw RegistryError(.authRefused, "\(source): \(name) is not a helper name") }
         let server = host == "docker.io" ? "https://index.docker.io/v1/" : host
-        guard let output = HelperProcess.run("docker-credential-" + name, ["get"], input: Array(server.utf8)) else {
-            return nil
+        let limit = try helperLimitSeconds()
+        let output: [UInt8]
+        switch HelperProcess.run("docker-credential-" + name, ["get"], input: Array(server.utf8), limitSeconds: limit) {
+        case .answered(let bytes): output = bytes
+        case .failed: return nil
+        case .timedOut:
+            throw RegistryError(.authRefused, "\(source) gave no answer for \(host) within \(limit) s and was stopped (STOCKADE_CREDENTIAL_HELPER_TIMEOUT sets the limit)")
         }
         guard let json = try? JSONParser.parse(output, maxBytes: 1 << 16),
               let user = json["Username"]?.stringValue, let secret = json["Secret"]?.stringValue else {
@@ -143,13 +148,30 @@ public struct CredentialStore: Sendable {
     }
 }
 
-/// Runs a credential helper: stdin from bytes, stdout read up to 64 KiB, stderr discarded.
+/// How long a credential helper may take: `STOCKADE_CREDENTIAL_HELPER_TIMEOUT` seconds, else 30.
+func helperLimitSeconds() throws(RegistryError) -> Int {
+    guard let text = getenv("STOCKADE_CREDENTIAL_HELPER_TIMEOUT").map({ String(cString: $0) }) else { return 30 }
+    guard let seconds = Int(text), (1...3600).contains(seconds) else {
+        throw RegistryError(.authRefused, "STOCKADE_CREDENTIAL_HELPER_TIMEOUT is \(text), not whole seconds from 1 to 3600")
+    }
+    return seconds
+}
+
+/// Runs a credential helper: stdin from bytes, stdout read up to 64 KiB, stderr discarded, in a
+/// process group of its own. A helper that does not finish within `limitSeconds` (one waiting
+/// for a desktop keyring, or one that left a daemon holding its stdout) is killed with its group.
 enum HelperProcess {
-    static func run(_ program: String, _ arguments: [String], input: [UInt8]) -> [UInt8]? {
+    enum Outcome: Equatable {
+        case answered([UInt8])
+        case failed
+        case timedOut
+    }
+
+    static func run(_ program: String, _ arguments: [String], input: [UInt8], limitSeconds: Int) -> Outcome {
         var toChild: [Int32] = [0, 0]
         var fromChild: [Int32] = [0, 0]
-        guard pipe(&toChild) == 0 else { return nil }
-        guard pipe(&fromChild) == 0 else { close(toChild[0]); close(toChild[1]); return nil }
+        guard pipe(&toChild) == 0 else { return .failed }
+        guard pipe(&fromChild) == 0 else { close(toChild[0]); close(toChild[1]); return .failed }
         for fd in toChild + fromChild { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -157,22 +179,51 @@ enum HelperProcess {
         posix_spawn_file_actions_adddup2(&actions, toChild[0], 0)
         posix_spawn_file_actions_adddup2(&actions, fromChild[1], 1)
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        posix_spawnattr_setpgroup(&attributes, 0)
         let argv = ([program] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
-        let spawned = posix_spawnp(&pid, program, &actions, nil, argv, environ)
+        let spawned = posix_spawnp(&pid, program, &actions, &attributes, argv, environ)
         close(toChild[0])
         close(fromChild[1])
-        guard spawned == 0 else { close(toChild[1]); close(fromChild[0]); return nil }
+        guard spawned == 0 else { close(toChild[1]); close(fromChild[0]); return .failed }
+        // A few hundred bytes: the pipe takes them whether or not the helper reads.
         _ = input.withUnsafeBytes { write(toChild[1], $0.baseAddress, $0.count) }
         close(toChild[1])
-        let output = try? FileDescriptor(rawValue: fromChild[0]).readAll(limit: 1 << 16)
+        let output = read(fromChild[0], limit: 1 << 16, until: monotonicMilliseconds() + Int64(limitSeconds) * 1000)
         close(fromChild[0])
+        if output == .timedOut { _ = kill(-pid, SIGKILL) }
         var status: Int32 = 0
-        guard (try? systemCall({ waitpid(pid, &status, 0) }).get()) != nil else { return nil }
-        guard status == 0, let output, !output.exceeded else { return nil }
-        return output.bytes
+        guard (try? systemCall({ waitpid(pid, &status, 0) }).get()) != nil else { return .failed }
+        guard status == 0 || output == .timedOut else { return .failed }
+        return output
     }
+
+    /// Everything up to end of file: `.failed` past `limit` bytes or on a read error,
+    /// `.timedOut` when `deadline` (monotonic milliseconds) passed first.
+    private static func read(_ fd: Int32, limit: Int, until deadline: Int64) -> Outcome {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let left = deadline - monotonicMilliseconds()
+            guard left > 0 else { return .timedOut }
+            var ready = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let polled = poll(&ready, 1, Int32(min(left, Int64(Int32.max))))
+            if polled < 0 && errno == EINTR { continue }
+            guard polled > 0 else { return polled == 0 ? .timedOut : .failed }
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { return .failed }
+            if n == 0 { return .answered(bytes) }
+            bytes += chunk[..<n]
+            guard bytes.count <= limit else { return .failed }
+        }
+    }
+
 }
 
 enum Base64 {

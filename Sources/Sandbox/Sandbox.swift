@@ -632,12 +632,6 @@ final class Supervisor {
     ]
 }
 
-func monotonicMicroseconds() -> Int64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
-}
-
 /// C memory for one spawn: the child reads its copy after clone, the parent
 /// frees its own once stk_spawn returns.
 final class CArena {

@@ -103,12 +103,6 @@ struct Janitor: ParsableCommand {
         }
         throw SandboxError(.system, "rmdir \(path)", errno: errno)
     }
-
-    static func monotonicMilliseconds() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
-    }
 }
 
 extension CleanupJournal {

@@ -87,6 +87,35 @@ import Testing
         }
     }
 
+    /// A helper that never answers, and one that answers but leaves a process holding its stdout
+    /// (a daemon it started): each is stopped at the limit with its process group, the pull is
+    /// refused with one line naming the helper, and none of their processes is left.
+    @Test func aHelperThatDoesNotAnswerIsStopped() throws {
+        guard TestRegistry.available else { try skip("docker-registry is not installed") }
+        let registry = try Self.registryWithApp()
+        let helpers = [
+            ("stockadehangs", "#!/bin/sh\nexec sleep 987651\n"),
+            ("stockadedaemon", "#!/bin/sh\nsleep 987652 &\nprintf '{\"Username\":\"\(Self.user)\",\"Secret\":\"\(Self.password)\"}'\n"),
+        ]
+        for (name, script) in helpers {
+            let directory = try Self.file("docker-credential-" + name, script, mode: 0o755)
+            let environment = ["DOCKER_CONFIG": try Self.file("config.json", #"{"credsStore":"\#(name)"}"#),
+                               "PATH": directory + ":/usr/local/bin:/usr/bin:/bin", "STOCKADE_CREDENTIAL_HELPER_TIMEOUT": "2"]
+            let refused = Registries.stockade(["run", "\(registry.host)/app:1", "--insecure-registry", registry.host],
+                                              environment: environment)
+            #expect(refused.status == 81, "\(name): \(refused)")
+            #expect(Registries.oneErrorLine(refused), "\(refused.stderr)")
+            #expect(refused.stderr.contains("docker-credential-\(name)") && refused.stderr.contains("within 2 s"), "\(refused.stderr)")
+        }
+        let left = Fixture.run(["pgrep", "-f", "sleep 98765[12]"])
+        #expect(left.stdout.isEmpty, "left running: \(left.stdout)")
+
+        let wrong = Registries.stockade(["run", "\(registry.host)/app:1", "--insecure-registry", registry.host],
+                                        environment: ["STOCKADE_CREDENTIAL_HELPER_TIMEOUT": "soon",
+                                                      "DOCKER_CONFIG": try Self.file("config.json", #"{"credsStore":"stockadehangs"}"#)])
+        #expect(wrong.status == 81 && Registries.oneErrorLine(wrong) && wrong.stderr.contains("not whole seconds"), "\(wrong)")
+    }
+
     /// The secret as octal escapes for the shell's printf: the script itself never holds it.
     static func octal(_ text: String) -> String {
         text.utf8.map { "\\0" + String($0, radix: 8) }.joined()
