@@ -168,17 +168,20 @@ enum HelperProcess {
     }
 
     static func run(_ program: String, _ arguments: [String], input: [UInt8], limitSeconds: Int) -> Outcome {
+        // stdin is a socket, so that writing to a helper that exits without reading fails with
+        // EPIPE (MSG_NOSIGNAL) instead of killing this process with SIGPIPE.
         var toChild: [Int32] = [0, 0]
         var fromChild: [Int32] = [0, 0]
-        guard pipe(&toChild) == 0 else { return .failed }
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &toChild) == 0 else { return .failed }
         guard pipe(&fromChild) == 0 else { close(toChild[0]); close(toChild[1]); return .failed }
-        for fd in toChild + fromChild { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        for fd in fromChild { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, toChild[0], 0)
         posix_spawn_file_actions_adddup2(&actions, fromChild[1], 1)
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        closeInheritedDescriptors(&actions)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -191,8 +194,8 @@ enum HelperProcess {
         close(toChild[0])
         close(fromChild[1])
         guard spawned == 0 else { close(toChild[1]); close(fromChild[0]); return .failed }
-        // A few hundred bytes: the pipe takes them whether or not the helper reads.
-        _ = input.withUnsafeBytes { write(toChild[1], $0.baseAddress, $0.count) }
+        // A few hundred bytes: the socket's buffer takes them whether or not the helper reads.
+        _ = input.withUnsafeBytes { send(toChild[1], $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         close(toChild[1])
         let output = read(fromChild[0], limit: 1 << 16, until: monotonicMilliseconds() + Int64(limitSeconds) * 1000)
         close(fromChild[0])

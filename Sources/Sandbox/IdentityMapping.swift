@@ -190,6 +190,7 @@ enum Spawn {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         if quiet { posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0) }
+        closeInheritedDescriptors(&actions)
         let rc = posix_spawn(&pid, args[0], &actions, nil, cArgs, environ)
         guard rc == 0 else { throw SandboxError(.identityMapping, "cannot run \(args[0])", errno: rc) }
         return pid
