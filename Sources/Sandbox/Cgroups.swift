@@ -591,22 +591,21 @@ enum CgroupFiles {
         HostFiles.read(path, limit: 1 << 16).map { String(decoding: $0, as: UTF8.self) }
     }
 
+    // These run for every sandbox of a run, on pooled cgroups too: byte scans, not `split`.
+
     static func words(_ path: String) -> Set<String> {
-        Set((read(path) ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
+        Set(CgroupProbe.records(of: read(path) ?? "", separator: UInt8(ascii: " "), fields: nil).joined().filter { !$0.isEmpty })
     }
 
     /// `key N` from a flat-keyed file (memory.events, pids.events, memory.oom_control).
     static func counter(_ key: String, in path: String) -> UInt64? {
-        for line in (read(path) ?? "").split(separator: "\n") {
-            let fields = line.split(separator: " ")
-            if fields.count == 2, fields[0] == key { return UInt64(fields[1]) }
-        }
-        return nil
+        CgroupProbe.records(of: read(path) ?? "", separator: UInt8(ascii: " "), fields: 2, lastTakesRest: true)
+            .first { $0[0] == key }.flatMap { UInt64($0[1]) }
     }
 
     /// A file holding one number.
     static func number(_ path: String) -> UInt64? {
-        (read(path)?.split(separator: "\n").first).flatMap { UInt64($0) }
+        CgroupProbe.records(of: read(path) ?? "", separator: UInt8(ascii: "\n"), fields: 1).first.flatMap { UInt64($0[0]) }
     }
 
     /// One write(2) of `value`, as cgroupfs wants it.
