@@ -226,7 +226,6 @@ enum HelperProcess {
             guard bytes.count <= limit else { return .failed }
         }
     }
-
 }
 
 enum Base64 {

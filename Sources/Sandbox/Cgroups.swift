@@ -74,7 +74,7 @@ public struct CgroupProbe: Sendable {
     /// Mount points of `type` (cgroup or cgroup2) with their super options.
     func mountPoints(type: String) -> [(path: String, options: [String])] {
         // fstab fields: device, mount point, type, options.
-        Self.records(of: mounts, separator: UInt8(ascii: " "), fields: 4).compactMap { fields in
+        CgroupFiles.records(of: mounts, separator: UInt8(ascii: " "), fields: 4).compactMap { fields in
             fields[2] == type ? (fields[1], Self.commaList(fields[3])) : nil
         }
     }
@@ -82,40 +82,12 @@ public struct CgroupProbe: Sendable {
     /// The invoker's own cgroup in the hierarchy whose controller list is `matching`.
     func ownPath(_ matching: ([String]) -> Bool) -> String? {
         // hierarchy-ID:controller-list:cgroup-path
-        Self.records(of: membership, separator: UInt8(ascii: ":"), fields: 3, lastTakesRest: true)
+        CgroupFiles.records(of: membership, separator: UInt8(ascii: ":"), fields: 3, lastTakesRest: true)
             .first { matching(Self.commaList($0[1])) }?[2]
     }
 
     static func commaList(_ text: String) -> [String] {
-        text.isEmpty ? [] : records(of: text, separator: UInt8(ascii: ","), fields: nil).first ?? []
-    }
-
-    /// The first `fields` fields of each line of `text` (lines with fewer are
-    /// skipped; nil: all of them); with `lastTakesRest` the last one runs to the line's end (a
-    /// cgroup path may hold a colon). Every sandbox start reads these files: a
-    /// byte scan, since generic `split` and grapheme breaking were most of the cost.
-    static func records(of text: String, separator: UInt8, fields count: Int?, lastTakesRest: Bool = false) -> [[String]] {
-        let wanted = count ?? .max
-        var text = text
-        return text.withUTF8 { bytes in
-            var records: [[String]] = []
-            var fields: [String] = []
-            var start = 0
-            for index in 0...bytes.count {
-                let byte = index < bytes.count ? bytes[index] : UInt8(ascii: "\n")
-                let splits = byte == separator && !(lastTakesRest && fields.count == wanted - 1)
-                guard splits || byte == UInt8(ascii: "\n") else { continue }
-                if fields.count < wanted {
-                    fields.append(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self))
-                }
-                start = index + 1
-                if byte == UInt8(ascii: "\n") {
-                    if fields.count == wanted || count == nil { records.append(fields) }
-                    fields.removeAll(keepingCapacity: true)
-                }
-            }
-            return records
-        }
+        text.isEmpty ? [] : CgroupFiles.records(of: text, separator: UInt8(ascii: ","), fields: nil).first ?? []
     }
 }
 
@@ -243,7 +215,7 @@ enum CgroupName {
         guard let stat = CgroupFiles.read(procRoot + "/proc/\(pid)/stat"),
               let close = stat.utf8.lastIndex(of: UInt8(ascii: ")")) else { return nil }
         // After ") " index 1 is the state (field 3 of stat(5)), 20 the start time (field 22).
-        let fields = CgroupProbe.records(of: String(stat[stat.utf8.index(after: close)...]), separator: UInt8(ascii: " "), fields: nil)
+        let fields = CgroupFiles.records(of: String(stat[stat.utf8.index(after: close)...]), separator: UInt8(ascii: " "), fields: nil)
         return fields.first.flatMap { $0.count > 20 ? UInt64($0[20]) : nil }
     }
 
@@ -593,19 +565,48 @@ enum CgroupFiles {
 
     // These run for every sandbox of a run, on pooled cgroups too: byte scans, not `split`.
 
+    /// The first `fields` fields of each line of `text` (lines with fewer are
+    /// skipped; nil: all of them); with `lastTakesRest` the last one runs to the line's end (a
+    /// cgroup path may hold a colon). Every sandbox start reads these files: a
+    /// byte scan, since generic `split` and grapheme breaking were most of the cost.
+    static func records(of text: String, separator: UInt8, fields count: Int?, lastTakesRest: Bool = false) -> [[String]] {
+        let wanted = count ?? .max
+        var text = text
+        return text.withUTF8 { bytes in
+            var records: [[String]] = []
+            var fields: [String] = []
+            var start = 0
+            for index in 0...bytes.count {
+                let byte = index < bytes.count ? bytes[index] : UInt8(ascii: "\n")
+                let splits = byte == separator && !(lastTakesRest && fields.count == wanted - 1)
+                guard splits || byte == UInt8(ascii: "\n") else { continue }
+                if fields.count < wanted {
+                    fields.append(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self))
+                }
+                start = index + 1
+                if byte == UInt8(ascii: "\n") {
+                    if fields.count == wanted || count == nil { records.append(fields) }
+                    fields.removeAll(keepingCapacity: true)
+                }
+            }
+            return records
+        }
+    }
+
+
     static func words(_ path: String) -> Set<String> {
-        Set(CgroupProbe.records(of: read(path) ?? "", separator: UInt8(ascii: " "), fields: nil).joined().filter { !$0.isEmpty })
+        Set(CgroupFiles.records(of: read(path) ?? "", separator: UInt8(ascii: " "), fields: nil).joined().filter { !$0.isEmpty })
     }
 
     /// `key N` from a flat-keyed file (memory.events, pids.events, memory.oom_control).
     static func counter(_ key: String, in path: String) -> UInt64? {
-        CgroupProbe.records(of: read(path) ?? "", separator: UInt8(ascii: " "), fields: 2, lastTakesRest: true)
+        CgroupFiles.records(of: read(path) ?? "", separator: UInt8(ascii: " "), fields: 2, lastTakesRest: true)
             .first { $0[0] == key }.flatMap { UInt64($0[1]) }
     }
 
     /// A file holding one number.
     static func number(_ path: String) -> UInt64? {
-        CgroupProbe.records(of: read(path) ?? "", separator: UInt8(ascii: "\n"), fields: 1).first.flatMap { UInt64($0[0]) }
+        CgroupFiles.records(of: read(path) ?? "", separator: UInt8(ascii: "\n"), fields: 1).first.flatMap { UInt64($0[0]) }
     }
 
     /// One write(2) of `value`, as cgroupfs wants it.
