@@ -30,21 +30,30 @@ done
 bwrap_cmd="bwrap --unshare-all --die-with-parent --new-session --cap-drop ALL --ro-bind /usr /usr$links$etc --proc /proc --dev /dev --tmpfs /tmp --seccomp 3 /bin/true 3<$work/default.bpf"
 stockade_cmd="$work/stockade exec -- /bin/true"
 
+# The runs come in ROUNDS rounds (default 10), the commands one after another in each: a
+# drift of this shared VM lasting a few seconds then lands on every column, not on one.
+rounds=${ROUNDS:-10}
 bench() { # label, prefix
     local label=$1 prefix=$2
     echo "== $label"
-    hyperfine --style basic --warmup 30 --runs "$runs" --export-json "$work/$label.json" \
-        -n plain "$prefix /bin/true" \
-        -n bubblewrap "$prefix $bwrap_cmd" \
-        -n stockade "$prefix $stockade_cmd" \
-        ${BASELINE:+-n baseline "$prefix $work/baseline exec -- /bin/true"} >/dev/null
-    python3 - "$work/$label.json" "$label" <<'PY'
-import json, sys
-results = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
-med = {k: v["median"] * 1000 for k, v in results.items()}
+    for round in $(seq "$rounds"); do
+        hyperfine --style basic --warmup "$([ "$round" = 1 ] && echo 30 || echo 3)" \
+            --runs "$(( (runs + rounds - 1) / rounds ))" --export-json "$work/$label.$round.json" \
+            -n plain "$prefix /bin/true" \
+            -n bubblewrap "$prefix $bwrap_cmd" \
+            -n stockade "$prefix $stockade_cmd" \
+            ${BASELINE:+-n baseline "$prefix $work/baseline exec -- /bin/true"} >/dev/null 2>&1
+    done
+    python3 - "$label" "$work/$label".*.json <<'PY'
+import json, statistics, sys
+times = {}
+for path in sys.argv[2:]:
+    for r in json.load(open(path))["results"]:
+        times.setdefault(r["command"], []).extend(r["times"])
+med = {k: statistics.median(v) * 1000 for k, v in times.items()}
 # Under load hyperfine's shell correction can leave a median of 0 for /bin/true.
 ratio = lambda a, b: f"{med[a] / med[b]:.2f}" if med[b] > 0 else "n/a"
-line = (f"{sys.argv[2]}: plain {med['plain']:.2f} ms, bubblewrap {med['bubblewrap']:.2f} ms, "
+line = (f"{sys.argv[1]}: plain {med['plain']:.2f} ms, bubblewrap {med['bubblewrap']:.2f} ms, "
         f"stockade {med['stockade']:.2f} ms; stockade/bubblewrap = {ratio('stockade', 'bubblewrap')}, "
         f"stockade/plain = {ratio('stockade', 'plain')}")
 if "baseline" in med:
