@@ -5,6 +5,8 @@ import PackageDescription
 // libstdc++, libgcc, libseccomp and libcap are then linked in, not loaded; binding libstdc++'s
 // symbols cost every start about a millisecond. Without the directory the link uses the shared
 // libraries. Only release: a debug build loads the shared Swift runtime, which loads libstdc++.
+// --no-export-dynamic undoes the static stdlib's -export-dynamic: nothing loads against this
+// executable's symbols, and the runtime's start-up dladdr walked all 7,900 of them.
 let staticLibraries = Context.packageDirectory + "/.build/static-libs"
 
 // Arrows point one way: stockade → StockadeCLI → {GoFlags, Registry → OCI, SandboxExecutor → {Lifecycle → {BuildpackSpec, OCI, TerminalText},
@@ -71,7 +73,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "stockade", dependencies: ["StockadeCLI"],
-                          linkerSettings: [.unsafeFlags(["-L", staticLibraries, "-Xclang-linker", "-static-libgcc"],
+                          linkerSettings: [.unsafeFlags(["-L", staticLibraries, "-Xclang-linker", "-static-libgcc",
+                                                         "-Xlinker", "--no-export-dynamic"],
                                                         .when(configuration: .release))]),
         // The launcher placed in every exported image: a static executable, so it runs on any run
         // image (busybox-only or distroless) with no Swift runtime there.
