@@ -50,8 +50,11 @@ extension Stockade {
     /// Parses, runs and exits: the whole life of the `stockade` process.
     public static func entry() -> Never {
         do {
-            if let exec = ExecFastPath.parse(CommandLine.arguments.dropFirst()) {
+            let arguments = CommandLine.arguments.dropFirst()
+            if let exec = ExecFastPath.parse(arguments) {
                 try exec.run()
+            } else if let user = Janitor.fastPath(arguments) {
+                try Janitor.serve(user: user)
             } else {
                 var command = try parseAsRoot()
                 try command.run()
