@@ -6,7 +6,9 @@ import PackageDescription
 // symbols cost every start about a millisecond. Without the directory the link uses the shared
 // libraries. Only release: a debug build loads the shared Swift runtime, which loads libstdc++.
 // --no-export-dynamic undoes the static stdlib's -export-dynamic: nothing loads against this
-// executable's symbols, and the runtime's start-up dladdr walked all 7,900 of them.
+// executable's symbols, and the runtime's start-up dladdr walked all 7,900 of them. GNU ld
+// (binutils, as gold) instead of gold, for DT_RELR: the loader applies the 44K relative
+// relocations from a 8 KiB bitmap, not a 1 MiB table.
 let staticLibraries = Context.packageDirectory + "/.build/static-libs"
 
 // Arrows point one way: stockade → StockadeCLI → {GoFlags, Registry → OCI, SandboxExecutor → {Lifecycle → {BuildpackSpec, OCI, TerminalText},
@@ -74,7 +76,8 @@ let package = Package(
         ]),
         .executableTarget(name: "stockade", dependencies: ["StockadeCLI"],
                           linkerSettings: [.unsafeFlags(["-L", staticLibraries, "-Xclang-linker", "-static-libgcc",
-                                                         "-Xlinker", "--no-export-dynamic"],
+                                                         "-Xlinker", "--no-export-dynamic",
+                                                         "-use-ld=bfd", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"],
                                                         .when(configuration: .release))]),
         // The launcher placed in every exported image: a static executable, so it runs on any run
         // image (busybox-only or distroless) with no Swift runtime there.
