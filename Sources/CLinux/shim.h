@@ -13,11 +13,6 @@ static inline int clinux_pidfd_open(pid_t pid) {
     return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
-/// Closes every descriptor from `first` on.
-static inline int clinux_close_from(unsigned int first) {
-    return (int)syscall(SYS_close_range, first, ~0U, 0);
-}
-
 /// prctl(2) is variadic too.
 static inline int clinux_set_dumpable(int dumpable) {
     return prctl(PR_SET_DUMPABLE, (unsigned long)dumpable, 0UL, 0UL, 0UL);

@@ -474,9 +474,8 @@ struct SandboxCgroup {
         let leftover = min(1 << 20, (limits.memory ?? 0) / 64)
         if charged <= leftover { return true }
         let stat = directory + "/memory.stat"
-        let unwritten = version == 1
-            ? (CgroupFiles.counter("dirty", in: stat) ?? 1) + (CgroupFiles.counter("writeback", in: stat) ?? 1)
-            : (CgroupFiles.counter("file_dirty", in: stat) ?? 1) + (CgroupFiles.counter("file_writeback", in: stat) ?? 1)
+        let unwritten = CgroupFiles.counters(version == 1 ? ["dirty", "writeback"] : ["file_dirty", "file_writeback"], in: stat)
+            .reduce(0) { $0 + ($1 ?? 1) }
         guard unwritten == 0 else { return false }
         // Clean page cache and slab: reclaimed at once. v2 says EAGAIN when some is left, read below.
         if version == 1 {
@@ -600,8 +599,13 @@ enum CgroupFiles {
 
     /// `key N` from a flat-keyed file (memory.events, pids.events, memory.oom_control).
     static func counter(_ key: String, in path: String) -> UInt64? {
-        CgroupFiles.records(of: read(path) ?? "", separator: UInt8(ascii: " "), fields: 2, lastTakesRest: true)
-            .first { $0[0] == key }.flatMap { UInt64($0[1]) }
+        counters([key], in: path)[0]
+    }
+
+    /// Several keys of one flat-keyed file from one read of it, in the order asked.
+    static func counters(_ keys: [String], in path: String) -> [UInt64?] {
+        let lines = records(of: read(path) ?? "", separator: UInt8(ascii: " "), fields: 2, lastTakesRest: true)
+        return keys.map { key in lines.first { $0[0] == key }.flatMap { UInt64($0[1]) } }
     }
 
     /// A file holding one number.

@@ -33,7 +33,6 @@ struct Janitor: ParsableCommand {
     }
 
     static func serve(user text: String) throws {
-        _ = clinux_close_from(3)
         let user = try StackUser.option(text)
         var entries: [(kind: CleanupJournal.Kind, path: String)] = []
         var sandboxes: [pid_t: Int32] = [:]
