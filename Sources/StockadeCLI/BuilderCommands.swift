@@ -29,7 +29,7 @@ enum BuilderSource {
 
 /// Builder images for `stockade build`: unpacked into the store once, then read.
 enum BuilderImages {
-    static func open(_ options: LifecycleOptions, registry: RegistryImages?, configuration: Configuration,
+    static func open(_ options: LifecycleRequest, registry: RegistryImages?, configuration: Configuration,
                      progress: ConsoleProgress) throws -> BuilderImage? {
         guard let given = options.builder, case .image(let text) = try BuilderSource(given) else { return nil }
         let storePath = try storePath(options.store)
@@ -191,7 +191,7 @@ struct ModuleSources {
 
 /// The image `builder create` or `buildpack package` writes: a layout (made when missing), or a
 /// temporary layout pushed to the registry the reference names, its digest printed.
-private func writeOutput(_ text: String, configuration: Configuration, disk: DiskOption, registry: RegistryImages,
+private func writeOutput(_ text: String, configuration: Configuration, disk: DiskRequest, registry: RegistryImages,
                          write: (ImageLayout, String) throws -> Descriptor) throws -> (name: String, digest: Digest) {
     var directories = [HostInputs.scratchBase]
     if case .layout(let directory, _) = try imageName(text) { directories = [directory] }
@@ -203,7 +203,7 @@ private func writeOutput(_ text: String, configuration: Configuration, disk: Dis
 }
 
 /// A pull into the blob cache within the disk budget, for registry images a config file names.
-func pulling(_ registry: RegistryImages, configuration: Configuration, disk: DiskOption) -> (RegistryReference) throws -> ImageReference {
+func pulling(_ registry: RegistryImages, configuration: Configuration, disk: DiskRequest) -> (RegistryReference) throws -> ImageReference {
     { reference in
         let budget = try disk.account(writingTo: [try RegistryImages.cacheDirectory()], configuration: configuration)
         return try registry.pull(reference, budget: budget)
@@ -263,7 +263,7 @@ struct BuilderCreate: ParsableCommand {
             let scratch = try HostInputs.makeScratch()
             defer { removeScratch(scratch) }
             let registryImages = RegistryImages(registry)
-            let pull = pulling(registryImages, configuration: configuration, disk: disk)
+            let pull = pulling(registryImages, configuration: configuration, disk: disk.request)
             var sources = ModuleSources(base: file.directory, scratch: scratch, pull: pull)
             var entries: [BuildpackStore.Entry] = []
             for reference in builder.buildpacks {
@@ -303,7 +303,7 @@ struct BuilderCreate: ParsableCommand {
             if build.1.config.environmentValue("CNB_USER_ID") == nil {
                 complain("the build image \(buildName) sets no CNB_USER_ID/CNB_GROUP_ID: the builder's stack user is 1000:1000", level: "warning")
             }
-            let output = try writeOutput(image, configuration: configuration, disk: disk, registry: registryImages) {
+            let output = try writeOutput(image, configuration: configuration, disk: disk.request, registry: registryImages) {
                 try creation.write(to: $0, tag: $1)
             }
             for entry in entries.sorted(by: { $0.descriptor.reference < $1.descriptor.reference }) {
@@ -370,7 +370,7 @@ struct BuildpackPackage: ParsableCommand {
             defer { removeScratch(scratch) }
             let registryImages = RegistryImages(registry)
             var sources = ModuleSources(base: base, scratch: scratch,
-                                        pull: pulling(registryImages, configuration: configuration, disk: disk))
+                                        pull: pulling(registryImages, configuration: configuration, disk: disk.request))
             let what = config ?? "package.toml"
             let main = try sources.add(buildpackURI, in: what)
             guard main.count == 1 else {
@@ -381,7 +381,7 @@ struct BuildpackPackage: ParsableCommand {
             for dependency in dependencies { others += try sources.add(dependency.uri ?? "", in: what) }
             let packaging = BuildpackPackaging(main: main[0], dependencies: others)
             if format == "image" {
-                let output = try writeOutput(name, configuration: configuration, disk: disk, registry: registryImages) {
+                let output = try writeOutput(name, configuration: configuration, disk: disk.request, registry: registryImages) {
                     try packaging.write(to: $0, tag: $1)
                 }
                 progress.line("Buildpackage \(output.name) \(output.digest)")

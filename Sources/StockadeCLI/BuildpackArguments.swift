@@ -19,7 +19,7 @@ struct BuildpackArguments {
     var scratch: String?
 
     static func resolve(_ values: [String], registry: RegistryImages, configuration: Configuration,
-                        disk: DiskOption) throws -> BuildpackArguments {
+                        disk: DiskRequest) throws -> BuildpackArguments {
         var resolved = BuildpackArguments()
         var sources: ModuleSources?
         for value in values {

@@ -20,34 +20,12 @@ enum ExecFastPath {
     static func parse(_ arguments: ArraySlice<String>) -> ExecRequest? {
         guard arguments.first == "exec" else { return nil }
         var values = Values()
-        var rest = arguments.dropFirst()
-        while let argument = rest.first {
-            // `--` or the first word without a dash starts the command, as
-            // `.captureForPassthrough` takes it (`--` included; `validate()` drops it).
-            if argument == "--" || !argument.hasPrefix("-") { break }
-            guard argument.hasPrefix("--") else { return nil }
-            rest = rest.dropFirst()
-            let name: Substring
-            var value: String?
-            if let equals = argument.firstIndex(of: "=") {
-                name = argument[argument.index(argument.startIndex, offsetBy: 2)..<equals]
-                value = String(argument[argument.index(after: equals)...])
-            } else {
-                name = argument.dropFirst(2)
-            }
-            if name == "clear-env" || name == "require-namespaces" {
-                guard value == nil else { return nil }
-            } else {
-                if value == nil, let next = rest.first, !next.hasPrefix("-") {
-                    value = next
-                    rest = rest.dropFirst()
-                }
-                guard value?.isEmpty == false else { return nil }
-            }
-            guard values.set(name, value ?? "") else { return nil }
-        }
-        guard !rest.isEmpty else { return nil }
-        return values.request(command: Array(rest))
+        // `--` or the first word without a dash starts the command, as
+        // `.captureForPassthrough` takes it (`--` included; `validate()` drops it).
+        guard let command = LongOptions.scan(arguments.dropFirst(), isFlag: { $0 == "clear-env" || $0 == "require-namespaces" },
+                                             take: { values.set($0, $1) }),
+              !command.isEmpty else { return nil }
+        return values.request(command: Array(command))
     }
 
     /// Every option `exec` takes; nil where it was not given.
@@ -129,5 +107,41 @@ enum ExecFastPath {
                 return nil
             }
         }
+    }
+}
+
+/// The plain long options the fast paths take.
+enum LongOptions {
+    /// Hands each option at the head of `arguments` (`--name VALUE`, `--name=VALUE`, a flag
+    /// alone) to `take`, and returns what follows them: `--` or the first word without a dash
+    /// onward. Nil where ArgumentParser must decide: a short option, a flag given a value, an
+    /// option without a value or with an empty one, or one `take` refuses.
+    static func scan(_ arguments: ArraySlice<String>, isFlag: (Substring) -> Bool,
+                     take: (Substring, String) -> Bool) -> ArraySlice<String>? {
+        var rest = arguments
+        while let argument = rest.first {
+            if argument == "--" || !argument.hasPrefix("-") { break }
+            guard argument.hasPrefix("--") else { return nil }
+            rest = rest.dropFirst()
+            let name: Substring
+            var value: String?
+            if let equals = argument.firstIndex(of: "=") {
+                name = argument[argument.index(argument.startIndex, offsetBy: 2)..<equals]
+                value = String(argument[argument.index(after: equals)...])
+            } else {
+                name = argument.dropFirst(2)
+            }
+            if isFlag(name) {
+                guard value == nil else { return nil }
+            } else {
+                if value == nil, let next = rest.first, !next.hasPrefix("-") {
+                    value = next
+                    rest = rest.dropFirst()
+                }
+                guard value?.isEmpty == false else { return nil }
+            }
+            guard take(name, value ?? "") else { return nil }
+        }
+        return rest
     }
 }

@@ -53,6 +53,8 @@ extension Stockade {
             let arguments = CommandLine.arguments.dropFirst()
             if let exec = ExecFastPath.parse(arguments) {
                 try exec.run()
+            } else if let lifecycle = LifecycleFastPath.parse(arguments) {
+                try lifecycle.run()
             } else if let user = Janitor.fastPath(arguments) {
                 try Janitor.serve(user: user)
             } else {

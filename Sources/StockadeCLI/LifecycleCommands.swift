@@ -72,7 +72,46 @@ struct LifecycleOptions: ParsableArguments {
 
     @OptionGroup var namespaces: NamespaceOption
 
+    /// The values parsed, which everything else works on.
+    var request: LifecycleRequest {
+        LifecycleRequest(path: path, buildpacks: buildpacks, buildpacksDir: buildpacksDir, order: order, builder: builder,
+                         store: store, environment: environment, envFile: envFile, platform: platform, layers: layers,
+                         keepLayers: keepLayers, report: report, audit: audit, auditCaps: auditCaps.request, jobs: jobs,
+                         timeout: timeout, user: user, rootfs: rootfs, detectProfile: detectProfile,
+                         buildProfile: buildProfile, limits: limits.request, disk: disk.request,
+                         requireNamespaces: namespaces.requireNamespaces)
+    }
+
+    func validate() throws { try request.validateOwnValues() }
+}
+
+/// `LifecycleOptions` as plain values (see `SandboxRequest`).
+struct LifecycleRequest: Equatable {
+    var path = "."
+    var buildpacks: [String] = []
+    var buildpacksDir, order, builder, store: String?
+    var environment: [String] = []
+    var envFile, platform, layers: String?
+    var keepLayers = false
+    var report, audit: String?
+    var auditCaps = AuditCaps()
+    var jobs: Int?
+    var timeout: Double?
+    var user, rootfs, detectProfile, buildProfile: String?
+    var limits = LimitRequest()
+    var disk = DiskRequest()
+    var requireNamespaces = false
+
+    /// Every validation ArgumentParser makes of `LifecycleOptions` and its groups.
     func validate() throws {
+        try validateOwnValues()
+        try auditCaps.validate()
+        try limits.validate()
+        try disk.validate()
+    }
+
+    /// `LifecycleOptions.validate()`: ArgumentParser validates the groups itself.
+    func validateOwnValues() throws {
         if order != nil && buildpacksDir == nil && builder == nil {
             throw ValidationError("--order needs --buildpacks-dir (or --builder) to find the buildpacks it names.")
         }
@@ -97,6 +136,10 @@ struct LifecycleOptions: ParsableArguments {
         guard let builder, case .file(let path) = try? BuilderSource(builder) else { return nil }
         return path
     }
+
+    func requiresNamespaces(_ configuration: Configuration) -> Bool {
+        requireNamespaces || configuration.requireNamespaces
+    }
 }
 
 struct Detect: ParsableCommand {
@@ -105,9 +148,7 @@ struct Detect: ParsableCommand {
 
     @OptionGroup var options: LifecycleOptions
 
-    func run() throws {
-        throw Failure(code: LifecycleRun(options: options, configuration: try Configuration.load(), build: false).perform())
-    }
+    func run() throws { try LifecycleCommand.detect(options.request).run() }
 }
 
 struct Build: ParsableCommand {
@@ -121,16 +162,47 @@ struct Build: ParsableCommand {
 
     @OptionGroup var image: ImageOptions
 
+    var request: BuildRequest { BuildRequest(lifecycle: options.request, network: network, image: image.request) }
+
+    func validate() throws { try request.validateOwnValues() }
+
+    func run() throws { try LifecycleCommand.build(request).run() }
+}
+
+/// `Build` as plain values (see `SandboxRequest`).
+struct BuildRequest: Equatable {
+    var lifecycle = LifecycleRequest()
+    var network: String?
+    var image = ImageRequest()
+
     func validate() throws {
-        if let network, network != "host" && network != "none" { throw ValidationError("--network must be host or none.") }
-        try image.validate()
+        try lifecycle.validate()
+        try validateOwnValues()
+        try image.validateRegistries()
     }
 
-    func run() throws {
-        let configuration = try Configuration.load()
-        let network = try configuration.network(network, default: .host)
-        throw Failure(code: LifecycleRun(options: options, configuration: configuration, build: true,
-                                         network: network == .host, image: image).perform())
+    /// `Build.validate()`.
+    func validateOwnValues() throws {
+        if let network, network != "host" && network != "none" { throw ValidationError("--network must be host or none.") }
+        try image.validateOwnValues()
+    }
+}
+
+/// What `stockade detect` or `stockade build` runs, however it was parsed.
+enum LifecycleCommand: Equatable {
+    case detect(LifecycleRequest)
+    case build(BuildRequest)
+
+    func run() throws -> Never {
+        switch self {
+        case .detect(let request):
+            throw Failure(code: LifecycleRun(options: request, configuration: try Configuration.load(), build: false).perform())
+        case .build(let request):
+            let configuration = try Configuration.load()
+            let network = try configuration.network(request.network, default: .host)
+            throw Failure(code: LifecycleRun(options: request.lifecycle, configuration: configuration, build: true,
+                                             network: network == .host, image: request.image).perform())
+        }
     }
 }
 
@@ -153,7 +225,24 @@ struct ImageOptions: ParsableArguments {
 
     @OptionGroup var registry: RegistryFlags
 
-    func validate() throws {
+    var request: ImageRequest {
+        ImageRequest(output: output, runImage: runImage, previousImage: previousImage, cacheDir: cacheDir,
+                     cacheImage: cacheImage, insecureRegistries: registry.insecureRegistries)
+    }
+
+    func validate() throws { try request.validateOwnValues() }
+}
+
+/// `ImageOptions` as plain values (see `SandboxRequest`).
+struct ImageRequest: Equatable {
+    var output, runImage, previousImage, cacheDir, cacheImage: String?
+    var insecureRegistries: [String] = []
+
+    /// `RegistryFlags.validate()`.
+    func validateRegistries() throws { try RegistryFlags.validate(insecureRegistries) }
+
+    /// `ImageOptions.validate()`.
+    func validateOwnValues() throws {
         for reference in [output, runImage, previousImage].compactMap({ $0 }) { _ = try imageName(reference) }
         if let cacheImage {
             guard case .registry = try imageName(cacheImage) else { throw ValidationError("--cache-image takes a registry reference; a layout is --cache-dir.") }

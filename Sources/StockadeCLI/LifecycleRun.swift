@@ -15,11 +15,11 @@ import SystemPackage
 /// sandboxes: the executor, the audit, the disk budget, the images; prints the summary and writes
 /// the report. Returns the exit code.
 struct LifecycleRun {
-    let options: LifecycleOptions
+    let options: LifecycleRequest
     let configuration: Configuration
     let build: Bool
     var network = true
-    var image: ImageOptions?
+    var image: ImageRequest?
 
     func perform() -> Int32 {
         let console = Console(fd: STDOUT_FILENO)
@@ -37,7 +37,7 @@ struct LifecycleRun {
         var auditLog: AuditLog?
         do {
             // A builder image is the build image, the buildpacks, the order, the stack user, the run image.
-            let builderImage = try BuilderImages.open(options, registry: image.map { RegistryImages($0.registry) },
+            let builderImage = try BuilderImages.open(options, registry: image.map { RegistryImages(insecureHosts: $0.insecureRegistries) },
                                                       configuration: configuration, progress: progress)
             let user = try options.user == nil ? builderImage?.stackUser ?? options.stackUser() : options.stackUser()
             let rootfs = builderImage?.root ?? options.rootfs
@@ -46,7 +46,7 @@ struct LifecycleRun {
             try CleanupJournal.startJanitor(for: user)
             var audit: SandboxExecutor.Audit?
             if let path = options.audit {
-                let log = try AuditTrail.open(path, caps: options.auditCaps.request, configuration: configuration)
+                let log = try AuditTrail.open(path, caps: options.auditCaps, configuration: configuration)
                 auditLog = log
                 let handoff = Sandbox.handoffDescriptor(ResourceLimits())
                 audit = SandboxExecutor.Audit(detect: try ProfileSelection.auditFilters(named: detectProfile, handoff: handoff),
@@ -59,9 +59,9 @@ struct LifecycleRun {
                                           buildFilter: try ProfileSelection.filter(named: buildProfile),
                                           limits: limits, enforcement: enforcement, cgroupPool: cgroups,
                                           console: console, audit: audit,
-                                          requireNamespaces: options.namespaces.required(configuration))
+                                          requireNamespaces: options.requiresNamespaces(configuration))
             let buildpacks = try BuildpackArguments.resolve(
-                options.buildpacks, registry: RegistryImages(insecureHosts: image?.registry.insecureRegistries ?? []),
+                options.buildpacks, registry: RegistryImages(insecureHosts: image?.insecureRegistries ?? []),
                 configuration: configuration, disk: options.disk)
             defer { buildpacks.close() }
             let started = try BuildSession(inputs(user: user, builderImage: builderImage, rootfs: rootfs, buildpacks: buildpacks),
@@ -74,7 +74,7 @@ struct LifecycleRun {
             let pulls = try [image?.output, image?.runImage, image?.previousImage].flatMap(registryCache)
             let disk = try options.disk.account(writingTo: [started.scratch, outputDirectory, image?.cacheDir].compactMap { $0 } + pulls,
                                                 configuration: configuration)
-            let registryImages = RegistryImages(insecureHosts: image?.registry.insecureRegistries ?? [])
+            let registryImages = RegistryImages(insecureHosts: image?.insecureRegistries ?? [])
             let (images, output, cacheImage) = try openImages(budget: disk, registry: registryImages,
                                                               defaultRunImage: try builderImage.flatMap { try BuilderImages.runImage(of: $0) })
             defer {

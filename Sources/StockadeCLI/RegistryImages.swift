@@ -12,7 +12,9 @@ struct RegistryFlags: ParsableArguments {
             help: ArgumentHelp("A registry (host[:port]) spoken to over plain HTTP or TLS without verification; repeatable.", valueName: "host"))
     var insecureRegistries: [String] = []
 
-    func validate() throws {
+    func validate() throws { try Self.validate(insecureRegistries) }
+
+    static func validate(_ insecureRegistries: [String]) throws {
         for host in insecureRegistries where !RegistryReference.isValidHost(host) {
             throw ValidationError("--insecure-registry takes host[:port], not \(host).")
         }

@@ -224,6 +224,20 @@ struct DiskOption: ParsableArguments {
             help: ArgumentHelp("The most this may write to disk, all told (suffixes K, M, G, T; default 20G, or half the free space when that is less).", valueName: "size"))
     var size: String?
 
+    /// The values parsed, which everything else works on.
+    var request: DiskRequest { DiskRequest(size: size) }
+
+    func validate() throws { try request.validate() }
+
+    func account(writingTo directories: [String], configuration: Configuration) throws -> DiskAccount {
+        try request.account(writingTo: directories, configuration: configuration)
+    }
+}
+
+/// `DiskOption` as plain values (see `SandboxRequest`).
+struct DiskRequest: Equatable {
+    var size: String?
+
     func validate() throws {
         if let size, try SandboxOptions.byteSize(size) == 0 { throw ValidationError("--disk must be more than 0.") }
     }
