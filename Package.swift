@@ -49,7 +49,7 @@ let package = Package(
         .target(name: "CSandbox"),
         // Seccomp profiles in the OCI/Docker JSON format, compiled to BPF with libseccomp.
         .target(name: "Seccomp", dependencies: ["CSeccomp", "JSON", "SystemCalls"]),
-        .target(name: "Sandbox", dependencies: ["CSandbox", "Seccomp", "CCap", "JSON", "CrashSafety", "SystemCalls"]),
+        .target(name: "Sandbox", dependencies: ["CSandbox", "CLinux", "Seccomp", "CCap", "JSON", "CrashSafety", "SystemCalls"]),
         // OCI image layouts: blobs by digest, manifests, configs, tar layers written and read with libarchive.
         // libarchive is linked statically, with only the parts OCI calls (--gc-sections): its
         // shared library would load libxml2 and ICU into every `stockade exec`, ~2 ms of start-up.

@@ -18,6 +18,20 @@ static inline int clinux_set_dumpable(int dumpable) {
     return prctl(PR_SET_DUMPABLE, (unsigned long)dumpable, 0UL, 0UL, 0UL);
 }
 
+/// SIGKILL when the thread that forked this process ends.
+static inline int clinux_kill_on_parent_death(void) {
+    return prctl(PR_SET_PDEATHSIG, 9UL, 0UL, 0UL, 0UL);
+}
+
+/// The name `ps` and /proc/PID/comm show (15 bytes at most).
+static inline int clinux_set_process_name(const char *name) {
+    return prctl(PR_SET_NAME, (unsigned long)name, 0UL, 0UL, 0UL);
+}
+
+static inline int clinux_close_range(unsigned first, unsigned last) {
+    return (int)syscall(SYS_close_range, first, last, 0U);
+}
+
 /// renameat2(2) with RENAME_NOREPLACE: the first of several racing writers keeps its name.
 static inline int clinux_rename_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newpath) {
     return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, 1U);

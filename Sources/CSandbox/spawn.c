@@ -25,6 +25,9 @@
 #ifndef CLONE_NEWUSER
 #define CLONE_NEWUSER 0x10000000
 #endif
+#ifndef CLONE_PARENT
+#define CLONE_PARENT 0x00008000
+#endif
 #ifndef CLONE_CLEAR_SIGHAND
 #define CLONE_CLEAR_SIGHAND 0x100000000ULL
 #endif
@@ -40,12 +43,13 @@ struct stk_clone_args {
 /// clone3 where it exists; else clone(2) with the same flags but
 /// CLONE_CLEAR_SIGHAND, which only clone3 takes: that child resets every
 /// handler itself before anything else (signals stay blocked until then).
+/// With CLONE_PARENT the child is our parent's, and signals it as we would.
 static long clone_process(uint64_t flags, int *pidfd, int *legacy) {
     struct stk_clone_args args;
     memset(&args, 0, sizeof args);
     args.flags = flags | (pidfd ? CLONE_PIDFD : 0) | CLONE_CLEAR_SIGHAND;
     args.pidfd = (uint64_t)(uintptr_t)pidfd;
-    args.exit_signal = SIGCHLD;
+    args.exit_signal = (flags & CLONE_PARENT) ? 0 : SIGCHLD;
     *legacy = 0;
     long pid = syscall(SYS_clone3, &args, sizeof args);
     if (pid >= 0 || errno != ENOSYS) return pid;
@@ -62,12 +66,12 @@ static void reset_handlers(void) {
     for (int sig = 1; sig < NSIG; sig++) (void)sigaction(sig, &dfl, NULL);
 }
 
-pid_t stk_spawn(const struct stk_spawn_plan *plan, int parent_fd, int *pidfd) {
+pid_t stk_spawn(const struct stk_spawn_plan *plan, int parent_fd, int *pidfd, int sibling) {
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     int legacy;
-    long pid = clone_process(plan->clone_flags, pidfd, &legacy);
+    long pid = clone_process(plan->clone_flags | (sibling ? CLONE_PARENT : 0), pidfd, &legacy);
     if (pid == 0) {
         if (legacy) reset_handlers();
         stk_child_main(plan, parent_fd);
@@ -140,6 +144,58 @@ long stk_receive_report(int socket, struct stk_report *report, int *fd, char *ex
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len >= CMSG_LEN(sizeof(int)))
             memcpy(fd, CMSG_DATA(c), sizeof(int));
+    }
+    return n;
+}
+
+long stk_send_with_fds(int socket, const struct iovec *iov, size_t iov_count, const int *fds, size_t count) {
+    if (count > STK_PASSED_FDS_MAX) { errno = EINVAL; return -1; }
+    union { char bytes[CMSG_SPACE(sizeof(int) * STK_PASSED_FDS_MAX)]; struct cmsghdr align; } control;
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = (struct iovec *)iov;
+    msg.msg_iovlen = iov_count;
+    if (count > 0) {
+        msg.msg_control = control.bytes;
+        msg.msg_controllen = CMSG_SPACE(sizeof(int) * count);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * count);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * count);
+    }
+    ssize_t n;
+    do { n = sendmsg(socket, &msg, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
+    return n;
+}
+
+long stk_receive_with_fds(int socket, struct iovec *iov, size_t iov_count, int *fds, size_t *count) {
+    union { char bytes[CMSG_SPACE(sizeof(int) * STK_PASSED_FDS_MAX)]; struct cmsghdr align; } control;
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = iov;
+    msg.msg_iovlen = iov_count;
+    msg.msg_control = control.bytes;
+    msg.msg_controllen = sizeof control.bytes;
+    *count = 0;
+    ssize_t n;
+    do { n = recvmsg(socket, &msg, MSG_CMSG_CLOEXEC); } while (n < 0 && errno == EINTR);
+    if (n < 0) return -1;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        size_t carried = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < carried; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+            if (*count < STK_PASSED_FDS_MAX) fds[(*count)++] = fd;
+            else close(fd);
+        }
+    }
+    if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+        for (size_t i = 0; i < *count; i++) close(fds[i]);
+        *count = 0;
+        errno = EMSGSIZE;
+        return -1;
     }
     return n;
 }

@@ -56,13 +56,17 @@ public struct CgroupProbe: Sendable {
     public var membership: String
     public var root: String
     public var pid: pid_t
+    /// Processes of this run that share its cgroup and move with it: the zygote.
+    public var companions: [pid_t]
     public var euid: uid_t
 
-    public init(mounts: String, membership: String, root: String = "", pid: pid_t = getpid(), euid: uid_t = geteuid()) {
+    public init(mounts: String, membership: String, root: String = "", pid: pid_t = getpid(),
+                companions: [pid_t] = Zygote.processID.map { [$0] } ?? [], euid: uid_t = geteuid()) {
         self.mounts = mounts
         self.membership = membership
         self.root = root
         self.pid = pid
+        self.companions = companions
         self.euid = euid
     }
 
@@ -126,14 +130,17 @@ extension LimitEnforcement {
         collectStale(in: directory, root: probe.root)
         if !enable(wanted, in: directory) {
             // A cgroup with processes cannot hand controllers to children: the
-            // supervisor moves into a leaf of its own first (systemd's rule).
+            // supervisor, and its zygote, move into a leaf of their own first (systemd's rule).
             let leaf = directory + "/" + CgroupName.supervisorLeaf(probe.pid)
+            let run = [probe.pid] + probe.companions
             guard mkdir(leaf, 0o755) == 0 || errno == EEXIST,
-                  CgroupFiles.write(leaf + "/cgroup.procs", "\(probe.pid)") else {
+                  run.allSatisfy({ CgroupFiles.write(leaf + "/cgroup.procs", "\($0)") }) else {
+                for pid in run { _ = CgroupFiles.write(directory + "/cgroup.procs", "\(pid)") }
+                _ = rmdir(leaf)
                 return .failure(Reason(text: "cannot move into a leaf of cgroup v2 \(own)"))
             }
             guard enable(wanted, in: directory) else {
-                _ = CgroupFiles.write(directory + "/cgroup.procs", "\(probe.pid)")
+                for pid in run { _ = CgroupFiles.write(directory + "/cgroup.procs", "\(pid)") }
                 _ = rmdir(leaf)
                 return .failure(Reason(text: "cgroup v2 \(own) holds other processes; start stockade in a delegated scope of its own"))
             }

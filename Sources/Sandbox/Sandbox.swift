@@ -300,15 +300,25 @@ final class Supervisor {
         cplan.stdio = stdio.childDescriptors
         cplan.sync_fd = socket.child
 
-        let pid = stk_spawn(&cplan, socket.parent, &pidfd)
-        guard pid > 0 else {
-            let code = Errno.current.rawValue
-            if fallback == nil && UserNamespaces.refusals.contains(code) {
-                throw SandboxError(.userNamespacesUnavailable, UserNamespaces.refused, errno: code)
-            }
-            throw SandboxError(.system, "clone", errno: code)
+        switch Zygote.spawn(cplan, arena: arena, pidfd: &pidfd) {
+        case .spawned(let pid):
+            return pid
+        case .refused(let code):
+            throw cloneFailed(code)
+        case .lost(let code):
+            throw SandboxError(.system, "the sandbox zygote stopped answering", errno: code)
+        case .unavailable:
+            let pid = stk_spawn(&cplan, socket.parent, &pidfd, 0)
+            guard pid > 0 else { throw cloneFailed(Errno.current.rawValue) }
+            return pid
         }
-        return pid
+    }
+
+    private func cloneFailed(_ code: Int32) -> SandboxError {
+        if fallback == nil && UserNamespaces.refusals.contains(code) {
+            return SandboxError(.userNamespacesUnavailable, UserNamespaces.refused, errno: code)
+        }
+        return SandboxError(.system, "clone", errno: code)
     }
 
     /// The fallback: no namespaces, no mounts; host paths, Landlock over reads and writes.
@@ -633,27 +643,50 @@ final class Supervisor {
 }
 
 /// C memory for one spawn: the child reads its copy after clone, the parent
-/// frees its own once stk_spawn returns.
+/// frees its own once stk_spawn returns. One block while it fits, so that the
+/// zygote can take a copy whole and move its pointers; beyond, blocks of their own.
 final class CArena {
-    private var blocks: [UnsafeMutableRawPointer] = []
+    static let capacity = 96 * 1024
+    let base: UnsafeMutableRawPointer
+    private(set) var used = 0
+    /// Everything lies in [base, base + used).
+    private(set) var contiguous = true
+    private var overflow: [UnsafeMutableRawPointer] = []
+
+    init() { base = malloc(Self.capacity)! }
+
+    /// `count` zeroed bytes.
+    private func allocate(_ count: Int, alignment: Int) -> UnsafeMutableRawPointer {
+        let size = max(count, 1)
+        let start = (used + alignment - 1) & ~(alignment - 1)
+        if start + size <= Self.capacity {
+            used = start + size
+            memset(base + start, 0, size)
+            return base + start
+        }
+        contiguous = false
+        let p = calloc(1, size)!
+        overflow.append(p)
+        return p
+    }
 
     func string(_ s: String) -> UnsafePointer<CChar> {
-        let p = strdup(s)!
-        blocks.append(UnsafeMutableRawPointer(p))
-        return UnsafePointer(p)
+        var s = s
+        return s.withUTF8 { utf8 in
+            let p = allocate(utf8.count + 1, alignment: 1)
+            if utf8.count > 0 { p.copyMemory(from: utf8.baseAddress!, byteCount: utf8.count) }
+            return UnsafePointer(p.assumingMemoryBound(to: CChar.self))
+        }
     }
 
     func bytes(_ b: [UInt8]) -> UnsafePointer<CChar> {
-        let p = malloc(max(b.count, 1))!
+        let p = allocate(b.count, alignment: 8)
         b.withUnsafeBytes { if $0.count > 0 { p.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
-        blocks.append(p)
         return UnsafePointer(p.assumingMemoryBound(to: CChar.self))
     }
 
     func array<T>(of: T.Type, count: Int) -> UnsafeMutablePointer<T> {
-        let p = calloc(max(count, 1), MemoryLayout<T>.stride)!
-        blocks.append(p)
-        return p.assumingMemoryBound(to: T.self)
+        allocate(max(count, 1) * MemoryLayout<T>.stride, alignment: MemoryLayout<T>.alignment).assumingMemoryBound(to: T.self)
     }
 
     /// A NULL-terminated array of C strings.
@@ -717,7 +750,8 @@ final class CArena {
     }
 
     func release() {
-        blocks.forEach { free($0) }
-        blocks.removeAll()
+        overflow.forEach { free($0) }
+        overflow.removeAll()
+        free(base)
     }
 }

@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 /// Namespace flags for clone3 (glibc hides them without _GNU_SOURCE).
 enum stk_namespace {
@@ -234,8 +235,9 @@ struct stk_report {
 /// `parent_fd` is the caller's end of the sync socket, which the child closes.
 /// Every signal is blocked across the clone so no handler runs in the child.
 /// Where clone3 is answered with ENOSYS (container runtimes' default seccomp
-/// profiles, Stockade's own), clone does the same.
-pid_t stk_spawn(const struct stk_spawn_plan *plan, int parent_fd, int *pidfd);
+/// profiles, Stockade's own), clone does the same. `sibling`: CLONE_PARENT,
+/// the child is the caller's parent's (the zygote clones for the supervisor).
+pid_t stk_spawn(const struct stk_spawn_plan *plan, int parent_fd, int *pidfd, int sibling);
 
 /// Whether this process may create a user namespace: 0, or the errno of a
 /// clone(CLONE_NEWUSER) whose child exits at once.
@@ -261,6 +263,19 @@ int stk_pidfd_send_signal(int pidfd, int sig);
 /// and up to `extra_length` bytes after it in `extra`. Returns the bytes
 /// received, 0 at end of stream, -1 with errno.
 long stk_receive_report(int socket, struct stk_report *report, int *fd, char *extra, size_t extra_length);
+
+/// The most descriptors one zygote message carries.
+#define STK_PASSED_FDS_MAX 16
+
+/// sendmsg of `iov` with `count` descriptors (SCM_RIGHTS), MSG_NOSIGNAL,
+/// again on EINTR. Returns the bytes sent or -1 with errno.
+long stk_send_with_fds(int socket, const struct iovec *iov, size_t iov_count, const int *fds, size_t count);
+
+/// recvmsg into `iov`, the descriptors it carried (close-on-exec) in `fds`
+/// and their number in `*count`; again on EINTR. A truncated message is
+/// refused whole (EMSGSIZE, its descriptors closed). Returns the bytes
+/// received, 0 at end of stream, -1 with errno.
+long stk_receive_with_fds(int socket, struct iovec *iov, size_t iov_count, int *fds, size_t *count);
 
 /// process_vm_readv of `length` bytes at `address` in process `pid`.
 long stk_read_memory(pid_t pid, uint64_t address, void *buffer, size_t length);

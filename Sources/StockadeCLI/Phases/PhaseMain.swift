@@ -138,6 +138,7 @@ struct PhaseSession {
 
     mutating func perform() throws {
         if geteuid() == 0 { try dropPrivileges() }
+        if [.detector, .builder, .creator].contains(phase) { Zygote.start() }
         try CleanupJournal.startJanitor(for: user)
         defer {
             if let scratchDirectory { try? StackUserFiles.removeTree(scratchDirectory, for: user) }

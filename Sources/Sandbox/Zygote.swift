@@ -1,0 +1,320 @@
+import CLinux
+import CSandbox
+import Glibc
+import Synchronization
+import SystemPackage
+
+/// A copy of this process forked at start, while it is small and has one thread, that
+/// clones the namespaced sandboxes for it. A clone from the supervisor copies the page
+/// tables of a multithreaded process that has grown and marks them copy-on-write under
+/// every running thread (a TLB shootdown on each core per fault); a clone from the
+/// zygote copies almost nothing. The sandboxes are still the supervisor's children
+/// (CLONE_PARENT): it waits for them by pidfd, and their parent-death signal follows
+/// its main thread, which forked the zygote. Their pid 1 is a copy of the zygote, so
+/// holds none of what the supervisor read since (credentials, other buildpacks' plans).
+///
+/// The plan travels whole: the C arena's bytes, moved to the zygote's buffer with every
+/// pointer checked to lie inside it, and its descriptors by SCM_RIGHTS. Audited sandboxes
+/// (the listener's handoff address is compiled into their filter) and those without
+/// namespaces are cloned by the supervisor as before, as is every sandbox when the zygote
+/// is gone.
+public enum Zygote {
+    /// The supervisor's end of the control socket; -1 without a zygote. Held while one
+    /// request is answered: the zygote serves one at a time.
+    private static let channel = Mutex<Int32>(-1)
+    /// Reaped at exit: a zombie handed to an init that is slow to reap lingers.
+    private static let process = Atomic<Int32>(0)
+
+    /// The effective ids the zygote has: sandboxes are cloned with them, so a supervisor
+    /// that has changed its own since clones for itself.
+    private static let identity = Atomic<UInt64>(0)
+
+    /// Forks the zygote. Only once this process has the ids its sandboxes are to be made
+    /// with, before it starts a second thread, and where it will start several sandboxes:
+    /// the fork costs about what one clone saves.
+    public static func start() {
+        guard threadCount() == 1, channel.withLock({ $0 < 0 }) else { return }
+        var fds: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else { return }
+        // Started with 0, 1 or 2 closed: the zygote puts /dev/null there, so its socket may not be.
+        guard fds[0] > 2, fds[1] > 2 else {
+            fds.forEach { _ = Glibc.close($0) }
+            return
+        }
+        let supervisor = getpid()
+        let pid = fork()
+        if pid == 0 {
+            _ = Glibc.close(fds[0])
+            serve(fds[1], supervisor: supervisor)
+        }
+        _ = Glibc.close(fds[1])
+        if pid < 0 {
+            _ = Glibc.close(fds[0])
+            return
+        }
+        identity.store(currentIdentity(), ordering: .relaxed)
+        channel.withLock { $0 = fds[0] }
+        process.store(pid, ordering: .relaxed)
+        atexit { Zygote.stop() }
+    }
+
+    /// The zygote's pid while it runs.
+    public static var processID: pid_t? {
+        let pid = process.load(ordering: .relaxed)
+        return pid > 0 ? pid : nil
+    }
+
+    /// Not through the socket: a thread may hold it, mid-request, while the process exits.
+    private static func stop() {
+        let pid = process.exchange(0, ordering: .relaxed)
+        guard pid > 0, kill(pid, SIGKILL) == 0 else { return }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    }
+
+    enum Outcome {
+        /// No zygote, or this plan cannot go to one: the caller clones.
+        case unavailable
+        case spawned(pid_t)
+        /// The zygote's clone failed with this errno.
+        case refused(Int32)
+        /// The request went out and no answer came: a clone may have happened.
+        case lost(Int32)
+    }
+
+    /// Asks the zygote to clone `plan`, whose pointers all lie in `arena`.
+    static func spawn(_ plan: stk_spawn_plan, arena: CArena, pidfd: inout Int32) -> Outcome {
+        guard plan.namespaced != 0, plan.audit_listener == 0, arena.contiguous,
+              identity.load(ordering: .relaxed) == currentIdentity() else { return .unavailable }
+        // A descriptor left to inheritance is this process's own, which the zygote's
+        // 0, 1 and 2 need not be: it goes over by number.
+        var passed: [Int32] = []
+        for (slot, fd) in [plan.stdio.0, plan.stdio.1, plan.stdio.2].enumerated() {
+            let own = fd >= 0 ? fd : Int32(slot)
+            guard fcntl(own, F_GETFD) >= 0 else { return .unavailable }
+            passed.append(own)
+        }
+        passed.append(plan.sync_fd)
+        for i in 0..<plan.cgroup_count { passed.append(plan.cgroup_fds[i]) }
+        guard passed.count <= Int(STK_PASSED_FDS_MAX) else { return .unavailable }
+
+        return channel.withLock { socket -> Outcome in
+            guard socket >= 0 else { return .unavailable }
+            var plan = plan
+            var origin: (base: UInt64, used: UInt64) = (UInt64(UInt(bitPattern: arena.base)), UInt64(arena.used))
+            let sent = withUnsafeMutableBytes(of: &plan) { planBytes in
+                withUnsafeMutableBytes(of: &origin) { originBytes in
+                    var parts = [iovec(iov_base: planBytes.baseAddress, iov_len: planBytes.count),
+                                 iovec(iov_base: originBytes.baseAddress, iov_len: originBytes.count),
+                                 iovec(iov_base: arena.base, iov_len: arena.used)]
+                    return stk_send_with_fds(socket, &parts, parts.count, passed, passed.count)
+                }
+            }
+            guard sent >= 0 else {
+                // Nothing reached it: it is gone, and every later sandbox is cloned here.
+                _ = Glibc.close(socket)
+                socket = -1
+                return .unavailable
+            }
+            var answer: (pid: Int32, error: Int32) = (-1, 0)
+            var received = [Int32](repeating: -1, count: Int(STK_PASSED_FDS_MAX))
+            var count = 0
+            let length = withUnsafeMutableBytes(of: &answer) { answerBytes in
+                var part = iovec(iov_base: answerBytes.baseAddress, iov_len: answerBytes.count)
+                return stk_receive_with_fds(socket, &part, 1, &received, &count)
+            }
+            let error = length < 0 ? Errno.current.rawValue : EPIPE
+            let carried = received.prefix(count)
+            guard length == MemoryLayout.size(ofValue: answer), answer.pid <= 0 || count == 1 else {
+                carried.forEach { _ = Glibc.close($0) }
+                _ = Glibc.close(socket)
+                socket = -1
+                return .lost(error)
+            }
+            guard answer.pid > 0 else { return .refused(answer.error) }
+            pidfd = carried[0]
+            return .spawned(answer.pid)
+        }
+    }
+
+    // MARK: - the zygote's side
+
+    private static func serve(_ socket: Int32, supervisor: pid_t) -> Never {
+        // It ends with the supervisor, whatever ends that; EOF on the socket says the same.
+        guard clinux_kill_on_parent_death() == 0, getppid() == supervisor else { _exit(0) }
+        _ = clinux_set_process_name("stockade-zygote")
+        // Signals for the supervisor (a terminal's ^C reaches the whole group) are its to act on.
+        var blocked = sigset_t()
+        sigfillset(&blocked)
+        sigprocmask(SIG_SETMASK, &blocked, nil)
+        // Nothing of the invoker's is kept open; 0, 1 and 2 stay taken so no descriptor
+        // received lands there.
+        let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+        if null >= 0 { for fd: Int32 in 0...2 where fd != null { _ = dup2(null, fd) } }
+        let keep = socket
+        if keep > 3 { _ = clinux_close_range(3, UInt32(keep - 1)) }
+        _ = clinux_close_range(UInt32(keep + 1), UInt32.max)
+
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: CArena.capacity, alignment: 16)
+        var fds = [Int32](repeating: -1, count: Int(STK_PASSED_FDS_MAX))
+        while true {
+            var plan = stk_spawn_plan()
+            var origin: (base: UInt64, used: UInt64) = (0, 0)
+            var count = 0
+            let length = withUnsafeMutableBytes(of: &plan) { planBytes in
+                withUnsafeMutableBytes(of: &origin) { originBytes in
+                    var parts = [iovec(iov_base: planBytes.baseAddress, iov_len: planBytes.count),
+                                 iovec(iov_base: originBytes.baseAddress, iov_len: originBytes.count),
+                                 iovec(iov_base: buffer, iov_len: CArena.capacity)]
+                    return stk_receive_with_fds(socket, &parts, parts.count, &fds, &count)
+                }
+            }
+            if length == 0 { _exit(0) }
+            var answer: (pid: Int32, error: Int32) = (-1, EINVAL)
+            var pidfd: Int32 = -1
+            if length > 0 {
+                let header = MemoryLayout<stk_spawn_plan>.size + MemoryLayout.size(ofValue: origin)
+                let used = length - header
+                var request = Request(plan: plan, origin: UInt(truncatingIfNeeded: origin.base), used: used, buffer: buffer)
+                if used >= 0, origin.used == UInt64(used), request.relocate(descriptors: Array(fds.prefix(count))) {
+                    let pid = stk_spawn(&request.plan, -1, &pidfd, 1)
+                    answer = pid > 0 ? (pid, 0) : (-1, Errno.current.rawValue)
+                }
+                // The next sandbox's pid 1 gets a copy of this buffer: nothing of this one stays.
+                memset(buffer, 0, max(used, 0))
+            } else if Errno.current.rawValue != EMSGSIZE {
+                _exit(0)
+            }
+            // The sandbox holds its own copies; the supervisor sees EOF when it ends.
+            for fd in fds.prefix(count) { _ = Glibc.close(fd) }
+            let sent = withUnsafeMutableBytes(of: &answer) { answerBytes in
+                var part = iovec(iov_base: answerBytes.baseAddress, iov_len: answerBytes.count)
+                return stk_send_with_fds(socket, &part, 1, [pidfd], pidfd >= 0 ? 1 : 0)
+            }
+            if pidfd >= 0 { _ = Glibc.close(pidfd) }
+            if sent < 0 { _exit(0) }
+        }
+    }
+
+    /// A plan whose pointers hold the supervisor's addresses, moved onto this process's copy
+    /// of the arena; nothing outside the `used` bytes it came with is accepted.
+    struct Request {
+        var plan: stk_spawn_plan
+        let origin: UInt
+        let used: Int
+        let buffer: UnsafeMutableRawPointer
+
+        private func moved<T>(_ pointer: UnsafePointer<T>?, count: Int) -> UnsafePointer<T>?? {
+            guard let pointer else { return .some(nil) }
+            let offset = UInt(bitPattern: pointer) &- origin
+            let bytes = count * MemoryLayout<T>.stride
+            guard offset < UInt(used), bytes <= used - Int(offset), Int(offset) % MemoryLayout<T>.alignment == 0 else { return nil }
+            return .some(UnsafePointer((buffer + Int(offset)).assumingMemoryBound(to: T.self)))
+        }
+
+        private func movedString(_ pointer: UnsafePointer<CChar>?) -> UnsafePointer<CChar>?? {
+            guard let pointer else { return .some(nil) }
+            let offset = UInt(bitPattern: pointer) &- origin
+            guard offset < UInt(used), memchr(buffer + Int(offset), 0, used - Int(offset)) != nil else { return nil }
+            return .some(UnsafePointer((buffer + Int(offset)).assumingMemoryBound(to: CChar.self)))
+        }
+
+        /// A NULL-terminated array of strings, `count` entries before the NULL when known.
+        private func movedStrings(_ pointer: UnsafePointer<UnsafePointer<CChar>?>?, count: Int?) -> UnsafePointer<UnsafePointer<CChar>?>?? {
+            guard let pointer else { return .some(nil) }
+            let offset = UInt(bitPattern: pointer) &- origin
+            let stride = MemoryLayout<UnsafePointer<CChar>?>.stride
+            guard offset < UInt(used), Int(offset) % stride == 0 else { return nil }
+            let slots = (used - Int(offset)) / stride
+            let array = (buffer + Int(offset)).assumingMemoryBound(to: UnsafePointer<CChar>?.self)
+            var index = 0
+            while true {
+                guard index < slots else { return nil }
+                guard let entry = array[index] else { break }
+                guard let moved = movedString(entry) else { return nil }
+                array[index] = moved
+                index += 1
+            }
+            if let count, index != count { return nil }
+            return .some(UnsafePointer(array))
+        }
+
+        private func movedFilter(_ filter: stk_bpf) -> stk_bpf? {
+            guard filter.count > 0 else { return filter }
+            guard let moved = moved(filter.instructions.map { $0.assumingMemoryBound(to: UInt64.self) }, count: Int(filter.count)) else { return nil }
+            var result = filter
+            result.instructions = UnsafeRawPointer(moved)
+            return result
+        }
+
+        /// Moves every pointer and puts the received descriptors in their places: 0, 1, 2,
+        /// the sync socket, then the cgroups' files. False when anything does not fit.
+        mutating func relocate(descriptors: [Int32]) -> Bool {
+            guard plan.namespaced != 0, plan.audit_listener == 0, plan.handoff_message == nil,
+                  plan.readable_paths == nil, plan.cgroup_count <= Int(STK_PASSED_FDS_MAX),
+                  descriptors.count == 4 + plan.cgroup_count else { return false }
+            guard let hostname = movedString(plan.hostname),
+                  let staging = movedString(plan.staging),
+                  let workdir = movedString(plan.workdir),
+                  let searchPath = movedString(plan.search_path),
+                  let argv = movedStrings(plan.argv, count: nil),
+                  let envp = movedStrings(plan.envp, count: nil),
+                  let writable = movedStrings(plan.writable_paths, count: plan.writable_count),
+                  let mounts = moved(plan.mounts, count: plan.mount_count),
+                  let scratch = moved(plan.scratch_fds.map { UnsafePointer($0) }, count: max(plan.mount_count, 1)),
+                  let rlimits = moved(plan.rlimits, count: plan.rlimit_count),
+                  let cgroups = moved(plan.cgroup_fds, count: plan.cgroup_count),
+                  let profile = movedFilter(plan.profile),
+                  let baseline = movedFilter(plan.baseline),
+                  let initFilter = movedFilter(plan.init_filter),
+                  argv != nil, envp != nil, workdir != nil else { return false }
+            if let mounts {
+                let steps = UnsafeMutablePointer(mutating: mounts)
+                for i in 0..<plan.mount_count {
+                    guard let source = movedString(steps[i].source), let dest = movedString(steps[i].dest) else { return false }
+                    let data: UnsafePointer<CChar>??
+                    if steps[i].kind == STK_MOUNT_FILE.rawValue {
+                        data = moved(steps[i].data, count: steps[i].data_len)
+                    } else {
+                        data = movedString(steps[i].data)
+                    }
+                    guard let data else { return false }
+                    steps[i].source = source
+                    steps[i].dest = dest
+                    steps[i].data = data
+                }
+            }
+            if let cgroups {
+                let joins = UnsafeMutablePointer(mutating: cgroups)
+                for i in 0..<plan.cgroup_count { joins[i] = descriptors[4 + i] }
+            }
+            plan.hostname = hostname
+            plan.staging = staging
+            plan.workdir = workdir
+            plan.search_path = searchPath
+            plan.argv = argv
+            plan.envp = envp
+            plan.writable_paths = writable
+            plan.mounts = mounts
+            plan.scratch_fds = scratch.map { UnsafeMutablePointer(mutating: $0) }
+            plan.rlimits = rlimits
+            plan.cgroup_fds = cgroups
+            plan.profile = profile
+            plan.baseline = baseline
+            plan.init_filter = initFilter
+            plan.stdio = (descriptors[0], descriptors[1], descriptors[2])
+            plan.sync_fd = descriptors[3]
+            return true
+        }
+    }
+
+    private static func currentIdentity() -> UInt64 { UInt64(geteuid()) << 32 | UInt64(getegid()) }
+
+    /// Threads of this process, from /proc/self/stat (field 20); 0 when unknown.
+    private static func threadCount() -> Int {
+        guard let bytes = HostFiles.read("/proc/self/stat", limit: 4096),
+              let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return 0 }
+        let fields = bytes[(close + 1)...].split(separator: UInt8(ascii: " "))
+        return fields.count > 17 ? Int(String(decoding: fields[17], as: UTF8.self)) ?? 0 : 0
+    }
+}
