@@ -207,8 +207,8 @@ public enum Zygote {
         private func moved<T>(_ pointer: UnsafePointer<T>?, count: Int) -> UnsafePointer<T>?? {
             guard let pointer else { return .some(nil) }
             let offset = UInt(bitPattern: pointer) &- origin
-            let bytes = count * MemoryLayout<T>.stride
-            guard offset < UInt(used), bytes <= used - Int(offset), Int(offset) % MemoryLayout<T>.alignment == 0 else { return nil }
+            guard offset < UInt(used), count >= 0, count <= (used - Int(offset)) / MemoryLayout<T>.stride,
+                  Int(offset) % MemoryLayout<T>.alignment == 0 else { return nil }
             return .some(UnsafePointer((buffer + Int(offset)).assumingMemoryBound(to: T.self)))
         }
 
