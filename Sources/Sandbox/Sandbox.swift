@@ -72,7 +72,8 @@ public enum Sandbox {
 
     /// Runs `plan` on a thread of its own, so its blocking waits never hold a
     /// thread of the concurrency pool. The thread lives until the sandbox is
-    /// reaped: the kernel's parent-death signal follows the thread that cloned.
+    /// reaped: the kernel's parent-death signal follows the thread that cloned (the
+    /// main thread, which forked the zygote, for a sandbox the zygote clones).
     ///
     /// Async code gets a `Result` rather than a typed throw: swiftc 6.3 -O
     /// corrupts task-group results around `try await` (reproduction: `Detector.detectAll`).

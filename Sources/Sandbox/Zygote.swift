@@ -111,9 +111,11 @@ public enum Zygote {
                 }
             }
             guard sent >= 0 else {
-                // Nothing reached it: it is gone, and every later sandbox is cloned here.
-                _ = Glibc.close(socket)
-                socket = -1
+                // Nothing reached it. Gone: every later sandbox is cloned here; else only this one.
+                if [EPIPE, ECONNRESET, ENOTCONN].contains(Errno.current.rawValue) {
+                    _ = Glibc.close(socket)
+                    socket = -1
+                }
                 return .unavailable
             }
             var answer: (pid: Int32, error: Int32) = (-1, 0)
@@ -131,7 +133,7 @@ public enum Zygote {
                 socket = -1
                 return .lost(error)
             }
-            guard answer.pid > 0 else { return .refused(answer.error) }
+            guard answer.pid > 0 else { return answer.error == EPROTO ? .unavailable : .refused(answer.error) }
             pidfd = carried[0]
             return .spawned(answer.pid)
         }
@@ -170,14 +172,16 @@ public enum Zygote {
                 }
             }
             if length == 0 { _exit(0) }
-            var answer: (pid: Int32, error: Int32) = (-1, EINVAL)
+            // EPROTO, which clone never returns: this request, not the kernel, was refused.
+            var answer: (pid: Int32, error: Int32) = (-1, EPROTO)
             var pidfd: Int32 = -1
             if length > 0 {
                 let header = MemoryLayout<stk_spawn_plan>.size + MemoryLayout.size(ofValue: origin)
                 let used = length - header
                 var request = Request(plan: plan, origin: UInt(truncatingIfNeeded: origin.base), used: used, buffer: buffer)
                 if used >= 0, origin.used == UInt64(used), request.relocate(descriptors: Array(fds.prefix(count))) {
-                    let pid = stk_spawn(&request.plan, -1, &pidfd, 1)
+                    // The child closes its copy of the control socket first thing.
+                    let pid = stk_spawn(&request.plan, socket, &pidfd, 1)
                     answer = pid > 0 ? (pid, 0) : (-1, Errno.current.rawValue)
                 }
                 // The next sandbox's pid 1 gets a copy of this buffer: nothing of this one stays.
