@@ -419,12 +419,7 @@ final class Supervisor {
     /// at execve, so read once.
     static let memoryLayout: stk_memory_layout = {
         var layout = stk_memory_layout()
-        guard let bytes = HostFiles.read("/proc/self/stat", limit: 4096),
-              let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return layout }
-        // Fields after the command name, which may hold spaces: the state is field 3.
-        let fields = bytes[(close + 1)...].split(whereSeparator: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\n") })
-            .map { UInt64(String(decoding: $0, as: UTF8.self)) ?? 0 }
-        func field(_ number: Int) -> UInt64 { number - 3 < fields.count ? fields[number - 3] : 0 }
+        let field = ownStat()
         layout.start_code = field(26)
         layout.end_code = field(27)
         layout.start_stack = field(28)
@@ -437,6 +432,17 @@ final class Supervisor {
         layout.env_end = field(51)
         return layout
     }()
+
+    /// The numeric fields of /proc/self/stat by proc(5)'s numbers (0 where not a number, or
+    /// when the file cannot be read).
+    static func ownStat() -> (Int) -> UInt64 {
+        guard let bytes = HostFiles.read("/proc/self/stat", limit: 4096),
+              let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return { _ in 0 } }
+        // Fields after the command name, which may hold spaces: the state is field 3.
+        let fields = bytes[(close + 1)...].split(whereSeparator: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\n") })
+            .map { UInt64(String(decoding: $0, as: UTF8.self)) ?? 0 }
+        return { number in number - 3 < fields.count ? fields[number - 3] : 0 }
+    }
 
     /// A host directory with nothing of value beneath it to mount the new root
     /// on; inside the private mount namespace only.

@@ -33,7 +33,8 @@ public enum Zygote {
     /// with, before it starts a second thread, and where it will start several sandboxes:
     /// the fork costs about what one clone saves.
     public static func start() {
-        guard threadCount() == 1, channel.withLock({ $0 < 0 }) else { return }
+        // Field 20 of /proc/self/stat: the number of threads.
+        guard Supervisor.ownStat()(20) == 1, channel.withLock({ $0 < 0 }) else { return }
         var fds: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else { return }
         // Started with 0, 1 or 2 closed: the zygote puts /dev/null there, so its socket may not be.
@@ -313,12 +314,4 @@ public enum Zygote {
     }
 
     private static func currentIdentity() -> UInt64 { UInt64(geteuid()) << 32 | UInt64(getegid()) }
-
-    /// Threads of this process, from /proc/self/stat (field 20); 0 when unknown.
-    private static func threadCount() -> Int {
-        guard let bytes = HostFiles.read("/proc/self/stat", limit: 4096),
-              let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return 0 }
-        let fields = bytes[(close + 1)...].split(separator: UInt8(ascii: " "))
-        return fields.count > 17 ? Int(String(decoding: fields[17], as: UTF8.self)) ?? 0 : 0
-    }
 }
