@@ -28,6 +28,11 @@ static inline int clinux_set_process_name(const char *name) {
     return prctl(PR_SET_NAME, (unsigned long)name, 0UL, 0UL, 0UL);
 }
 
+/// unshare(CLONE_NEWUSER): glibc declares unshare only under _GNU_SOURCE.
+static inline int clinux_unshare_user_namespace(void) {
+    return (int)syscall(SYS_unshare, 0x10000000UL);
+}
+
 static inline int clinux_close_range(unsigned first, unsigned last) {
     return (int)syscall(SYS_close_range, first, last, 0U);
 }

@@ -145,19 +145,41 @@ public struct IdentityMapping: Sendable, Equatable {
             try write(gids.map(\.line).joined(separator: "\n"), to: "/proc/\(pid)/gid_map")
             try write(uids.map(\.line).joined(separator: "\n"), to: "/proc/\(pid)/uid_map")
         case .subordinateHelpers(let newuidmap, let newgidmap):
-            // Each is an exec of a setuid binary; they write different files, so
-            // run them side by side.
-            let gidArgs = Self.helperArguments(newgidmap, pid: pid, ranges: gids)
-            let uidArgs = Self.helperArguments(newuidmap, pid: pid, ranges: uids)
-            let gidHelper = try Spawn.start(gidArgs)
-            let uidHelper: pid_t
-            do { uidHelper = try Spawn.start(uidArgs) } catch { _ = try? Spawn.wait(gidHelper, gidArgs[0]); throw error }
-            let gidStatus = try Spawn.wait(gidHelper, gidArgs[0])
-            let uidStatus = try Spawn.wait(uidHelper, uidArgs[0])
-            for (args, status) in [(gidArgs, gidStatus), (uidArgs, uidStatus)] where status != 0 {
-                throw SandboxError(.identityMapping,
-                    "\(args.joined(separator: " ")) failed with status \(status); check your entries in /etc/subuid and /etc/subgid")
-            }
+            try Self.runHelpers(newuidmap: Self.helperArguments(newuidmap, pid: pid, ranges: uids),
+                                newgidmap: Self.helperArguments(newgidmap, pid: pid, ranges: gids))
+        }
+    }
+
+    /// The maps of a user namespace nested in `runNamespace(of:)`'s: the same ids, which that
+    /// namespace already maps onto the host as `apply` would. Its owner writes them without helpers.
+    var nestedMaps: (uid: String, gid: String)? {
+        guard case .subordinateHelpers = method else { return nil }
+        func identity(_ ranges: [Range]) -> String { ranges.map { "\($0.inside) \($0.inside) \($0.count)" }.joined(separator: "\n") }
+        return (identity(uids), identity(gids))
+    }
+
+    /// Maps the user namespace `pid` made for the sandboxes of one run: the subordinate ranges
+    /// as `apply` maps them, plus the invoker's own ids just above them, which the creator of a
+    /// nested namespace must have mapped. The nested maps leave them out, so no sandbox has them.
+    func mapRunNamespace(of pid: pid_t) throws(SandboxError) {
+        guard case .subordinateHelpers(let newuidmap, let newgidmap) = method else { return }
+        func own(_ ranges: [Range], _ id: UInt32) -> [Range] {
+            ranges + [Range(inside: ranges.map { $0.inside + $0.count }.max() ?? 0, outside: id, count: 1)]
+        }
+        try Self.runHelpers(newuidmap: Self.helperArguments(newuidmap, pid: pid, ranges: own(uids, geteuid())),
+                            newgidmap: Self.helperArguments(newgidmap, pid: pid, ranges: own(gids, getegid())))
+    }
+
+    /// Each is an exec of a setuid binary; they write different files, so run them side by side.
+    private static func runHelpers(newuidmap uidArgs: [String], newgidmap gidArgs: [String]) throws(SandboxError) {
+        let gidHelper = try Spawn.start(gidArgs)
+        let uidHelper: pid_t
+        do { uidHelper = try Spawn.start(uidArgs) } catch { _ = try? Spawn.wait(gidHelper, gidArgs[0]); throw error }
+        let gidStatus = try Spawn.wait(gidHelper, gidArgs[0])
+        let uidStatus = try Spawn.wait(uidHelper, uidArgs[0])
+        for (args, status) in [(gidArgs, gidStatus), (uidArgs, uidStatus)] where status != 0 {
+            throw SandboxError(.identityMapping,
+                "\(args.joined(separator: " ")) failed with status \(status); check your entries in /etc/subuid and /etc/subgid")
         }
     }
 

@@ -210,8 +210,9 @@ final class Supervisor {
         defer { for fd in joins { _ = Glibc.close(fd) } }
         var pidfd: Int32 = -1
         let pid: pid_t
+        let mapped: Bool
         do {
-            pid = try spawn(pidfd: &pidfd, cgroupJoins: joins)
+            (pid, mapped) = try spawn(pidfd: &pidfd, cgroupJoins: joins)
         } catch {
             // The caller falls back and hands the descriptors to that sandbox.
             if error.kind == .userNamespacesUnavailable { stdioReleased = true }
@@ -228,7 +229,7 @@ final class Supervisor {
         releaseStdio()
 
         do {
-            if fallback == nil { try mapping.apply(to: pid) }
+            if fallback == nil && !mapped { try mapping.apply(to: pid) }
         } catch {
             _ = stk_pidfd_send_signal(pidfd, SIGKILL)
             var status: Int32 = 0
@@ -272,7 +273,8 @@ final class Supervisor {
 
     // MARK: - clone
 
-    private func spawn(pidfd: inout Int32, cgroupJoins: [Int32]) throws(SandboxError) -> pid_t {
+    /// The pid, and whether its maps are written (by the zygote, for a nested namespace).
+    private func spawn(pidfd: inout Int32, cgroupJoins: [Int32]) throws(SandboxError) -> (pid_t, mapped: Bool) {
         let arena = CArena()
         defer { arena.release() }
         var cplan = stk_spawn_plan()
@@ -301,9 +303,9 @@ final class Supervisor {
         cplan.stdio = stdio.childDescriptors
         cplan.sync_fd = socket.child
 
-        switch Zygote.spawn(cplan, arena: arena, pidfd: &pidfd) {
-        case .spawned(let pid):
-            return pid
+        switch Zygote.spawn(cplan, arena: arena, mapping: mapping, pidfd: &pidfd) {
+        case .spawned(let pid, let mapped):
+            return (pid, mapped)
         case .refused(let code):
             throw cloneFailed(code)
         case .lost(let code):
@@ -311,7 +313,7 @@ final class Supervisor {
         case .unavailable:
             let pid = stk_spawn(&cplan, socket.parent, &pidfd, 0)
             guard pid > 0 else { throw cloneFailed(Errno.current.rawValue) }
-            return pid
+            return (pid, false)
         }
     }
 

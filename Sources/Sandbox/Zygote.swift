@@ -18,10 +18,29 @@ import SystemPackage
 /// (the listener's handoff address is compiled into their filter) and those without
 /// namespaces are cloned by the supervisor as before, as is every sandbox when the zygote
 /// is gone.
+///
+/// With a subordinate range, the first sandbox moves the zygote into a user namespace of the
+/// run's, which newuidmap and newgidmap map once; every sandbox then gets a user namespace of
+/// its own nested in it, whose maps the zygote writes: no helper execs per sandbox. The ids
+/// are the same on the host; sibling namespaces hold no capability over each other, and the
+/// supervisor, which owns the run's namespace, still signals every sandbox.
 public enum Zygote {
     /// The supervisor's end of the control socket; -1 without a zygote. Held while one
     /// request is answered: the zygote serves one at a time.
     private static let channel = Mutex<Int32>(-1)
+    /// The mapping of the run's user namespace once the zygote is in one: at most one entry.
+    /// Taken only inside `channel`'s lock. Not one Mutex of a struct of the three: swiftc 6.3.1
+    /// folds such a static's initializer (an Int32 of -1, an optional struct, a Bool) to zeros
+    /// in release builds, so the socket read 0 and no zygote was ever used.
+    private static let nestedMapping = Mutex<[IdentityMapping]>([])
+    private static let triedNesting = Atomic<Bool>(false)
+
+    /// What the supervisor asks.
+    enum Operation: UInt64 {
+        case spawn = 1
+        /// Leave for a new user namespace; the buffer holds the nested uid and gid maps.
+        case enterUserNamespace = 2
+    }
     /// Reaped at exit: a zombie handed to an init that is slow to reap lingers.
     private static let process = Atomic<Int32>(0)
 
@@ -76,15 +95,16 @@ public enum Zygote {
     enum Outcome {
         /// No zygote, or this plan cannot go to one: the caller clones.
         case unavailable
-        case spawned(pid_t)
+        /// `mapped`: the zygote wrote the maps (a nested user namespace).
+        case spawned(pid_t, mapped: Bool)
         /// The zygote's clone failed with this errno.
         case refused(Int32)
         /// The request went out and no answer came: a clone may have happened.
         case lost(Int32)
     }
 
-    /// Asks the zygote to clone `plan`, whose pointers all lie in `arena`.
-    static func spawn(_ plan: stk_spawn_plan, arena: CArena, pidfd: inout Int32) -> Outcome {
+    /// Asks the zygote to clone `plan`, whose pointers all lie in `arena`, with `mapping`.
+    static func spawn(_ plan: stk_spawn_plan, arena: CArena, mapping: IdentityMapping, pidfd: inout Int32) -> Outcome {
         guard plan.namespaced != 0, plan.audit_listener == 0, arena.contiguous,
               identity.load(ordering: .relaxed) == currentIdentity() else { return .unavailable }
         // A descriptor left to inheritance is this process's own, which the zygote's
@@ -101,43 +121,90 @@ public enum Zygote {
 
         return channel.withLock { socket -> Outcome in
             guard socket >= 0 else { return .unavailable }
+            if let maps = mapping.nestedMaps, !triedNesting.exchange(true, ordering: .relaxed) {
+                nest(&socket, mapping: mapping, maps: maps)
+                guard socket >= 0 else { return .unavailable }
+            }
+            // Nested, it clones only for its run's mapping: it cannot reach the host's ids.
+            let nested = nestedMapping.withLock { $0.first }
+            guard nested == nil || nested == mapping else { return .unavailable }
             var plan = plan
-            var origin: (base: UInt64, used: UInt64) = (UInt64(UInt(bitPattern: arena.base)), UInt64(arena.used))
-            let sent = withUnsafeMutableBytes(of: &plan) { planBytes in
-                withUnsafeMutableBytes(of: &origin) { originBytes in
-                    var parts = [iovec(iov_base: planBytes.baseAddress, iov_len: planBytes.count),
-                                 iovec(iov_base: originBytes.baseAddress, iov_len: originBytes.count),
-                                 iovec(iov_base: arena.base, iov_len: arena.used)]
-                    return stk_send_with_fds(socket, &parts, parts.count, passed, passed.count)
-                }
-            }
-            guard sent >= 0 else {
-                // Nothing reached it. Gone: every later sandbox is cloned here; else only this one.
-                if [EPIPE, ECONNRESET, ENOTCONN].contains(Errno.current.rawValue) {
-                    _ = Glibc.close(socket)
-                    socket = -1
-                }
+            let exchanged = exchange(&socket, .spawn, plan: &plan, origin: UInt64(UInt(bitPattern: arena.base)),
+                                     payload: UnsafeRawBufferPointer(start: arena.base, count: arena.used), passing: passed)
+            switch exchanged {
+            case .notSent:
                 return .unavailable
+            case .lost(let error):
+                return .lost(error)
+            case .answered(let pid, let error, let carried):
+                guard pid > 0 else { return error == EPROTO ? .unavailable : .refused(error) }
+                pidfd = carried
+                return .spawned(pid, mapped: nested != nil)
             }
-            var answer: (pid: Int32, error: Int32) = (-1, 0)
-            var received = [Int32](repeating: -1, count: Int(STK_PASSED_FDS_MAX))
-            var count = 0
-            let length = withUnsafeMutableBytes(of: &answer) { answerBytes in
-                var part = iovec(iov_base: answerBytes.baseAddress, iov_len: answerBytes.count)
-                return stk_receive_with_fds(socket, &part, 1, &received, &count)
-            }
-            let error = length < 0 ? Errno.current.rawValue : EPIPE
-            let carried = received.prefix(count)
-            guard length == MemoryLayout.size(ofValue: answer), answer.pid <= 0 || count == 1 else {
-                carried.forEach { _ = Glibc.close($0) }
+        }
+    }
+
+    /// Moves the zygote into a user namespace for this run's sandboxes and has the helpers map
+    /// it. A zygote left in a namespace without maps can clone nothing: it is given up.
+    private static func nest(_ socket: inout Int32, mapping: IdentityMapping, maps: (uid: String, gid: String)) {
+        guard let pid = processID else { return }
+        let text = Array(maps.uid.utf8) + [0] + Array(maps.gid.utf8) + [0]
+        var plan = stk_spawn_plan()
+        let outcome = text.withUnsafeBytes { bytes in
+            exchange(&socket, .enterUserNamespace, plan: &plan, origin: 0, payload: bytes, passing: [])
+        }
+        guard case .answered(let answer, _, let carried) = outcome else { return }
+        if carried >= 0 { _ = Glibc.close(carried) }
+        // Refused (user.max_user_namespaces, say): it stays where it was and clones as before.
+        guard answer == 0 else { return }
+        do {
+            try mapping.mapRunNamespace(of: pid)
+            nestedMapping.withLock { $0 = [mapping] }
+        } catch {
+            _ = Glibc.close(socket)
+            socket = -1
+        }
+    }
+
+    enum Exchange {
+        case notSent
+        case lost(Int32)
+        /// The zygote's pid (or 0) and errno, and the descriptor it sent or -1.
+        case answered(Int32, Int32, Int32)
+    }
+
+    /// One request and its answer. A socket found broken is closed and set to -1.
+    private static func exchange(_ socket: inout Int32, _ operation: Operation, plan: inout stk_spawn_plan, origin: UInt64,
+                                 payload: UnsafeRawBufferPointer, passing passed: [Int32]) -> Exchange {
+        var op = operation.rawValue
+        var origin: (base: UInt64, used: UInt64) = (origin, UInt64(payload.count))
+        let sent = withRequestParts(&op, &plan, &origin, UnsafeMutableRawPointer(mutating: payload.baseAddress), payload.count) { parts in
+            stk_send_with_fds(socket, &parts, parts.count, passed, passed.count)
+        }
+        guard sent >= 0 else {
+            // Nothing reached it. Gone: every later sandbox is cloned here; else only this one.
+            if [EPIPE, ECONNRESET, ENOTCONN].contains(Errno.current.rawValue) {
                 _ = Glibc.close(socket)
                 socket = -1
-                return .lost(error)
             }
-            guard answer.pid > 0 else { return answer.error == EPROTO ? .unavailable : .refused(answer.error) }
-            pidfd = carried[0]
-            return .spawned(answer.pid)
+            return .notSent
         }
+        var answer: (pid: Int32, error: Int32) = (-1, 0)
+        var received = [Int32](repeating: -1, count: Int(STK_PASSED_FDS_MAX))
+        var count = 0
+        let length = withUnsafeMutableBytes(of: &answer) { answerBytes in
+            var part = iovec(iov_base: answerBytes.baseAddress, iov_len: answerBytes.count)
+            return stk_receive_with_fds(socket, &part, 1, &received, &count)
+        }
+        let error = length < 0 ? Errno.current.rawValue : EPIPE
+        let carried = received.prefix(count)
+        guard length == MemoryLayout.size(ofValue: answer), answer.pid <= 0 || count == 1 else {
+            carried.forEach { _ = Glibc.close($0) }
+            _ = Glibc.close(socket)
+            socket = -1
+            return .lost(error)
+        }
+        return .answered(answer.pid, answer.error, carried.first ?? -1)
     }
 
     // MARK: - the zygote's side
@@ -160,30 +227,50 @@ public enum Zygote {
 
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: CArena.capacity, alignment: 16)
         var fds = [Int32](repeating: -1, count: Int(STK_PASSED_FDS_MAX))
+        // The maps each sandbox's namespace gets, once this process is in the run's.
+        var nestedMaps: (uid: [UInt8], gid: [UInt8])?
         while true {
+            var op: UInt64 = 0
             var plan = stk_spawn_plan()
             var origin: (base: UInt64, used: UInt64) = (0, 0)
             var count = 0
-            let length = withUnsafeMutableBytes(of: &plan) { planBytes in
-                withUnsafeMutableBytes(of: &origin) { originBytes in
-                    var parts = [iovec(iov_base: planBytes.baseAddress, iov_len: planBytes.count),
-                                 iovec(iov_base: originBytes.baseAddress, iov_len: originBytes.count),
-                                 iovec(iov_base: buffer, iov_len: CArena.capacity)]
-                    return stk_receive_with_fds(socket, &parts, parts.count, &fds, &count)
-                }
+            let length = withRequestParts(&op, &plan, &origin, buffer, CArena.capacity) { parts in
+                stk_receive_with_fds(socket, &parts, parts.count, &fds, &count)
             }
             if length == 0 { _exit(0) }
             // EPROTO, which clone never returns: this request, not the kernel, was refused.
             var answer: (pid: Int32, error: Int32) = (-1, EPROTO)
             var pidfd: Int32 = -1
             if length > 0 {
-                let header = MemoryLayout<stk_spawn_plan>.size + MemoryLayout.size(ofValue: origin)
+                let header = MemoryLayout.size(ofValue: op) + MemoryLayout<stk_spawn_plan>.size + MemoryLayout.size(ofValue: origin)
                 let used = length - header
-                var request = Request(plan: plan, origin: UInt(truncatingIfNeeded: origin.base), used: used, buffer: buffer)
-                if used >= 0, origin.used == UInt64(used), request.relocate(descriptors: Array(fds.prefix(count))) {
-                    // The child closes its copy of the control socket first thing.
-                    let pid = stk_spawn(&request.plan, socket, &pidfd, 1)
-                    answer = pid > 0 ? (pid, 0) : (-1, Errno.current.rawValue)
+                if used >= 0, origin.used == UInt64(used) {
+                    switch Operation(rawValue: op) {
+                    case .spawn:
+                        var request = Request(plan: plan, origin: UInt(truncatingIfNeeded: origin.base), used: used, buffer: buffer)
+                        if request.relocate(descriptors: Array(fds.prefix(count))) {
+                            // The child closes its copy of the control socket first thing.
+                            let pid = stk_spawn(&request.plan, socket, &pidfd, 1)
+                            answer = pid > 0 ? (pid, 0) : (-1, Errno.current.rawValue)
+                            if pid > 0, let maps = nestedMaps, !writeMaps(maps, for: pid) {
+                                // Unmapped, it could do nothing. Not the kernel's clone errno, which
+                                // could read as "no user namespaces": the supervisor clones it instead.
+                                _ = stk_pidfd_send_signal(pidfd, SIGKILL)
+                                _ = Glibc.close(pidfd)
+                                pidfd = -1
+                                answer = (-1, EPROTO)
+                            }
+                        }
+                    case .enterUserNamespace:
+                        let text = UnsafeRawBufferPointer(start: buffer, count: used)
+                        let parts = text.split(separator: 0, omittingEmptySubsequences: false)
+                        if nestedMaps == nil, count == 0, parts.count == 3, parts[2].isEmpty {
+                            answer = clinux_unshare_user_namespace() == 0 ? (0, 0) : (-1, Errno.current.rawValue)
+                            if answer.pid == 0 { nestedMaps = (Array(parts[0]), Array(parts[1])) }
+                        }
+                    case nil:
+                        break
+                    }
                 }
                 // The next sandbox's pid 1 gets a copy of this buffer: nothing of this one stays.
                 memset(buffer, 0, max(used, 0))
@@ -199,6 +286,35 @@ public enum Zygote {
             if pidfd >= 0 { _ = Glibc.close(pidfd) }
             if sent < 0 { _exit(0) }
         }
+    }
+
+    /// A request's parts, as sent and as received: the operation, the plan, the arena's address
+    /// and length in the supervisor, and the payload (the arena's bytes, or the nested maps).
+    private static func withRequestParts<Result>(_ op: inout UInt64, _ plan: inout stk_spawn_plan, _ origin: inout (base: UInt64, used: UInt64),
+                                                 _ payload: UnsafeMutableRawPointer?, _ payloadLength: Int,
+                                                 _ body: (inout [iovec]) -> Result) -> Result {
+        withUnsafeMutableBytes(of: &op) { opBytes in
+            withUnsafeMutableBytes(of: &plan) { planBytes in
+                withUnsafeMutableBytes(of: &origin) { originBytes in
+                    var parts = [iovec(iov_base: opBytes.baseAddress, iov_len: opBytes.count),
+                                 iovec(iov_base: planBytes.baseAddress, iov_len: planBytes.count),
+                                 iovec(iov_base: originBytes.baseAddress, iov_len: originBytes.count),
+                                 iovec(iov_base: payload, iov_len: payloadLength)]
+                    return body(&parts)
+                }
+            }
+        }
+    }
+
+    /// Writes a nested sandbox's maps, gid first as the helpers do.
+    private static func writeMaps(_ maps: (uid: [UInt8], gid: [UInt8]), for pid: pid_t) -> Bool {
+        for (file, text) in [("gid_map", maps.gid), ("uid_map", maps.uid)] {
+            let fd = open("/proc/\(pid)/\(file)", O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else { return false }
+            defer { _ = Glibc.close(fd) }
+            guard text.withUnsafeBytes({ Glibc.write(fd, $0.baseAddress, $0.count) }) == text.count else { return false }
+        }
+        return true
     }
 
     /// A plan whose pointers hold the supervisor's addresses, moved onto this process's copy

@@ -97,6 +97,43 @@ import Testing
         #expect(stdout.contains("build pid 1: ") && !stdout.contains("build pid 1: stockade-zygote"), "\(stdout)")
     }
 
+    /// With a subordinate range, each sandbox's user namespace is nested in one the zygote entered
+    /// for the run, which newuidmap and newgidmap mapped once: a buildpack sees the run's ids, not
+    /// the host's. Every invoker: each buildpack has a namespace of its own, and the supervisor
+    /// still stops one that overruns.
+    @Test(.timeLimit(.minutes(5)), arguments: Invoker.all)
+    func eachSandboxHasItsOwnUserNamespace(_ invoker: Invoker) throws {
+        try invoker.requireAvailable()
+        let store = fx.makeDirectory("buildpacks")
+        let peek = "echo \"map[$(head -n 1 /proc/self/uid_map | tr -s ' ' | sed 's/^ //')] ns[$(readlink /proc/self/ns/user)]\"; exit 1"
+        for id in ["test/one", "test/two"] { _ = try Self.buildpack(in: store, id: id, detect: peek, build: "exit 0") }
+        let order = fx.makeDirectory("order") + "/order.toml"
+        let groups = ["test/one", "test/two"].map { "[[order.group]]\nid = \"\($0)\"\nversion = \"0.0.1\"\n" }
+        try ("[[order]]\n" + groups.joined()).write(toFile: order, atomically: true, encoding: .utf8)
+        chmod(order, 0o644)
+        let app = fx.makeDirectory("app")
+        let detect = fx.stockade(["detect", "--buildpacks-dir", store, "--order", order, "--path", app], as: invoker)
+        var maps: [String] = [], namespaces = Set<String>()
+        for line in (detect.stdout + detect.stderr).split(separator: "\n") where line.contains("err:") {
+            guard let map = line.firstRange(of: "map["), let ns = line.firstRange(of: "] ns["), let end = line.lastIndex(of: "]") else { continue }
+            maps.append(String(line[map.upperBound..<ns.lowerBound]))
+            namespaces.insert(String(line[ns.upperBound..<end]))
+        }
+        #expect(maps.count == 2 && namespaces.count == 2, "\(detect)")
+        for map in maps {
+            let fields = map.split(separator: " ").compactMap { UInt32($0) }
+            try #require(fields.count == 3, "\(map)")
+            if invoker == .subordinateUser {
+                #expect(fields[0] == 0 && fields[1] == 0 && fields[2] > 1000, "not nested in the run's namespace: \(map)")
+            } else {
+                #expect(fields[1] + (1000 - fields[0]) == invoker.hostStackUID, "\(map)")
+            }
+        }
+        let sleepy = try fx.scriptBuildpack(id: "test/sleepy", detect: "sleep 600", build: "exit 0")
+        let stopped = fx.stockade(["detect", "--buildpack", sleepy, "--path", app, "--timeout", "1"], as: invoker)
+        #expect(stopped.status == 21 && stopped.stdout.contains("timeout"), "\(stopped)")
+    }
+
     static func buildpack(in store: String, id: String, detect: String, build: String) throws -> String {
         let dir = store + "/" + id.replacingOccurrences(of: "/", with: "_") + "/0.0.1"
         try FileManager.default.createDirectory(atPath: dir + "/bin", withIntermediateDirectories: true)
