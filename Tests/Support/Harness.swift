@@ -120,7 +120,9 @@ public final class Fixture: Sendable {
         chmod(base, 0o755)
         dir = base
         let exe = (try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        let built = URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("stockade").path
+        // CI runs some suites again against the release binary, built with other optimizations.
+        let built = ProcessInfo.processInfo.environment["STOCKADE_UNDER_TEST"].map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+            ?? URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("stockade").path
         stockade = base + "/stockade"
         try! fm.copyItem(atPath: built, toPath: stockade)
         chmod(stockade, 0o755)
