@@ -153,8 +153,7 @@ public struct Builder: Sendable {
         if let watch = step.watch {
             do {
                 // What a subordinate range's stack user hid in private directories counts too.
-                try executor.makeReadable(step.hostLayers)
-                try executor.makeReadable(context.appDirectory)
+                try executor.makeReadable([step.hostLayers, context.appDirectory])
             } catch {
                 throw LifecycleError(error.message, exitCode: error.exitCode)
             }

@@ -159,8 +159,8 @@ public protocol BuildpackExecutor: Sendable {
     /// Lets the buildpack processes write beneath `hostPath`, a directory the
     /// lifecycle made (they may run as another host user).
     func makeWritable(_ hostPath: String) throws(ExecutionError)
-    /// Lets the lifecycle read everything the buildpack processes wrote beneath `hostPath`.
-    func makeReadable(_ hostPath: String) throws(ExecutionError)
+    /// Lets the lifecycle read everything the buildpack processes wrote beneath `hostPaths`.
+    func makeReadable(_ hostPaths: [String]) throws(ExecutionError)
     /// Removes a tree the lifecycle made and the buildpack processes wrote into.
     func remove(_ hostPath: String) throws(ExecutionError)
     /// Lets the buildpack processes pass through `hostPath`, the run's private scratch
@@ -171,7 +171,7 @@ public protocol BuildpackExecutor: Sendable {
 extension BuildpackExecutor {
     /// Default: nothing to do (an executor whose processes run as the caller).
     public func makeWritable(_ hostPath: String) throws(ExecutionError) {}
-    public func makeReadable(_ hostPath: String) throws(ExecutionError) {}
+    public func makeReadable(_ hostPaths: [String]) throws(ExecutionError) {}
     public func makeReachable(_ hostPath: String) throws(ExecutionError) {}
     /// Default: the caller owns everything beneath `hostPath`; links are removed, never followed.
     public func remove(_ hostPath: String) throws(ExecutionError) {

@@ -149,8 +149,7 @@ public struct LifecycleSession: Sendable {
     /// Lets the lifecycle read all the buildpacks wrote into the layers and the app.
     func makeOutputsReadable() throws(LifecycleError) {
         do {
-            try executor.makeReadable(context.layersDirectory)
-            try executor.makeReadable(context.appDirectory)
+            try executor.makeReadable([context.layersDirectory, context.appDirectory])
         } catch {
             throw LifecycleError(error.message, exitCode: error.exitCode)
         }

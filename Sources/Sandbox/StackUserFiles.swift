@@ -81,21 +81,22 @@ public enum StackUserFiles {
         }
     }
 
-    /// Lets the invoker read everything the stack user wrote beneath `path`, to export it.
+    /// Lets the invoker read everything the stack user wrote beneath `paths`, to export it.
     /// Only a subordinate range needs this (root reads anything; a single id is the invoker):
-    /// the stack user adds read permission for all to its own files, from inside a sandbox
-    /// where only `path` is visible (find follows no link; chmod is never given one).
-    public static func makeReadable(_ path: String, for user: StackUser) throws(SandboxError) {
+    /// the stack user adds read permission for all to its own files, from inside one sandbox
+    /// where only `paths` are visible (find follows no link; chmod is never given one).
+    public static func makeReadable(_ paths: [String], for user: StackUser) throws(SandboxError) {
         UserNamespaces.probe()
         let mapping = try IdentityMapping.forCurrentProcess(user)
-        guard geteuid() != 0, mapping.setupIdentity != nil else { return }
-        let plan = SandboxPlan(command: ["/usr/bin/find", "/tree", "-uid", String(user.uid), "!", "-type", "l",
+        guard geteuid() != 0, mapping.setupIdentity != nil, !paths.isEmpty else { return }
+        let trees = paths.indices.map { "/tree/\($0)" }
+        let plan = SandboxPlan(command: ["/usr/bin/find"] + trees + ["-uid", String(user.uid), "!", "-type", "l",
                                          "-exec", "/bin/chmod", "a+rX", "--", "{}", "+"], user: user,
-                               mounts: [.bind(source: path, destination: "/tree", readOnly: false)],
+                               mounts: zip(paths, trees).map { .bind(source: $0, destination: $1, readOnly: false) },
                                syscallFilter: .profile(try defaultProfile()))
         let outcome = try Sandbox.run(plan)
         guard outcome.termination == .exited(0) else {
-            throw SandboxError(.system, "cannot open \(path) to the invoker: find/chmod ended with \(outcome.termination)")
+            throw SandboxError(.system, "cannot open \(paths.joined(separator: " and ")) to the invoker: find/chmod ended with \(outcome.termination)")
         }
     }
 
@@ -108,15 +109,11 @@ public enum StackUserFiles {
         // (chmod only changes what we own); it opens its own, each before find descends
         // into it (so one it made unreadable is read next), then deletes them.
         _ = try Spawn.wait(try Spawn.start(["/bin/chmod", "-R", "a+rwX", "--", path], quiet: true), "/bin/chmod")
-        let profile = try defaultProfile()
-        func asStackUser(_ command: [String]) throws(SandboxError) -> SandboxOutcome {
-            try Sandbox.run(SandboxPlan(command: command, user: user,
-                                        mounts: [.bind(source: path, destination: "/doomed", readOnly: false)],
-                                        syscallFilter: .profile(profile)))
-        }
-        _ = try asStackUser(["/usr/bin/find", "/doomed", "-type", "d", "-uid", String(user.uid),
-                             "-exec", "/bin/chmod", "u+rwx", "--", "{}", ";"])
-        let outcome = try asStackUser(["/usr/bin/find", "/doomed", "-mindepth", "1", "-delete"])
+        // Both in one sandbox: the deletion's status is the sandbox's.
+        let script = "/usr/bin/find /doomed -type d -uid \"$1\" -exec /bin/chmod u+rwx -- {} \\; ; exec /usr/bin/find /doomed -mindepth 1 -delete"
+        let outcome = try Sandbox.run(SandboxPlan(command: ["/bin/sh", "-c", script, "sh", String(user.uid)], user: user,
+                                                  mounts: [.bind(source: path, destination: "/doomed", readOnly: false)],
+                                                  syscallFilter: .profile(try defaultProfile())))
         guard outcome.termination == .exited(0), remove(path) else {
             throw SandboxError(.system, "cannot remove \(path): files of the stack user remain")
         }

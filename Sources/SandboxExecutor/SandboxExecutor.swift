@@ -240,9 +240,9 @@ extension SandboxExecutor {
     }
 
     /// Lets the invoker read a tree the stack user wrote into (to export it).
-    public func makeReadable(_ hostPath: String) throws(ExecutionError) {
-        try onHostFiles("cannot read what the stack user wrote in \(hostPath): ") { () throws(SandboxError) in
-            try StackUserFiles.makeReadable(hostPath, for: user)
+    public func makeReadable(_ hostPaths: [String]) throws(ExecutionError) {
+        try onHostFiles("cannot read what the stack user wrote in \(hostPaths.joined(separator: " and ")): ") { () throws(SandboxError) in
+            try StackUserFiles.makeReadable(hostPaths, for: user)
         }
     }
 

@@ -3,8 +3,8 @@ import StockadeTestSupport
 import Testing
 
 /// Every invoker gets an image of what its buildpacks wrote, private files included, and runs it:
-/// with a subordinate range the invoker cannot read the stack user's 0600 files until the stack
-/// user opens them from inside a sandbox.
+/// with a subordinate range the invoker cannot read the stack user's 0600 files, in the layers
+/// and in the app, until the stack user opens them from inside a sandbox.
 @Suite struct InvokerTests {
     static let runImage: String = {
         let dir = Fixture.shared.makeDirectory("invoker-run") + "/run"
@@ -19,8 +19,9 @@ import Testing
         echo "private to the stack user" > "$CNB_LAYERS_DIR/secret/inner/key"
         chmod 600 "$CNB_LAYERS_DIR/secret/inner/key"
         chmod 700 "$CNB_LAYERS_DIR/secret/inner"
+        mkdir -p kept && echo "private in the app" > kept/note && chmod 600 kept/note && chmod 700 kept
         printf '[types]\\nlaunch = true\\n' > "$CNB_LAYERS_DIR/secret.toml"
-        printf '[[processes]]\\ntype = "web"\\ncommand = ["/bin/cat", "/layers/test_private/secret/inner/key"]\\ndefault = true\\n' \\
+        printf '[[processes]]\\ntype = "web"\\ncommand = ["/bin/cat", "/layers/test_private/secret/inner/key", "/workspace/kept/note"]\\ndefault = true\\n' \\
             > "$CNB_LAYERS_DIR/launch.toml"
         """)
 
@@ -37,6 +38,6 @@ import Testing
         #expect(built.stdout.contains("Adding layer 'test/private:secret'"), "\(built)")
         let ran = fixture.stockade(["run", output + ":private"], as: invoker)
         #expect(ran.status == 0, "\(ran)")
-        #expect(ran.stdout == "private to the stack user\n", "\(ran)")
+        #expect(ran.stdout == "private to the stack user\nprivate in the app\n", "\(ran)")
     }
 }
