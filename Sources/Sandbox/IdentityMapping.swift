@@ -161,20 +161,22 @@ public struct IdentityMapping: Sendable, Equatable {
     /// Maps the user namespace `pid` made for the sandboxes of one run: the subordinate ranges
     /// as `apply` maps them, plus the invoker's own ids just above them, which the creator of a
     /// nested namespace must have mapped. The nested maps leave them out, so no sandbox has them.
+    /// Quiet: where the helpers refuse (an effective gid not the user's own), each sandbox is
+    /// mapped as before, and says so if that fails too.
     func mapRunNamespace(of pid: pid_t) throws(SandboxError) {
         guard case .subordinateHelpers(let newuidmap, let newgidmap) = method else { return }
         func own(_ ranges: [Range], _ id: UInt32) -> [Range] {
             ranges + [Range(inside: ranges.map { $0.inside + $0.count }.max() ?? 0, outside: id, count: 1)]
         }
         try Self.runHelpers(newuidmap: Self.helperArguments(newuidmap, pid: pid, ranges: own(uids, geteuid())),
-                            newgidmap: Self.helperArguments(newgidmap, pid: pid, ranges: own(gids, getegid())))
+                            newgidmap: Self.helperArguments(newgidmap, pid: pid, ranges: own(gids, getegid())), quiet: true)
     }
 
     /// Each is an exec of a setuid binary; they write different files, so run them side by side.
-    private static func runHelpers(newuidmap uidArgs: [String], newgidmap gidArgs: [String]) throws(SandboxError) {
-        let gidHelper = try Spawn.start(gidArgs)
+    private static func runHelpers(newuidmap uidArgs: [String], newgidmap gidArgs: [String], quiet: Bool = false) throws(SandboxError) {
+        let gidHelper = try Spawn.start(gidArgs, quiet: quiet)
         let uidHelper: pid_t
-        do { uidHelper = try Spawn.start(uidArgs) } catch { _ = try? Spawn.wait(gidHelper, gidArgs[0]); throw error }
+        do { uidHelper = try Spawn.start(uidArgs, quiet: quiet) } catch { _ = try? Spawn.wait(gidHelper, gidArgs[0]); throw error }
         let gidStatus = try Spawn.wait(gidHelper, gidArgs[0])
         let uidStatus = try Spawn.wait(uidHelper, uidArgs[0])
         for (args, status) in [(gidArgs, gidStatus), (uidArgs, uidStatus)] where status != 0 {
