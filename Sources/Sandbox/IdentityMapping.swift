@@ -45,6 +45,11 @@ public struct IdentityMapping: Sendable, Equatable {
     public func hostUID(_ inside: UInt32) -> UInt32? { Self.host(inside, in: uids) }
     public func hostGID(_ inside: UInt32) -> UInt32? { Self.host(inside, in: gids) }
 
+    /// Whether a host id falls in `ranges` (nil when it does not).
+    private static func host(_ id: UInt32, outside ranges: [Range]) -> UInt32? {
+        ranges.first { id >= $0.outside && id - $0.outside < $0.count }.map { _ in id }
+    }
+
     private static func host(_ inside: UInt32, in ranges: [Range]) -> UInt32? {
         for r in ranges where inside >= r.inside && inside - r.inside < r.count {
             return r.outside + (inside - r.inside)
@@ -152,8 +157,12 @@ public struct IdentityMapping: Sendable, Equatable {
 
     /// The maps of a user namespace nested in `runNamespace(of:)`'s: the same ids, which that
     /// namespace already maps onto the host as `apply` would. Its owner writes them without helpers.
+    /// Nil where the helpers would refuse the run's maps, and the zygote, once it had left,
+    /// could clone nothing: real and effective ids differ, or the invoker's own ids lie in its
+    /// range (the maps would overlap).
     var nestedMaps: (uid: String, gid: String)? {
-        guard case .subordinateHelpers = method else { return nil }
+        guard case .subordinateHelpers = method, getuid() == geteuid(), getgid() == getegid(),
+              Self.host(geteuid(), outside: uids) == nil, Self.host(getegid(), outside: gids) == nil else { return nil }
         func identity(_ ranges: [Range]) -> String { ranges.map { "\($0.inside) \($0.inside) \($0.count)" }.joined(separator: "\n") }
         return (identity(uids), identity(gids))
     }

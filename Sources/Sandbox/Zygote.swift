@@ -137,6 +137,13 @@ public enum Zygote {
             case .lost(let error):
                 return .lost(error)
             case .answered(let pid, let error, let carried):
+                if pid > 0 && error == EPROTO {
+                    // Cloned and killed unmapped: reaped here, this sandbox cloned by the caller.
+                    var status: Int32 = 0
+                    var usage = stk_rusage()
+                    if carried >= 0 { _ = stk_wait_pidfd(carried, &status, &usage); _ = Glibc.close(carried) }
+                    return .unavailable
+                }
                 guard pid > 0 else { return error == EPROTO ? .unavailable : .refused(error) }
                 pidfd = carried
                 return .spawned(pid, mapped: nested != nil)
@@ -253,18 +260,17 @@ public enum Zygote {
                             let pid = stk_spawn(&request.plan, socket, &pidfd, 1)
                             answer = pid > 0 ? (pid, 0) : (-1, Errno.current.rawValue)
                             if pid > 0, let maps = nestedMaps, !writeMaps(maps, for: pid) {
-                                // Unmapped, it could do nothing. Not the kernel's clone errno, which
-                                // could read as "no user namespaces": the supervisor clones it instead.
+                                // Unmapped, it could do nothing. Killed, and sent back with EPROTO
+                                // (not a clone errno, which could read as "no user namespaces"): the
+                                // supervisor reaps it and clones that sandbox itself.
                                 _ = stk_pidfd_send_signal(pidfd, SIGKILL)
-                                _ = Glibc.close(pidfd)
-                                pidfd = -1
-                                answer = (-1, EPROTO)
+                                answer = (pid, EPROTO)
                             }
                         }
                     case .enterUserNamespace:
                         let text = UnsafeRawBufferPointer(start: buffer, count: used)
                         let parts = text.split(separator: 0, omittingEmptySubsequences: false)
-                        if nestedMaps == nil, count == 0, parts.count == 3, parts[2].isEmpty {
+                        if nestedMaps == nil, count == 0, parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty, parts[2].isEmpty {
                             answer = clinux_unshare_user_namespace() == 0 ? (0, 0) : (-1, Errno.current.rawValue)
                             if answer.pid == 0 { nestedMaps = (Array(parts[0]), Array(parts[1])) }
                         }

@@ -1,3 +1,4 @@
+import Glibc
 import Testing
 @testable import Sandbox
 
@@ -20,6 +21,20 @@ import Testing
         let byUID = try IdentityMapping.choose(for: user, euid: 0, egid: 0, userName: nil,
                                                subuid: "0:500000:65536", subgid: "0:500000:65536", helpers: nil)
         #expect(byUID.hostUID(1000) == 501_000)
+    }
+
+    /// The zygote's run namespace maps the invoker's own ids above the range; where they lie in
+    /// it the maps would overlap and the helpers refuse, so those sandboxes are not nested.
+    @Test func nestedMapsAreTheRangeFromZeroUnlessTheInvokersIdsLieInIt() {
+        let helpers = IdentityMapping.Method.subordinateHelpers(newuidmap: "/u", newgidmap: "/g")
+        let range = IdentityMapping.Range(inside: 0, outside: 400_000_000, count: 65536)
+        let apart = IdentityMapping(uids: [range], gids: [range], method: helpers, denySetgroups: false, setupIdentity: nil)
+        #expect(apart.nestedMaps?.uid == "0 0 65536" && apart.nestedMaps?.gid == "0 0 65536")
+        let own = IdentityMapping.Range(inside: 0, outside: geteuid() > 10 ? geteuid() - 10 : 0, count: 65536)
+        let overlapping = IdentityMapping(uids: [own], gids: [range], method: helpers, denySetgroups: false, setupIdentity: nil)
+        #expect(overlapping.nestedMaps == nil)
+        let direct = IdentityMapping(uids: [range], gids: [range], method: .direct, denySetgroups: false, setupIdentity: nil)
+        #expect(direct.nestedMaps == nil, "root and a single id write maps themselves")
     }
 
     @Test func anUnprivilegedUserWithARangeUsesTheHelpers() throws {
