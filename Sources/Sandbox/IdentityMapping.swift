@@ -45,9 +45,8 @@ public struct IdentityMapping: Sendable, Equatable {
     public func hostUID(_ inside: UInt32) -> UInt32? { Self.host(inside, in: uids) }
     public func hostGID(_ inside: UInt32) -> UInt32? { Self.host(inside, in: gids) }
 
-    /// Whether a host id falls in `ranges` (nil when it does not).
-    private static func host(_ id: UInt32, outside ranges: [Range]) -> UInt32? {
-        ranges.first { id >= $0.outside && id - $0.outside < $0.count }.map { _ in id }
+    private static func covers(_ ranges: [Range], hostID id: UInt32) -> Bool {
+        ranges.contains { id >= $0.outside && id - $0.outside < $0.count }
     }
 
     private static func host(_ inside: UInt32, in ranges: [Range]) -> UInt32? {
@@ -146,9 +145,9 @@ public struct IdentityMapping: Sendable, Equatable {
     func apply(to pid: pid_t) throws(SandboxError) {
         switch method {
         case .direct:
-            if denySetgroups { try write("deny", to: "/proc/\(pid)/setgroups") }
-            try write(gids.map(\.line).joined(separator: "\n"), to: "/proc/\(pid)/gid_map")
-            try write(uids.map(\.line).joined(separator: "\n"), to: "/proc/\(pid)/uid_map")
+            if denySetgroups { try Self.write("deny", to: "/proc/\(pid)/setgroups") }
+            try Self.write(gids.map(\.line).joined(separator: "\n"), to: "/proc/\(pid)/gid_map")
+            try Self.write(uids.map(\.line).joined(separator: "\n"), to: "/proc/\(pid)/uid_map")
         case .subordinateHelpers(let newuidmap, let newgidmap):
             try Self.runHelpers(newuidmap: Self.helperArguments(newuidmap, pid: pid, ranges: uids),
                                 newgidmap: Self.helperArguments(newgidmap, pid: pid, ranges: gids))
@@ -162,7 +161,7 @@ public struct IdentityMapping: Sendable, Equatable {
     /// range (the maps would overlap).
     var nestedMaps: (uid: String, gid: String)? {
         guard case .subordinateHelpers = method, getuid() == geteuid(), getgid() == getegid(),
-              Self.host(geteuid(), outside: uids) == nil, Self.host(getegid(), outside: gids) == nil else { return nil }
+              !Self.covers(uids, hostID: geteuid()), !Self.covers(gids, hostID: getegid()) else { return nil }
         func identity(_ ranges: [Range]) -> String { ranges.map { "\($0.inside) \($0.inside) \($0.count)" }.joined(separator: "\n") }
         return (identity(uids), identity(gids))
     }
@@ -194,7 +193,8 @@ public struct IdentityMapping: Sendable, Equatable {
         }
     }
 
-    private func write(_ text: String, to path: String) throws(SandboxError) {
+    /// Also the zygote's, for the maps of the namespaces it nests.
+    static func write(_ text: String, to path: String) throws(SandboxError) {
         let fd = open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { throw SandboxError(.identityMapping, "cannot open \(path)", errno: Errno.current.rawValue) }
         defer { close(fd) }

@@ -121,7 +121,9 @@ public enum Zygote {
 
         return channel.withLock { socket -> Outcome in
             guard socket >= 0 else { return .unavailable }
-            if let maps = mapping.nestedMaps, !triedNesting.exchange(true, ordering: .relaxed) {
+            // Once: the maps are built only for the first sandbox (the lock orders the flag).
+            if !triedNesting.load(ordering: .relaxed), let maps = mapping.nestedMaps {
+                triedNesting.store(true, ordering: .relaxed)
                 nest(&socket, mapping: mapping, maps: maps)
                 guard socket >= 0 else { return .unavailable }
             }
@@ -177,7 +179,7 @@ public enum Zygote {
         case notSent
         case lost(Int32)
         /// The zygote's pid (or 0) and errno, and the descriptor it sent or -1.
-        case answered(Int32, Int32, Int32)
+        case answered(pid: Int32, error: Int32, descriptor: Int32)
     }
 
     /// One request and its answer. A socket found broken is closed and set to -1.
@@ -211,7 +213,7 @@ public enum Zygote {
             socket = -1
             return .lost(error)
         }
-        return .answered(answer.pid, answer.error, carried.first ?? -1)
+        return .answered(pid: answer.pid, error: answer.error, descriptor: carried.first ?? -1)
     }
 
     // MARK: - the zygote's side
@@ -235,7 +237,7 @@ public enum Zygote {
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: CArena.capacity, alignment: 16)
         var fds = [Int32](repeating: -1, count: Int(STK_PASSED_FDS_MAX))
         // The maps each sandbox's namespace gets, once this process is in the run's.
-        var nestedMaps: (uid: [UInt8], gid: [UInt8])?
+        var nestedMaps: (uid: String, gid: String)?
         while true {
             var op: UInt64 = 0
             var plan = stk_spawn_plan()
@@ -272,7 +274,7 @@ public enum Zygote {
                         let parts = text.split(separator: 0, omittingEmptySubsequences: false)
                         if nestedMaps == nil, count == 0, parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty, parts[2].isEmpty {
                             answer = clinux_unshare_user_namespace() == 0 ? (0, 0) : (-1, Errno.current.rawValue)
-                            if answer.pid == 0 { nestedMaps = (Array(parts[0]), Array(parts[1])) }
+                            if answer.pid == 0 { nestedMaps = (String(decoding: parts[0], as: UTF8.self), String(decoding: parts[1], as: UTF8.self)) }
                         }
                     case nil:
                         break
@@ -313,14 +315,14 @@ public enum Zygote {
     }
 
     /// Writes a nested sandbox's maps, gid first as the helpers do.
-    private static func writeMaps(_ maps: (uid: [UInt8], gid: [UInt8]), for pid: pid_t) -> Bool {
-        for (file, text) in [("gid_map", maps.gid), ("uid_map", maps.uid)] {
-            let fd = open("/proc/\(pid)/\(file)", O_WRONLY | O_CLOEXEC)
-            guard fd >= 0 else { return false }
-            defer { _ = Glibc.close(fd) }
-            guard text.withUnsafeBytes({ Glibc.write(fd, $0.baseAddress, $0.count) }) == text.count else { return false }
+    private static func writeMaps(_ maps: (uid: String, gid: String), for pid: pid_t) -> Bool {
+        do {
+            try IdentityMapping.write(maps.gid, to: "/proc/\(pid)/gid_map")
+            try IdentityMapping.write(maps.uid, to: "/proc/\(pid)/uid_map")
+            return true
+        } catch {
+            return false
         }
-        return true
     }
 
     /// A plan whose pointers hold the supervisor's addresses, moved onto this process's copy
