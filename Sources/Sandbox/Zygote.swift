@@ -111,9 +111,9 @@ public enum Zygote {
         // 0, 1 and 2 need not be: it goes over by number.
         var passed: [Int32] = []
         for (slot, fd) in [plan.stdio.0, plan.stdio.1, plan.stdio.2].enumerated() {
-            let own = fd >= 0 ? fd : Int32(slot)
-            guard fcntl(own, F_GETFD) >= 0 else { return .unavailable }
-            passed.append(own)
+            // One the plan names is open; an inherited one may not be (then the caller clones).
+            guard fd >= 0 || fcntl(Int32(slot), F_GETFD) >= 0 else { return .unavailable }
+            passed.append(fd >= 0 ? fd : Int32(slot))
         }
         passed.append(plan.sync_fd)
         for i in 0..<plan.cgroup_count { passed.append(plan.cgroup_fds[i]) }
