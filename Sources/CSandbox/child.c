@@ -801,6 +801,24 @@ static void enter_namespaces(const struct stk_spawn_plan *plan) {
     if (plan->loopback_up) bring_loopback_up(plan);
 }
 
+/// The parent makes the cgroups while we set up; this waits for them and moves in,
+/// before anything is started. EOF: the parent died (PDEATHSIG is on its way).
+static void join_cgroups(const struct stk_spawn_plan *plan) {
+    char tag = 0;
+    struct iovec part = {&tag, 1};
+    int fds[STK_PASSED_FDS_MAX];
+    size_t count = 0;
+    long n = stk_receive_with_fds(plan->sync_fd, &part, 1, fds, &count);
+    if (n != 1 || tag != STK_SYNC_CGROUPS) {
+        for (size_t i = 0; i < count; i++) close(fds[i]);
+        _exit(STK_EXIT_SETUP_FAILED);
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (write(fds[i], "0", 1) != 1) fail_at(plan, STK_STAGE_CGROUP, (int)i);
+        close(fds[i]);
+    }
+}
+
 _Noreturn void stk_child_main(const struct stk_spawn_plan *plan, int parent_fd);
 
 _Noreturn void stk_child_main(const struct stk_spawn_plan *plan, int parent_fd) {
@@ -812,11 +830,6 @@ _Noreturn void stk_child_main(const struct stk_spawn_plan *plan, int parent_fd) 
     ssize_t n;
     do { n = read(plan->sync_fd, &go, 1); } while (n < 0 && errno == EINTR);
     if (n != 1 || go != STK_SYNC_GO) _exit(STK_EXIT_SETUP_FAILED);
-    // Before anything else, so whatever the sandbox starts is held.
-    for (size_t i = 0; i < plan->cgroup_count; i++) {
-        if (write(plan->cgroup_fds[i], "0", 1) != 1) fail_at(plan, STK_STAGE_CGROUP, (int)i);
-        close(plan->cgroup_fds[i]);
-    }
     hide_supervisor(plan);
 
     if (plan->namespaced) {
@@ -828,6 +841,7 @@ _Noreturn void stk_child_main(const struct stk_spawn_plan *plan, int parent_fd) 
         CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), STK_STAGE_SUBREAPER, -1);
         CHECK(prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), STK_STAGE_NOT_DUMPABLE, -1);
     }
+    join_cgroups(plan);
     drop_to_stack_user(plan);
     arm_parent_death(plan);
 

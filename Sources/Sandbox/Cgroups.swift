@@ -282,9 +282,9 @@ public enum ByteCount {
     }
 }
 
-/// One sandbox's cgroups: made before the clone (or taken from a run's pool),
-/// joined by its pid 1 first thing after the go, read and then removed or
-/// pooled once it is reaped.
+/// One sandbox's cgroups: made (or taken from a run's pool) while its pid 1
+/// sets up, joined by pid 1 before it starts anything, read and then removed
+/// or pooled once it is reaped.
 struct SandboxCgroup {
     let version: Int
     let directories: [CgroupController: String]

@@ -204,15 +204,11 @@ final class Supervisor {
 
     func run(program: String) throws(SandboxError) -> SandboxOutcome {
         let started = monotonicMicroseconds()
-        let cgroup = try SandboxCgroup.create(plan.enforcement, limits: plan.limits, pool: plan.cgroupPool)
-        defer { cgroup?.release() }
-        let joins = try cgroup?.openJoinFiles() ?? []
-        defer { for fd in joins { _ = Glibc.close(fd) } }
         var pidfd: Int32 = -1
         let pid: pid_t
         let mapped: Bool
         do {
-            (pid, mapped) = try spawn(pidfd: &pidfd, cgroupJoins: joins)
+            (pid, mapped) = try spawn(pidfd: &pidfd)
         } catch {
             // The caller falls back and hands the descriptors to that sandbox.
             if error.kind == .userNamespacesUnavailable { stdioReleased = true }
@@ -228,18 +224,23 @@ final class Supervisor {
         socket.child = -1
         releaseStdio()
 
+        // Released on the way out, once pid 1 is reaped (by the catch below or by supervise).
+        var cgroup: SandboxCgroup?
+        defer { cgroup?.release() }
         do {
             if fallback == nil && !mapped { try mapping.apply(to: pid) }
+            try send(UInt8(ascii: "g"))  // STK_SYNC_GO
+            // Made while pid 1 builds its root on the other core; it moves in before it starts anything.
+            cgroup = try SandboxCgroup.create(plan.enforcement, limits: plan.limits, pool: plan.cgroupPool)
+            let joins = try cgroup?.openJoinFiles() ?? []
+            defer { for fd in joins { _ = Glibc.close(fd) } }
+            try send(UInt8(ascii: "c"), descriptors: joins)  // STK_SYNC_CGROUPS
         } catch {
             _ = stk_pidfd_send_signal(pidfd, SIGKILL)
             var status: Int32 = 0
             var usage = stk_rusage()
             _ = stk_wait_pidfd(pidfd, &status, &usage)
             throw error
-        }
-        var go = UInt8(ascii: "g")
-        guard Glibc.write(socket.parent, &go, 1) == 1 else {
-            throw SandboxError(.system, "cannot start the sandbox", errno: Errno.current.rawValue)
         }
 
         let (status, usage, reports, timedOut) = try supervise(pid: pid, pidfd: pidfd, deadline: plan.timeoutSeconds.map {
@@ -266,6 +267,16 @@ final class Supervisor {
                               limitReached: cgroup?.reached())
     }
 
+    /// One message to pid 1 on the sync socket.
+    private func send(_ tag: UInt8, descriptors: [Int32] = []) throws(SandboxError) {
+        var byte = tag
+        let sent = withUnsafeMutableBytes(of: &byte) { bytes in
+            var part = iovec(iov_base: bytes.baseAddress, iov_len: 1)
+            return stk_send_with_fds(socket.parent, &part, 1, descriptors, descriptors.count)
+        }
+        guard sent == 1 else { throw SandboxError(.system, "cannot start the sandbox", errno: Errno.current.rawValue) }
+    }
+
     static func termination(_ status: Int32) -> Termination {
         let signal = status & 0x7f
         return signal == 0 ? .exited((status >> 8) & 0xff) : .signaled(signal)
@@ -274,7 +285,7 @@ final class Supervisor {
     // MARK: - clone
 
     /// The pid, and whether its maps are written (by the zygote, for a nested namespace).
-    private func spawn(pidfd: inout Int32, cgroupJoins: [Int32]) throws(SandboxError) -> (pid_t, mapped: Bool) {
+    private func spawn(pidfd: inout Int32) throws(SandboxError) -> (pid_t, mapped: Bool) {
         let arena = CArena()
         defer { arena.release() }
         var cplan = stk_spawn_plan()
@@ -296,10 +307,6 @@ final class Supervisor {
             throw SandboxError(.system, "cannot read where this process's arguments lie from /proc/self/stat")
         }
         cplan.supervisor_memory = Self.memoryLayout
-        let joins = arena.array(of: Int32.self, count: cgroupJoins.count)
-        for (i, fd) in cgroupJoins.enumerated() { joins[i] = fd }
-        cplan.cgroup_fds = UnsafePointer(joins)
-        cplan.cgroup_count = cgroupJoins.count
         cplan.stdio = stdio.childDescriptors
         cplan.sync_fd = socket.child
 

@@ -116,8 +116,6 @@ public enum Zygote {
             passed.append(fd >= 0 ? fd : Int32(slot))
         }
         passed.append(plan.sync_fd)
-        for i in 0..<plan.cgroup_count { passed.append(plan.cgroup_fds[i]) }
-        guard passed.count <= Int(STK_PASSED_FDS_MAX) else { return .unavailable }
 
         return channel.withLock { socket -> Outcome in
             guard socket >= 0 else { return .unavailable }
@@ -377,11 +375,10 @@ public enum Zygote {
         }
 
         /// Moves every pointer and puts the received descriptors in their places: 0, 1, 2,
-        /// the sync socket, then the cgroups' files. False when anything does not fit.
+        /// then the sync socket. False when anything does not fit.
         mutating func relocate(descriptors: [Int32]) -> Bool {
             guard plan.namespaced != 0, plan.audit_listener == 0, plan.handoff_message == nil,
-                  plan.readable_paths == nil, plan.cgroup_count <= Int(STK_PASSED_FDS_MAX),
-                  descriptors.count == 4 + plan.cgroup_count else { return false }
+                  plan.readable_paths == nil, descriptors.count == 4 else { return false }
             guard let hostname = movedString(plan.hostname),
                   let staging = movedString(plan.staging),
                   let workdir = movedString(plan.workdir),
@@ -392,7 +389,6 @@ public enum Zygote {
                   let mounts = moved(plan.mounts, count: plan.mount_count),
                   let scratch = moved(plan.scratch_fds.map { UnsafePointer($0) }, count: max(plan.mount_count, 1)),
                   let rlimits = moved(plan.rlimits, count: plan.rlimit_count),
-                  let cgroups = moved(plan.cgroup_fds, count: plan.cgroup_count),
                   let profile = movedFilter(plan.profile),
                   let baseline = movedFilter(plan.baseline),
                   let initFilter = movedFilter(plan.init_filter),
@@ -413,10 +409,6 @@ public enum Zygote {
                     steps[i].data = data
                 }
             }
-            if let cgroups {
-                let joins = UnsafeMutablePointer(mutating: cgroups)
-                for i in 0..<plan.cgroup_count { joins[i] = descriptors[4 + i] }
-            }
             plan.hostname = hostname
             plan.staging = staging
             plan.workdir = workdir
@@ -427,7 +419,6 @@ public enum Zygote {
             plan.mounts = mounts
             plan.scratch_fds = scratch.map { UnsafeMutablePointer(mutating: $0) }
             plan.rlimits = rlimits
-            plan.cgroup_fds = cgroups
             plan.profile = profile
             plan.baseline = baseline
             plan.init_filter = initFilter

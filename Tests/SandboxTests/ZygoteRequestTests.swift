@@ -39,8 +39,6 @@ import Testing
         plan.rlimit_count = 2
         plan.profile = stk_bpf(instructions: UnsafeRawPointer(arena.bytes([UInt8](repeating: 6, count: 16))), count: 2, flags: 0)
         plan.baseline = stk_bpf(instructions: UnsafeRawPointer(arena.bytes([UInt8](repeating: 9, count: 8))), count: 1, flags: 0)
-        plan.cgroup_fds = UnsafePointer(arena.array(of: Int32.self, count: 1))
-        plan.cgroup_count = 1
         return plan
     }
 
@@ -56,7 +54,7 @@ import Testing
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: CArena.capacity, alignment: 16)
         defer { buffer.deallocate() }
         var request = Self.request(Self.plan(in: arena), arena, into: buffer)
-        let accepted = request.relocate(descriptors: [10, 11, 12, 13, 14])
+        let accepted = request.relocate(descriptors: [10, 11, 12, 13])
         #expect(accepted)
         let moved = request.plan
         #expect(Self.inside(moved, buffer, arena.used).isEmpty)
@@ -67,7 +65,7 @@ import Testing
         #expect((0..<3).map { String(cString: moved.argv[$0]!) } == ["/cnb/buildpack/bin/detect", "/platform", "/plan.toml"])
         #expect(moved.argv[3] == nil && String(cString: moved.envp[1]!) == "CNB_BUILDPACK_DIR=/cnb/buildpack")
         #expect(moved.rlimits[1].soft == 7 && moved.profile.instructions.load(as: UInt8.self) == 6)
-        #expect(moved.stdio == (10, 11, 12) && moved.sync_fd == 13 && moved.cgroup_fds[0] == 14)
+        #expect(moved.stdio == (10, 11, 12) && moved.sync_fd == 13)
     }
 
     @Test func anythingPointingOutsideTheArenaIsRefused() throws {
@@ -85,15 +83,19 @@ import Testing
             ("a file's length", { UnsafeMutablePointer(mutating: $0.mounts)[1].data_len = CArena.capacity }),
             ("writable count", { $0.writable_count = 3 }),
             ("a filter's length", { $0.baseline.count = 60_000 }),
-            ("one descriptor short", { $0.cgroup_count = 2 }),
             ("an audited plan", { $0.audit_listener = 1 }),
         ]
         for (name, corrupt) in cases {
             var plan = Self.plan(in: arena)
             corrupt(&plan)
             var request = Self.request(plan, arena, into: buffer)
-            let accepted = request.relocate(descriptors: [10, 11, 12, 13, 14])
+            let accepted = request.relocate(descriptors: [10, 11, 12, 13])
             #expect(!accepted, "\(name)")
+        }
+        for descriptors in [[10, 11, 12], [10, 11, 12, 13, 14]] as [[Int32]] {
+            var request = Self.request(Self.plan(in: arena), arena, into: buffer)
+            let accepted = request.relocate(descriptors: descriptors)
+            #expect(!accepted, "\(descriptors.count) descriptors")
         }
         // An argument list whose NULL is overwritten, and a string whose NUL is: the
         // last allocation, so nothing after it in the arena can end either.
@@ -103,7 +105,7 @@ import Testing
         plan.search_path = tail.string("/last")
         var request = Self.request(plan, tail, into: buffer)
         buffer.storeBytes(of: UInt8(ascii: "x"), toByteOffset: tail.used - 1, as: UInt8.self)
-        let accepted = request.relocate(descriptors: [10, 11, 12, 13, 14])
+        let accepted = request.relocate(descriptors: [10, 11, 12, 13])
         #expect(!accepted, "unterminated string")
     }
 
@@ -139,7 +141,7 @@ import Testing
                     request.plan = plan
                 }
             }
-            if request.relocate(descriptors: Array(repeating: 3, count: 4 + max(0, min(request.plan.cgroup_count, 16)))) {
+            if request.relocate(descriptors: Array(repeating: 3, count: 4)) {
                 accepted += 1
                 let stray = Self.inside(request.plan, buffer, arena.used)
                 #expect(stray.isEmpty, "\(stray)")
@@ -191,7 +193,6 @@ import Testing
         }
         check("scratch_fds", plan.scratch_fds.map(UnsafeRawPointer.init), max(plan.mount_count, 1) * 4)
         check("rlimits", plan.rlimits.map(UnsafeRawPointer.init), plan.rlimit_count * MemoryLayout<stk_rlimit>.stride)
-        check("cgroup_fds", plan.cgroup_fds.map(UnsafeRawPointer.init), plan.cgroup_count * 4)
         for (name, filter) in [("profile", plan.profile), ("baseline", plan.baseline), ("init_filter", plan.init_filter)] where filter.count > 0 {
             check(name, filter.instructions, Int(filter.count) * 8)
         }

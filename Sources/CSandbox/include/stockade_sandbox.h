@@ -156,13 +156,6 @@ struct stk_spawn_plan {
     struct stk_bpf init_filter;     ///< confines the sandbox's own pid 1
 
     struct stk_memory_layout supervisor_memory;
-    /// Open for writing: a cgroup's `tasks` (v1) or `cgroup.procs` (v2) each.
-    /// The child writes "0" to each first thing after the go: moving itself
-    /// as one thread skips the global lock (and its RCU grace period, ~16 ms)
-    /// that the parent moving another process takes.
-    const int *cgroup_fds;
-    size_t cgroup_count;
-
     int stdio[3];                   ///< fds to become 0, 1, 2 in the command; -1 inherits
     int sync_fd;                    ///< the child's end of a SOCK_SEQPACKET pair
 };
@@ -227,8 +220,14 @@ struct stk_report {
     int32_t status;
 };
 
-/// Parent → child: the uid/gid maps are written, go on (into the cgroups first).
+/// Parent → child: the uid/gid maps are written, go on with the setup.
 #define STK_SYNC_GO 'g'
+/// Parent → child, made while the child sets up: this byte with, by SCM_RIGHTS,
+/// a cgroup's `tasks` (v1) or `cgroup.procs` (v2) each, open for writing. The
+/// child writes "0" to each before it becomes the stack user and starts
+/// anything: moving itself as one thread skips the global lock (and its RCU
+/// grace period, ~16 ms) that the parent moving another process takes.
+#define STK_SYNC_CGROUPS 'c'
 
 /// Clones the sandbox's pid 1 with `plan->clone_flags` and returns its pid
 /// (in the caller's namespace) with a pidfd in `*pidfd`, or -1 with errno.
