@@ -40,7 +40,7 @@ bench-deps: deps
 build: deps
 	@bash scripts/static-libs.sh .build/static-libs
 	$(SWIFT) build $(RELEASE_FLAGS) --product stockade
-	@bash scripts/static-libs.sh --check $(RELEASE)
+	@bash scripts/check-release-binary.sh $(RELEASE)
 	$(SWIFT) build $(RELEASE_FLAGS) --product stockade-launcher
 
 # Stockade as a lifecycle image (kpack's ClusterLifecycle, pack's --lifecycle-image): an OCI

@@ -8,8 +8,11 @@ import PackageDescription
 // --no-export-dynamic undoes the static stdlib's -export-dynamic: nothing loads against this
 // executable's symbols, and the runtime's start-up dladdr walked all 7,900 of them. GNU ld
 // (binutils, as gold) instead of gold, for DT_RELR: the loader applies the 44K relative
-// relocations from a 8 KiB bitmap, not a 1 MiB table.
+// relocations from a 8 KiB bitmap, not a 1 MiB table. Full RELRO (-z relro -z now, and
+// scripts/release-link.ld so that GNU ld can make it): the GOT, `.data.rel.ro` and `.rodata` are
+// read-only once the loader is done, for a supervisor whose C libraries parse hostile input.
 let staticLibraries = Context.packageDirectory + "/.build/static-libs"
+let releaseLinkScript = Context.packageDirectory + "/scripts/release-link.ld"
 
 // Arrows point one way: stockade → StockadeCLI → {GoFlags, Registry → OCI, SandboxExecutor → {Lifecycle → {BuildpackSpec, OCI, TerminalText},
 // Sandbox → Seccomp, CSandbox}}; stockade-launcher → BuildpackSpec. SystemCalls and TextEncoding are leaves every layer may use.
@@ -77,7 +80,9 @@ let package = Package(
         .executableTarget(name: "stockade", dependencies: ["StockadeCLI"],
                           linkerSettings: [.unsafeFlags(["-L", staticLibraries, "-Xclang-linker", "-static-libgcc",
                                                          "-Xlinker", "--no-export-dynamic",
-                                                         "-use-ld=bfd", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"],
+                                                         "-use-ld=bfd", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
+                                                         "-Xlinker", "-z", "-Xlinker", "relro", "-Xlinker", "-z", "-Xlinker", "now",
+                                                         "-Xlinker", "-T", "-Xlinker", releaseLinkScript],
                                                         .when(configuration: .release))]),
         // The launcher placed in every exported image: a static executable, so it runs on any run
         // image (busybox-only or distroless) with no Swift runtime there.
