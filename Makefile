@@ -8,7 +8,7 @@ RELEASE := .build/release/stockade
 # metadata accessors instead of mangled names the runtime demangles and checks
 # against every conformance record at first use: a fifth fewer instructions
 # before the first clone (bench/README.md, session 8).
-RELEASE_FLAGS := -c release --static-swift-stdlib \
+RELEASE_FLAGS := -c release --static-swift-stdlib --disable-local-rpath \
 	-Xswiftc -Xfrontend -Xswiftc -disable-concrete-type-metadata-mangled-name-accessors
 
 # libseccomp-dev and libcap-dev to build; uidmap (newuidmap) for subordinate
