@@ -84,12 +84,12 @@ struct LifecycleRun {
             try started.run(build: build, images: images, disk: disk)
             if build, let output { try output.publish(registryImages, runImage: image?.runImage) }
             if build { try cacheImage?.push(registryImages) }
-            keep = options.keepLayers || options.layers != nil
+            // The run's directory holds the layers only without --layers; else it is scratch.
+            keep = options.keepLayers && options.layers == nil
             code = 0
             finish(progress: progress, runs: log.runs, code: code, error: nil)
         } catch let error as LifecycleError {
             complain(error.message)
-            keep = options.layers != nil
             code = error.exitStatus
             finish(progress: progress, runs: log.runs, code: code, error: error.message)
         } catch let failure as Failure {

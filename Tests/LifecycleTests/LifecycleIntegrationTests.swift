@@ -72,6 +72,38 @@ import Testing
         #expect(read(layers + "/plan.toml").contains("words = \"hello from the provider\""))
     }
 
+    /// The run's directory in $TMPDIR (the workspace copy, the platform) goes when the layers go
+    /// to --layers, whether the build passes or fails; --keep-layers alone keeps it, layers in it.
+    @Test(arguments: Invoker.all)
+    func onlyTheLayersAskedForStay(_ invoker: Invoker) throws {
+        try invoker.requireAvailable()
+        func build(_ options: [String], app: String, tmp: String) -> Outcome {
+            Fixture.run(invoker.prefix + ["env", "TMPDIR=" + tmp, fx.stockade, "build", "--path", app] + options)
+        }
+        func left(_ tmp: String) -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? []).sorted() }
+        let app = examples + "/apps/shell-app"
+
+        let tmp = fx.makeDirectory("tmp", mode: 0o777)
+        let layers = layersPath()
+        let builder = ["--builder", examples + "/builder.toml"]
+        let passed = build(builder + ["--layers", layers], app: app, tmp: tmp)
+        #expect(passed.status == 0, "\(passed)")
+        #expect(FileManager.default.fileExists(atPath: layers + "/config/metadata.toml"))
+        #expect(left(tmp).isEmpty, "left in TMPDIR: \(left(tmp))")
+
+        let failed = build(["--buildpack", examples + "/buildpacks/python", "--layers", layersPath()],
+                           app: fx.makeDirectory("empty-app"), tmp: tmp)
+        #expect(failed.status == 20, "\(failed)")
+        #expect(left(tmp).isEmpty, "left in TMPDIR after a failed build: \(left(tmp))")
+
+        let keeping = fx.makeDirectory("tmp", mode: 0o777)
+        let kept = build(builder + ["--keep-layers"], app: app, tmp: keeping)
+        #expect(kept.status == 0, "\(kept)")
+        let runs = left(keeping)
+        #expect(runs.count == 1 && runs.first?.hasPrefix("stockade-") == true, "\(runs)")
+        #expect(FileManager.default.fileExists(atPath: keeping + "/" + (runs.first ?? "") + "/layers/config/metadata.toml"))
+    }
+
     @Test func detectOnlyWritesGroupAndPlan() {
         let layers = layersPath()
         let r = fx.stockade(["detect", "--builder", examples + "/builder.toml", "--path", examples + "/apps/shell-app",
