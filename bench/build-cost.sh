@@ -5,7 +5,7 @@
 #   bin/build in its own sandbox), the same 20 scripts run one after another
 #   in ONE `stockade exec` sandbox, and the same 20 scripts unsandboxed;
 # - `stockade build` of examples/apps/script-app (detect + build, no export)
-#   against its buildpack's two scripts unsandboxed.
+#   against its buildpack's two scripts unsandboxed and each in a bubblewrap sandbox.
 # Prints medians, the cost per buildpack ((build - one sandbox) / 10) and the
 # ratios. BASELINE=path/to/an/older/stockade adds its two builds to the same run.
 # Not a test.
@@ -71,11 +71,36 @@ CNB_BUILDPACK_DIR=\$bp CNB_LAYERS_DIR=\$out/layers CNB_PLATFORM_DIR=\$out/platfo
     "\$bp/bin/build" "\$out/layers" "\$out/platform" "\$out/plan.toml" >/dev/null
 SCRIPT
 chmod 755 "$work/script.sh"
+# The peer: the same two scripts each in a bubblewrap sandbox of its own, with the isolation
+# and filter of exec-startup.sh's: what a sandbox per buildpack costs without Stockade.
+"$stockade" profile compile default --output "$work/default.bpf"
+bwrap="bwrap --unshare-all --die-with-parent --new-session --cap-drop ALL --ro-bind /usr /usr"
+for d in bin sbin lib lib64; do
+    [ -L "/$d" ] && bwrap+=" --symlink $(readlink /$d) /$d"
+done
+for f in ld.so.cache ld.so.conf ld.so.conf.d ssl ca-certificates resolv.conf hosts nsswitch.conf; do
+    [ -e "/etc/$f" ] && bwrap+=" --ro-bind /etc/$f /etc/$f"
+done
+bwrap+=" --proc /proc --dev /dev --tmpfs /tmp --bind $work $work --chdir $work/script-app --seccomp 3"
+cat > "$work/script-bwrap.sh" <<SCRIPT
+#!/bin/sh
+set -eu
+out=$work/script-bwrap-out
+rm -rf "\$out" && mkdir -p "\$out/layers" "\$out/platform/env"
+printf 'hello from project.toml' > "\$out/platform/env/GREETING"
+bp=$work/script-app/script-buildpack
+: > "\$out/plan.toml"
+$bwrap /usr/bin/env CNB_BUILDPACK_DIR=\$bp CNB_PLATFORM_DIR=\$out/platform CNB_BUILD_PLAN_PATH=\$out/plan.toml \\
+    "\$bp/bin/detect" "\$out/platform" "\$out/plan.toml" 3<$work/default.bpf
+$bwrap /usr/bin/env CNB_BUILDPACK_DIR=\$bp CNB_LAYERS_DIR=\$out/layers CNB_PLATFORM_DIR=\$out/platform CNB_BP_PLAN_PATH=\$out/plan.toml \\
+    "\$bp/bin/build" "\$out/layers" "\$out/platform" "\$out/plan.toml" 3<$work/default.bpf >/dev/null
+SCRIPT
+chmod 755 "$work/script-bwrap.sh"
 
 build10="$stockade build $bps --path $work/app --network none"
 one="$stockade exec --bind $work:$work -- /bin/sh $work/all.sh $work $work/one-out"
 small="$stockade build --path $work/script-app --network none"
-$build10 >/dev/null 2>&1 && $one >/dev/null && $small >/dev/null 2>&1 && "$work/script.sh" ||
+$build10 >/dev/null 2>&1 && $one >/dev/null && $small >/dev/null 2>&1 && "$work/script.sh" && "$work/script-bwrap.sh" ||
     { echo "build-cost.sh: a warm-up run failed" >&2; $build10; $small; exit 1; }
 
 hyperfine --style basic --warmup 3 --runs "$runs" --export-json "$work/cost.json" \
@@ -84,6 +109,7 @@ hyperfine --style basic --warmup 3 --runs "$runs" --export-json "$work/cost.json
     -n "unsandboxed 10" "$work/all.sh $work $work/plain-out" \
     -n "build script-app" "$small" \
     -n "unsandboxed script-app" "$work/script.sh" \
+    -n "bubblewrap script-app" "$work/script-bwrap.sh" \
     ${BASELINE:+-n "baseline build 10" "${build10/$stockade/$(realpath "$BASELINE")}"} \
     ${BASELINE:+-n "baseline build script-app" "${small/$stockade/$(realpath "$BASELINE")}"} >/dev/null
 python3 - "$work/cost.json" <<'PY'
@@ -96,6 +122,7 @@ if "baseline build 10" in med:
 b, o, p = med["build 10"], med["one sandbox"], med["unsandboxed 10"]
 print(f"10 buildpacks: stockade build {b:.0f} ms, one sandbox {o:.0f} ms, unsandboxed {p:.0f} ms; "
       f"per buildpack (build - one sandbox) / 10 = {(b - o) / 10:.1f} ms; build/one sandbox = {b / o:.2f}")
-s, u = med["build script-app"], med["unsandboxed script-app"]
-print(f"script-app: stockade build {s:.0f} ms, unsandboxed {u:.0f} ms; build/unsandboxed = {s / u:.2f}")
+s, u, w = med["build script-app"], med["unsandboxed script-app"], med["bubblewrap script-app"]
+print(f"script-app: stockade build {s:.0f} ms, its two scripts unsandboxed {u:.0f} ms, each in a bubblewrap sandbox {w:.0f} ms; "
+      f"build/unsandboxed = {s / u:.2f}, bubblewrap/unsandboxed = {w / u:.2f}, build/bubblewrap = {s / w:.2f}")
 PY
