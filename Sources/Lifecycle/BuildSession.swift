@@ -86,7 +86,7 @@ public struct BuildSession {
             order = try inputs.sources.order(store: &store, builder: builder, project: project, app: app, scratch: scratch)
             try store.resolve(order: order)
         } catch {
-            if inputs.layers == nil { try? executor.remove(scratch) }
+            try? executor.remove(scratch)
             throw error
         }
         self.store = store

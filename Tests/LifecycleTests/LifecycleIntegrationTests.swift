@@ -96,6 +96,15 @@ import Testing
         #expect(failed.status == 20, "\(failed)")
         #expect(left(tmp).isEmpty, "left in TMPDIR after a failed build: \(left(tmp))")
 
+        // Refused before any buildpack runs: an order file that does not parse.
+        let order = fx.makeDirectory("order") + "/order.toml"
+        try "[[order]]\nnot toml ===\n".write(toFile: order, atomically: true, encoding: .utf8)
+        chmod(order, 0o644)
+        let refused = build(["--order", order, "--buildpacks-dir", examples + "/buildpacks", "--layers", layersPath()],
+                            app: app, tmp: tmp)
+        #expect(refused.status != 0 && refused.stderr.contains("order.toml"), "\(refused)")
+        #expect(left(tmp).isEmpty, "left in TMPDIR after a refused order: \(left(tmp))")
+
         let keeping = fx.makeDirectory("tmp", mode: 0o777)
         let kept = build(builder + ["--keep-layers"], app: app, tmp: keeping)
         #expect(kept.status == 0, "\(kept)")
