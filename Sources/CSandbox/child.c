@@ -781,6 +781,26 @@ static void hide_supervisor(const struct stk_spawn_plan *plan) {
 
 // ---------------------------------------------------------------- entry
 
+/// The parent makes the cgroups while we set up; this waits for them and moves in,
+/// before anything is started. EOF: the parent died (PDEATHSIG is on its way).
+static void join_cgroups(const struct stk_spawn_plan *plan) {
+    char tag = 0;
+    struct iovec part = {&tag, 1};
+    int fds[STK_PASSED_FDS_MAX];
+    size_t count = 0;
+    long n = stk_receive_with_fds(plan->sync_fd, &part, 1, fds, &count);
+    if (n != 1 || tag != STK_SYNC_CGROUPS) {
+        for (size_t i = 0; i < count; i++) close(fds[i]);
+        if (n == 0) _exit(STK_EXIT_SETUP_FAILED);
+        if (n > 0) errno = EPROTO;
+        fail_at(plan, STK_STAGE_CGROUP, -1);
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (write(fds[i], "0", 1) != 1) fail_at(plan, STK_STAGE_CGROUP, (int)i);
+        close(fds[i]);
+    }
+}
+
 /// The new root in the new namespaces, up to the switch to the stack user.
 static void enter_namespaces(const struct stk_spawn_plan *plan) {
     // Bind sources are opened with the invoker's own credentials, before the
@@ -788,6 +808,7 @@ static void enter_namespaces(const struct stk_spawn_plan *plan) {
     // invoker can enter (a private 0700 work directory).
     CHECK(syscall(SYS_mount, "none", "/", NULL, MS_REC | MS_PRIVATE, NULL), STK_STAGE_MOUNT_PRIVATE, -1);
     open_sources(plan);
+    if (!plan->cgroups_after_setup) join_cgroups(plan);
 
     if (plan->setup_gid >= 0) CHECK(syscall(SYS_setresgid, plan->setup_gid, plan->setup_gid, plan->setup_gid), STK_STAGE_SETUP_IDENTITY, -1);
     if (plan->setup_uid >= 0) CHECK(syscall(SYS_setresuid, plan->setup_uid, plan->setup_uid, plan->setup_uid), STK_STAGE_SETUP_IDENTITY, -1);
@@ -799,24 +820,6 @@ static void enter_namespaces(const struct stk_spawn_plan *plan) {
     build_root(plan);
     if (plan->hostname) CHECK(sethostname(plan->hostname, strlen(plan->hostname)), STK_STAGE_HOSTNAME, -1);
     if (plan->loopback_up) bring_loopback_up(plan);
-}
-
-/// The parent makes the cgroups while we set up; this waits for them and moves in,
-/// before anything is started. EOF: the parent died (PDEATHSIG is on its way).
-static void join_cgroups(const struct stk_spawn_plan *plan) {
-    char tag = 0;
-    struct iovec part = {&tag, 1};
-    int fds[STK_PASSED_FDS_MAX];
-    size_t count = 0;
-    long n = stk_receive_with_fds(plan->sync_fd, &part, 1, fds, &count);
-    if (n != 1 || tag != STK_SYNC_CGROUPS) {
-        for (size_t i = 0; i < count; i++) close(fds[i]);
-        _exit(STK_EXIT_SETUP_FAILED);
-    }
-    for (size_t i = 0; i < count; i++) {
-        if (write(fds[i], "0", 1) != 1) fail_at(plan, STK_STAGE_CGROUP, (int)i);
-        close(fds[i]);
-    }
 }
 
 _Noreturn void stk_child_main(const struct stk_spawn_plan *plan, int parent_fd);
@@ -841,7 +844,7 @@ _Noreturn void stk_child_main(const struct stk_spawn_plan *plan, int parent_fd) 
         CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), STK_STAGE_SUBREAPER, -1);
         CHECK(prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), STK_STAGE_NOT_DUMPABLE, -1);
     }
-    join_cgroups(plan);
+    if (!plan->namespaced || plan->cgroups_after_setup) join_cgroups(plan);
     drop_to_stack_user(plan);
     arm_parent_death(plan);
 

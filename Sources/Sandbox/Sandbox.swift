@@ -240,6 +240,13 @@ final class Supervisor {
             var status: Int32 = 0
             var usage = stk_rusage()
             _ = stk_wait_pidfd(pidfd, &status, &usage)
+            // pid 1 sets up meanwhile: when its set-up failed (and closed the socket this
+            // send then failed on), its report says why.
+            var reports: [stk_report] = []
+            _ = drainReports(into: &reports, pidfd: pidfd)
+            if let failure = reports.first(where: { $0.kind == Int32(STK_REPORT_FAILED.rawValue) }) {
+                throw describe(failure, program: program)
+            }
             throw error
         }
 
@@ -265,6 +272,13 @@ final class Supervisor {
         }
         return SandboxOutcome(termination: termination, usage: resources, wallMicroseconds: wall, audit: summary,
                               limitReached: cgroup?.reached())
+    }
+
+    /// Whether pid 1 may join at the end of its set-up, the cgroups' making hidden behind it:
+    /// only root's cgroup v1 files admit it once it has its set-up identity (the plan's field).
+    static func joinsCgroupsAfterSetup(_ enforcement: LimitEnforcement) -> Bool {
+        guard case .cgroupV1 = enforcement else { return false }
+        return geteuid() == 0
     }
 
     /// One message to pid 1 on the sync socket.
@@ -307,6 +321,7 @@ final class Supervisor {
             throw SandboxError(.system, "cannot read where this process's arguments lie from /proc/self/stat")
         }
         cplan.supervisor_memory = Self.memoryLayout
+        cplan.cgroups_after_setup = Self.joinsCgroupsAfterSetup(plan.enforcement) ? 1 : 0
         cplan.stdio = stdio.childDescriptors
         cplan.sync_fd = socket.child
 

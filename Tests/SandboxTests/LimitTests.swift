@@ -170,6 +170,39 @@ import Testing
         #expect(r.stderr.contains("stockade: limits: cgroup v1 (memory, pids, cpu)"), "\(r)")
     }
 
+    /// A user given a cgroup v1 subtree (the directories its own, its process moved in) gets a
+    /// cgroup per sandbox as root does. Its pid 1 joins before it takes its set-up identity: on
+    /// v1 a non-root opener's `tasks` admits only a process with the opener's uid.
+    @Test(arguments: [Invoker.subordinateUser, .plainUser])
+    func aUserWithADelegatedV1CgroupGetsOneForEachSandbox(_ invoker: Invoker) throws {
+        guard fx.isRoot else { return }
+        let ids = Fixture.run(invoker.prefix + ["id", "-u"])
+        let uid = try #require(ids.lines.first, "\(ids)")
+        let name = "stockade-test-" + UUID().uuidString.prefix(8)
+        let delegated = try ["memory", "pids"].map { try #require(Self.v1Directory($0)) + "/" + name }
+        for directory in delegated {
+            #expect(mkdir(directory, 0o755) == 0)
+            #expect(Fixture.run(["chown", "-R", "\(uid):\(uid)", directory]).status == 0)
+        }
+        defer {
+            for directory in delegated {
+                rmdir(directory + "/stockade")
+                rmdir(directory)
+            }
+        }
+        let join = delegated.map { "echo $$ > \($0)/tasks" }.joined(separator: "; ")
+        let inside = "cat /cg$(\(String(format: Self.ownCgroup, "memory")))/memory.limit_in_bytes"
+        let command = invoker.prefix + [fx.stockade, "exec", "--memory", "64M", "--ro-bind", "\(delegated[0]):/cg",
+                                        "--", "/bin/sh", "-c", inside]
+        let r = Fixture.run(["/bin/sh", "-c", join + "; exec \"$@\"", "sh"] + command)
+        #expect(r.status == 0, "\(r)")
+        #expect(r.lines == ["\(64 << 20)"], "the sandbox's own memory cgroup, beneath the user's: \(r)")
+        for directory in delegated {
+            let left = (try? FileManager.default.contentsOfDirectory(atPath: directory + "/stockade"))?.filter { $0.first?.isNumber == true }
+            #expect(left == [], "\(directory)/stockade: \(left ?? [])")
+        }
+    }
+
     // MARK: - defaults and cleanup
 
     @Test func theDefaultMemoryLimitIsHalfOfRAM() throws {

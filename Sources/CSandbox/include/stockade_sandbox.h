@@ -156,6 +156,11 @@ struct stk_spawn_plan {
     struct stk_bpf init_filter;     ///< confines the sandbox's own pid 1
 
     struct stk_memory_layout supervisor_memory;
+    /// 1: pid 1 joins its cgroups at the end of its set-up, 0: before it takes its
+    /// set-up identity. Only a root opener's cgroup v1 file admits pid 1 once its
+    /// ids are no longer the invoker's (v1 checks the opener's euid against the
+    /// mover's uids; v2 checked the writer's credentials before Linux 5.16).
+    int cgroups_after_setup;
     int stdio[3];                   ///< fds to become 0, 1, 2 in the command; -1 inherits
     int sync_fd;                    ///< the child's end of a SOCK_SEQPACKET pair
 };
