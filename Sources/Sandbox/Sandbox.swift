@@ -230,7 +230,7 @@ final class Supervisor {
         do {
             if fallback == nil && !mapped { try mapping.apply(to: pid) }
             try send(UInt8(ascii: "g"))  // STK_SYNC_GO
-            // Made while pid 1 builds its root on the other core; it moves in before it starts anything.
+            // Made while pid 1 sets up on the other core; it moves in before it starts anything.
             cgroup = try SandboxCgroup.create(plan.enforcement, limits: plan.limits, pool: plan.cgroupPool)
             let joins = try cgroup?.openJoinFiles() ?? []
             defer { for fd in joins { _ = Glibc.close(fd) } }
