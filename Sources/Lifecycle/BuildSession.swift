@@ -95,10 +95,13 @@ public struct BuildSession {
     /// What the buildpacks found do not follow in the spec (an ID with `_`), to warn about.
     public var warnings: [String] { store.warnings }
 
-    /// Removes the scratch directory, unless `keep`.
-    public func close(keep: Bool) throws(ExecutionError) {
-        if !keep { try executor.remove(scratch) }
+    /// Removes the scratch directory, unless the run `passed` and keeps its layers there
+    /// (--keep-layers without --layers; with --layers it holds only scratch).
+    public func close(passed: Bool) throws(ExecutionError) {
+        if !(passed && keepsLayersInScratch) { try executor.remove(scratch) }
     }
+
+    private var keepsLayersInScratch: Bool { inputs.keepLayers && inputs.layers == nil }
 
     /// Detects; with `build`, restores, builds, exports into `images.output` and saves the cache.
     public func run(build: Bool, images: Images, disk: DiskAccount?) throws(LifecycleError) {
@@ -112,7 +115,7 @@ public struct BuildSession {
             try create(session, detected: detected, images: images)
             if kept { progress.line("config/metadata.toml written to \(layers)/config") }
         }
-        if inputs.keepLayers && inputs.layers == nil { progress.line("layers kept in \(layers)") }
+        if keepsLayersInScratch { progress.line("layers kept in \(layers)") }
     }
 
     /// The platform and layers directories, and for a build the app's private copy.

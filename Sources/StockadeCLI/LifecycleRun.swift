@@ -26,10 +26,10 @@ struct LifecycleRun {
         let progress = ConsoleProgress(console: console)
         let log = RunLog()
         var session: BuildSession?
-        var keep = false
+        var passed = false
         let cgroups = CgroupPool()
         defer {
-            do { try session?.close(keep: keep) } catch { complain("\(error)", level: "warning") }
+            do { try session?.close(passed: passed) } catch { complain("\(error)", level: "warning") }
             cgroups.drain()
             CleanupJournal.finished()
         }
@@ -84,8 +84,7 @@ struct LifecycleRun {
             try started.run(build: build, images: images, disk: disk)
             if build, let output { try output.publish(registryImages, runImage: image?.runImage) }
             if build { try cacheImage?.push(registryImages) }
-            // The run's directory holds the layers only without --layers; else it is scratch.
-            keep = options.keepLayers && options.layers == nil
+            passed = true
             code = 0
             finish(progress: progress, runs: log.runs, code: code, error: nil)
         } catch let error as LifecycleError {
