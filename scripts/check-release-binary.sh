@@ -14,7 +14,8 @@ extra=$(readelf -d "$binary" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' |
 readelf -h "$binary" | grep -q 'Type:.*DYN' || fail "is not position-independent"
 readelf -lW "$binary" | grep -q '^ *GNU_RELRO ' || fail "has no PT_GNU_RELRO (RELRO)"
 readelf -dW "$binary" | grep -Eq '\((FLAGS|FLAGS_1)\).*\bNOW\b' || fail "is not linked with BIND_NOW (-z now)"
-rodata=$(readelf -SW "$binary" | sed -n 's/^ *\[ *[0-9]*\] \.rodata  *PROGBITS  *[0-9a-f]*  *[0-9a-f]*  *[0-9a-f]*  *[0-9a-f]*  *\([A-Z]*\) .*/\1/p')
+# The flags are the fourth field from the end: Flg Lk Inf Al.
+rodata=$(readelf -SW "$binary" | awk '$0 ~ /\] \.rodata +PROGBITS/ { print $(NF - 3) }')
 [ -n "$rodata" ] || fail "has no .rodata to check"
 case $rodata in *W*) fail "has a writable .rodata (flags $rodata)" ;; esac
 readelf -lW "$binary" | awk '$1 == "LOAD" && $7 ~ /W/ && $7 ~ /E/ { exit 1 }' || fail "has a segment both writable and executable"
